@@ -1,0 +1,36 @@
+"""Dialect registry: providers are data (models_config.yaml), dialects are code (one module each)."""
+
+from __future__ import annotations
+
+import importlib
+
+from llm.providers.base import Dialect
+
+DIALECT_MODULES = {
+    "openai": "llm.providers.openai_compat",
+    "anthropic": "llm.providers.anthropic",
+    "gemini": "llm.providers.gemini",
+    "cohere": "llm.providers.cohere",
+    "ollama": "llm.providers.ollama",
+    "demo": "llm.providers.demo",
+}
+
+_overrides: dict[str, Dialect] = {}
+
+
+def get_dialect(name: str) -> Dialect:
+    if name in _overrides:
+        return _overrides[name]
+    try:
+        module = DIALECT_MODULES[name]
+    except KeyError:
+        raise LookupError(f"unknown dialect {name!r}") from None
+    return importlib.import_module(module).DIALECT
+
+
+def register_dialect(name: str, dialect: Dialect | None) -> None:
+    """Install (or with None, remove) a dialect under a name; tests use it for fakes."""
+    if dialect is None:
+        _overrides.pop(name, None)
+    else:
+        _overrides[name] = dialect
