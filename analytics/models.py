@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from organizations.models import ApiKey, Organization, TenantQuerySet
+
+
+class UsageRecord(models.Model):
+    """One request through the gateway, success or failure. Append-only: never updated."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    request_id = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    endpoint = models.CharField(max_length=40)  # chat.completions, generate, embeddings, ...
+    requested_model = models.CharField(max_length=100, blank=True)  # model name or alias asked for
+    provider = models.CharField(max_length=40, blank=True)
+    upstream_model = models.CharField(max_length=120, blank=True)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    cached_input_tokens = models.PositiveIntegerField(default=0)
+    tokens_estimated = models.BooleanField(default=False)
+    cost = models.DecimalField(max_digits=18, decimal_places=8, default=0)  # USD
+    price_version = models.CharField(max_length=160, blank=True)
+    latency_ms = models.PositiveIntegerField(default=0)
+    ttft_ms = models.PositiveIntegerField(null=True, blank=True)
+    upstream_ms = models.PositiveIntegerField(default=0)
+    status = models.PositiveSmallIntegerField()  # the HTTP status we answered with
+    error_class = models.CharField(max_length=40, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    cache_hit = models.BooleanField(default=False)
+    stream = models.BooleanField(default=False)
+    client_disconnected = models.BooleanField(default=False)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["organization", "-created_at"], name="usage_org_created"),
+            models.Index(fields=["organization", "api_key", "-created_at"], name="usage_org_key"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.request_id} {self.endpoint} {self.status}"
+
+    @property
+    def total_tokens(self) -> int:
+        return self.input_tokens + self.output_tokens

@@ -1,0 +1,84 @@
+"""Minting and checking API keys.
+
+A key reads `gw-<public id>_<secret>`. The public id finds the row with one indexed query; the
+secret's SHA-256 is compared in constant time. A SHA-256 is enough because the secret has 256 bits
+of entropy: there is nothing to brute-force.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from datetime import datetime
+
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.utils import timezone
+
+from organizations.models import ApiKey, Organization
+
+KEY_PREFIX = "gw-"
+PUBLIC_ID_BYTES = 6  # 12 hex characters
+SECRET_BYTES = 32
+
+
+def hash_secret(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def split_key(raw_key: str) -> tuple[str, str] | None:
+    """`gw-<public id>_<secret>` -> (public id, secret), or None if it is not of that form."""
+    if not raw_key.startswith(KEY_PREFIX):
+        return None
+    public_id, sep, secret = raw_key[len(KEY_PREFIX) :].partition("_")
+    if not sep or not public_id or not secret or len(public_id) > 16:
+        return None
+    return public_id, secret
+
+
+def mint_api_key(
+    org: Organization,
+    *,
+    name: str,
+    created_by: AbstractBaseUser | None,
+    expires_at: datetime | None = None,
+    **limits,
+) -> tuple[ApiKey, str]:
+    """Create a key; returns the row and the full secret key, which is never available again."""
+    public_id = secrets.token_hex(PUBLIC_ID_BYTES)
+    secret = secrets.token_urlsafe(SECRET_BYTES)
+    key = ApiKey.objects.create(
+        organization=org,
+        name=name,
+        public_id=public_id,
+        secret_hash=hash_secret(secret),
+        created_by=created_by,
+        expires_at=expires_at,
+        **limits,
+    )
+    return key, f"{KEY_PREFIX}{public_id}_{secret}"
+
+
+def find_api_key(raw_key: str) -> ApiKey | None:
+    """The usable key row for a raw key (organisation joined), or None. One indexed query."""
+    parts = split_key(raw_key)
+    if parts is None:
+        return None
+    public_id, secret = parts
+    key = ApiKey.objects.select_related("organization").filter(public_id=public_id).first()
+    if key is None or not hmac.compare_digest(key.secret_hash, hash_secret(secret)):
+        return None
+    return key if key.is_usable else None
+
+
+def revoke_api_key(key: ApiKey) -> None:
+    key.is_revoked = True
+    key.save(update_fields=["is_revoked"])
+
+
+def touch_api_key(key: ApiKey) -> None:
+    """Record use, at most once a minute per key so the hot path does not write on every call."""
+    now = timezone.now()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() >= 60:
+        ApiKey.objects.filter(pk=key.pk).update(last_used_at=now)
+        key.last_used_at = now

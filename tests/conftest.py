@@ -1,0 +1,85 @@
+"""Every test gets an organisation with an owner, an admin, a member and a viewer, and an outsider
+who owns another organisation."""
+
+from __future__ import annotations
+
+import pytest
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from organizations.api_keys import mint_api_key
+from organizations.roles import Role
+from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+
+@pytest.fixture
+def org(db):
+    return OrganizationFactory(name="Acme", slug="acme")
+
+
+def _member(org, role, email):
+    user = UserFactory(email=email)
+    MembershipFactory(organization=org, user=user, role=role)
+    user.current_organization = org
+    user.save(update_fields=["current_organization"])
+    return user
+
+
+@pytest.fixture
+def owner(org):
+    return _member(org, Role.OWNER, "owner@acme.test")
+
+
+@pytest.fixture
+def admin_user(org):
+    return _member(org, Role.ADMIN, "admin@acme.test")
+
+
+@pytest.fixture
+def member(org):
+    return _member(org, Role.MEMBER, "member@acme.test")
+
+
+@pytest.fixture
+def viewer(org):
+    return _member(org, Role.VIEWER, "viewer@acme.test")
+
+
+@pytest.fixture
+def other_org(db):
+    return OrganizationFactory(name="Globex", slug="globex")
+
+
+@pytest.fixture
+def outsider(other_org):
+    return _member(other_org, Role.OWNER, "outsider@globex.test")
+
+
+@pytest.fixture
+def api_client():
+    return APIClient()
+
+
+@pytest.fixture
+def client_for():
+    """client_for(user) -> an APIClient logged in with that user's bearer token."""
+
+    def make(user):
+        client = APIClient()
+        token, _ = Token.objects.get_or_create(user=user)
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+        return client
+
+    return make
+
+
+@pytest.fixture
+def api_key(org, owner):
+    """(row, secret) of a fresh key of the org."""
+    return mint_api_key(org, name="test key", created_by=owner)
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    # The real hasher is deliberately slow; tests only need it to be a hasher.
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
