@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.contrib.auth import authenticate
 from django.db import transaction
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import status
 from rest_framework.authtoken.models import Token
@@ -42,7 +43,7 @@ class RegisterView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
-    @extend_schema(request=RegisterSerializer)
+    @extend_schema(request=RegisterSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         serializer = RegisterSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -62,7 +63,7 @@ class LoginView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
-    @extend_schema(request=LoginSerializer)
+    @extend_schema(request=LoginSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         serializer = LoginSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
@@ -87,6 +88,7 @@ class LogoutView(APIView):
 class MeView(APIView):
     permission_classes = [IsAuthenticated]
 
+    @extend_schema(responses=OpenApiTypes.OBJECT)
     def get(self, request):
         if isinstance(request.auth, ApiKey):
             raise AuthenticationFailed("Log in as a user to see your profile.")
@@ -94,7 +96,7 @@ class MeView(APIView):
 
 
 class SwitchOrganizationView(APIView):
-    @extend_schema(request=SwitchOrganizationSerializer)
+    @extend_schema(request=SwitchOrganizationSerializer, responses=OpenApiTypes.OBJECT)
     def post(self, request):
         if isinstance(request.auth, ApiKey):
             raise AuthenticationFailed("API keys belong to one organization.")

@@ -1,4 +1,4 @@
-"""The Celery app: configured from Django settings (CELERY_*), tasks found in each app's tasks.py."""
+"""The Celery app: configured from Django settings (CELERY_*); finds each app's tasks.py."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """LLM Gateway settings: everything from the environment, with defaults that need nothing running.
 
-With no environment at all you get SQLite, an in-process cache and eager Celery. Set DATABASE_URL and
-REDIS_URL to run on PostgreSQL, Redis and real Celery workers. Every variable is in .env.example.
+With no environment at all you get SQLite, an in-process cache and eager Celery. Set DATABASE_URL
+and REDIS_URL to run on PostgreSQL, Redis and real Celery workers.
+Every variable is in .env.example.
 """
 
 from __future__ import annotations

@@ -85,7 +85,9 @@ def invite(org: Organization, *, email: str, role: str, invited_by, actor_role: 
     email = email.strip().lower()
     if Membership.objects.for_org(org).filter(user__email__iexact=email).exists():
         raise RuleViolation(f"{email} is already a member.")
-    return Invitation.objects.create(organization=org, email=email, role=role, invited_by=invited_by)
+    return Invitation.objects.create(
+        organization=org, email=email, role=role, invited_by=invited_by
+    )
 
 
 @transaction.atomic

@@ -35,7 +35,14 @@ class ApiKeySerializer(serializers.ModelSerializer):
             "tokens_per_minute",
             "monthly_budget_usd",
         ]
-        read_only_fields = ["id", "prefix", "created_by", "created_at", "last_used_at", "is_revoked"]
+        read_only_fields = [
+            "id",
+            "prefix",
+            "created_by",
+            "created_at",
+            "last_used_at",
+            "is_revoked",
+        ]
 
     def validate_expires_at(self, value):
         if value is not None and value <= timezone.now():

@@ -1,9 +1,9 @@
 """The one door to tenant data.
 
 Answers "which organisation is this?" for a dashboard or management-API request (user + chosen
-organisation), an API request (API key) and a Celery task (org id), and is the only code that fetches
-tenant objects by id: `get_<thing>_for_org(org, id)` returns the object or raises Http404, the same
-answer whether the id does not exist or belongs to another organisation.
+organisation), an API request (API key) and a Celery task (org id), and is the only code that
+fetches tenant objects by id: `get_<thing>_for_org(org, id)` returns the object or raises
+Http404, the same answer whether the id does not exist or belongs to another organisation.
 """
 
 from __future__ import annotations

@@ -22,7 +22,9 @@ def accept_invitation(request, token):
             membership = memberships.accept_invitation(token, request.user)
         except (LookupError, PermissionError, memberships.RuleViolation) as exc:
             messages.error(request, str(exc))
-            return render(request, "organizations/accept_invitation.html", {"invitation": invitation})
+            return render(
+                request, "organizations/accept_invitation.html", {"invitation": invitation}
+            )
         messages.success(request, f"You joined {membership.organization.name}.")
         return redirect("home")
     return render(request, "organizations/accept_invitation.html", {"invitation": invitation})

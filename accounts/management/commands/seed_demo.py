@@ -21,8 +21,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options) -> None:
         user = User.objects.filter(email=DEMO_EMAIL).first()
         if user is None:
-            user = User.objects.create_user(DEMO_EMAIL, DEMO_PASSWORD, is_staff=True,
-                                            is_superuser=True)
+            user = User.objects.create_user(
+                DEMO_EMAIL, DEMO_PASSWORD, is_staff=True, is_superuser=True
+            )
             create_organization(name="Demo Organization", owner=user)
         org = Membership.objects.filter(user=user).first().organization
         # A new key each time: the old secret cannot be shown again, so revoke and re-mint.
