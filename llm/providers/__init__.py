@@ -1,4 +1,4 @@
-"""Dialect registry: providers are data (models_config.yaml), dialects are code (one module each)."""
+"""Dialect registry: providers are data (models_config.yaml), dialects are code (a module each)."""
 
 from __future__ import annotations
 
