@@ -290,6 +290,7 @@ class StreamState:
     """What a decoder learns as the stream goes; the driver reads it at the end."""
 
     provider: ProviderConfig
+    request: ChatRequest
     model: str
     finish_reason: str | None = None
     usage: Usage | None = None
@@ -317,7 +318,7 @@ async def run_stream(
     After that nothing is raised: a break yields USAGE for what arrived, then ERROR.
     A clean stream ends with USAGE then DONE.
     """
-    state = StreamState(provider=provider, model=request.model)
+    state = StreamState(provider=provider, request=request, model=request.model)
     received: list[str] = []
     yielded = False
     async with open_stream(
