@@ -147,7 +147,9 @@ def error_from_body(
     headers: Mapping[str, str] | None = None,
 ) -> ProviderError:
     message, error_type = upstream_message(body)
-    kind = kind_for_status(status or 500, error_type) if status else _kind_for_type(error_type)
+    kind = kind_for_status(status, error_type) if status else _kind_for_type(error_type)
+    if _names_invalid_key(body):  # Gemini answers a bad key with 400 INVALID_ARGUMENT
+        kind = ErrorKind.AUTH
     where = f"HTTP {status}" if status else "stream error"
     return ProviderError(
         kind,
@@ -156,6 +158,15 @@ def error_from_body(
         status=status,
         retry_after=parse_retry_after(headers or {}, body),
         body=body,
+    )
+
+
+def _names_invalid_key(body: Any) -> bool:
+    error = body.get("error") if isinstance(body, dict) else None
+    details = error.get("details") if isinstance(error, dict) else None
+    return any(
+        isinstance(detail, dict) and detail.get("reason") == "API_KEY_INVALID"
+        for detail in (details if isinstance(details, list) else [])
     )
 
 
