@@ -92,10 +92,20 @@ def parse_retry_after(headers: Mapping[str, str], body: Any = None) -> float | N
         try:
             return max(float(value), 0.0)
         except ValueError:
-            parsed = email.utils.parsedate_to_datetime(value) if value.strip() else None
-            if parsed is not None and parsed.tzinfo is not None:
-                return max(parsed.timestamp() - time.time(), 0.0)
+            seconds = _seconds_until(value)
+            if seconds is not None:
+                return seconds
     return _retry_delay_from_body(body)
+
+
+def _seconds_until(http_date: str) -> float | None:
+    try:
+        parsed = email.utils.parsedate_to_datetime(http_date)
+    except (TypeError, ValueError):
+        return None
+    if parsed.tzinfo is None:
+        return None
+    return max(parsed.timestamp() - time.time(), 0.0)
 
 
 def _retry_delay_from_body(body: Any) -> float | None:
