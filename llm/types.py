@@ -108,6 +108,7 @@ class StreamEvent:
     usage: Usage | None = None
     error: ProviderError | None = None
     citations: list[str] | None = None
+    model: str | None = None  # the upstream model that answered, on USAGE/DONE when known
 
 
 @dataclass

@@ -1,0 +1,349 @@
+"""The Google Gemini API dialect (generativelanguage v1beta: generateContent,
+streamGenerateContent?alt=sse, embedContent/batchEmbedContents, models).
+
+Quirks: "schema_field" ("responseJsonSchema" by default; "responseSchema" sends the OpenAPI-subset
+field older models want) for json_schema structured output.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from llm.providers import wire
+from llm.tokens import estimate_inputs_usage, estimate_usage
+from llm.types import (
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    ProviderConfig,
+    StreamEvent,
+    StreamEventType,
+    ToolCall,
+    Usage,
+)
+
+FINISH_REASONS = {
+    "STOP": "stop",
+    "MAX_TOKENS": "length",
+    "SAFETY": "content_filter",
+    "RECITATION": "content_filter",
+    "BLOCKLIST": "content_filter",
+    "PROHIBITED_CONTENT": "content_filter",
+    "SPII": "content_filter",
+    "IMAGE_SAFETY": "content_filter",
+}
+TOOL_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+
+
+def model_path(model: str) -> str:
+    return model if model.startswith("models/") else f"models/{model}"
+
+
+def text_of(content: Any) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(p.get("text", "") for p in content if isinstance(p, dict))
+    return ""
+
+
+def translate_messages(
+    messages: list[dict[str, Any]],
+) -> tuple[dict[str, Any] | None, list[dict[str, Any]]]:
+    """OpenAI messages as (systemInstruction, contents); tool results need the function name,
+    which Gemini keys on, so it is looked up from the assistant turn that made the call."""
+    system: list[str] = []
+    contents: list[dict[str, Any]] = []
+    call_names: dict[str, str] = {}
+    for message in messages:
+        role = message.get("role")
+        if role in ("system", "developer"):
+            system.append(text_of(message.get("content")))
+            continue
+        parts: list[dict[str, Any]] = []
+        if role == "tool":
+            name = message.get("name") or call_names.get(message.get("tool_call_id", ""), "")
+            parts.append(
+                {
+                    "functionResponse": {
+                        "name": name,
+                        "response": {"result": text_of(message.get("content"))},
+                    }
+                }
+            )
+            role = "user"
+        else:
+            text = text_of(message.get("content"))
+            if text:
+                parts.append({"text": text})
+            for call in message.get("tool_calls") or []:
+                function = call.get("function") or {}
+                call_names[call.get("id", "")] = function.get("name", "")
+                parts.append(
+                    {
+                        "functionCall": {
+                            "name": function.get("name", ""),
+                            "args": json.loads(function.get("arguments") or "{}"),
+                        }
+                    }
+                )
+        gemini_role = "model" if role == "assistant" else "user"
+        if contents and contents[-1]["role"] == gemini_role:
+            contents[-1]["parts"].extend(parts)
+        else:
+            contents.append({"role": gemini_role, "parts": parts})
+    instruction = {"parts": [{"text": "\n\n".join(system)}]} if system else None
+    return instruction, contents
+
+
+def generation_config(provider: ProviderConfig, request: ChatRequest) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for key, value in (
+        ("maxOutputTokens", request.max_tokens),
+        ("temperature", request.temperature),
+        ("topP", request.top_p),
+        ("stopSequences", request.stop),
+        ("seed", request.seed),
+    ):
+        if value is not None:
+            config[key] = value
+    response_format = request.response_format or {}
+    if response_format.get("type") in ("json_object", "json_schema"):
+        config["responseMimeType"] = "application/json"
+    if response_format.get("type") == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema")
+        if schema:
+            config[provider.quirks.get("schema_field", "responseJsonSchema")] = schema
+    return config
+
+
+def build_body(provider: ProviderConfig, request: ChatRequest) -> dict[str, Any]:
+    instruction, contents = translate_messages(request.messages)
+    body: dict[str, Any] = {"contents": contents}
+    if instruction:
+        body["systemInstruction"] = instruction
+    config = generation_config(provider, request)
+    if config:
+        body["generationConfig"] = config
+    if request.tools:
+        body["tools"] = [
+            {
+                "functionDeclarations": [
+                    {
+                        key: value
+                        for key, value in (tool.get("function") or tool).items()
+                        if key in ("name", "description", "parameters")
+                    }
+                    for tool in request.tools
+                ]
+            }
+        ]
+    choice = request.tool_choice
+    if isinstance(choice, dict):
+        body["toolConfig"] = {
+            "functionCallingConfig": {
+                "mode": "ANY",
+                "allowedFunctionNames": [(choice.get("function") or {}).get("name")],
+            }
+        }
+    elif choice in TOOL_MODES:
+        body["toolConfig"] = {"functionCallingConfig": {"mode": TOOL_MODES[choice]}}
+    return body
+
+
+def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
+    """Thinking tokens are billed as output; promptTokenCount already includes the cache."""
+    if not raw or "promptTokenCount" not in raw:
+        return None
+    return Usage(
+        input_tokens=int(raw.get("promptTokenCount") or 0),
+        output_tokens=int(raw.get("candidatesTokenCount") or 0)
+        + int(raw.get("thoughtsTokenCount") or 0),
+        cached_input_tokens=int(raw.get("cachedContentTokenCount") or 0),
+    )
+
+
+def finish_reason(candidate: dict[str, Any], has_calls: bool) -> str | None:
+    reason = candidate.get("finishReason")
+    if reason is None:
+        return None
+    mapped = FINISH_REASONS.get(reason, "stop")
+    return "tool_calls" if has_calls and mapped == "stop" else mapped
+
+
+def new_call_id() -> str:
+    return f"call_{uuid.uuid4().hex[:24]}"
+
+
+def split_parts(parts: list[dict[str, Any]]) -> tuple[str, str, list[ToolCall]]:
+    text, thoughts, calls = [], [], []
+    for part in parts:
+        if "functionCall" in part:
+            call = part["functionCall"]
+            calls.append(
+                ToolCall(
+                    id=call.get("id") or new_call_id(),
+                    name=call.get("name", ""),
+                    arguments=json.dumps(call.get("args") or {}),
+                )
+            )
+        elif part.get("thought"):
+            thoughts.append(part.get("text", ""))
+        elif "text" in part:
+            text.append(part["text"])
+    return "".join(text), "".join(thoughts), calls
+
+
+def parse_chat(
+    provider: ProviderConfig, request: ChatRequest, data: dict[str, Any], latency_ms: float
+) -> ChatResult:
+    candidates = data.get("candidates") or []
+    candidate = candidates[0] if candidates else {}
+    parts = (candidate.get("content") or {}).get("parts") or []
+    text, thoughts, calls = split_parts(parts)
+    blocked = not candidates and (data.get("promptFeedback") or {}).get("blockReason")
+    return ChatResult(
+        text=text,
+        finish_reason="content_filter"
+        if blocked
+        else finish_reason(candidate, bool(calls)) or "stop",
+        usage=parse_usage(data.get("usageMetadata")) or estimate_usage(request.messages, text),
+        provider=provider.id,
+        model=data.get("modelVersion") or request.model,
+        tool_calls=calls,
+        latency_ms=latency_ms,
+        reasoning=thoughts or None,
+    )
+
+
+async def decode_stream(
+    response: httpx.Response, state: wire.StreamState
+) -> AsyncIterator[StreamEvent]:
+    """Each SSE frame is a partial GenerateContentResponse; function calls arrive whole."""
+    calls_seen = 0
+    async for message in wire.iter_sse(response):
+        chunk = wire.loads(message.data)
+        if "error" in chunk:
+            raise wire.error_from_body(state.provider, chunk)
+        state.model = chunk.get("modelVersion") or state.model
+        state.usage = parse_usage(chunk.get("usageMetadata")) or state.usage
+        candidates = chunk.get("candidates") or []
+        if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):
+            state.finish_reason = "content_filter"
+        for candidate in candidates[:1]:
+            text, thoughts, calls = split_parts((candidate.get("content") or {}).get("parts") or [])
+            if thoughts:
+                yield StreamEvent(StreamEventType.REASONING, text=thoughts)
+            if text:
+                yield StreamEvent(StreamEventType.DELTA, text=text)
+            for call in calls:
+                yield StreamEvent(
+                    StreamEventType.TOOL_CALL,
+                    text=call.arguments,
+                    tool_call_index=calls_seen,
+                    tool_call_id=call.id,
+                    tool_name=call.name,
+                )
+                calls_seen += 1
+            state.finish_reason = finish_reason(candidate, calls_seen > 0) or state.finish_reason
+
+
+class GeminiDialect:
+    name = "gemini"
+
+    def _base(self, provider: ProviderConfig) -> str:
+        return wire.strip_suffix(provider.base_url, "/v1beta")
+
+    def _url(self, provider: ProviderConfig, model: str, method: str) -> str:
+        return wire.join_url(self._base(provider), f"v1beta/{model_path(model)}:{method}")
+
+    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
+        auth = {"x-goog-api-key": provider.api_key} if provider.api_key else {}
+        return wire.build_headers(provider, auth)
+
+    async def chat(
+        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    ) -> ChatResult:
+        started = time.perf_counter()
+        data = await wire.request_json(
+            client,
+            provider,
+            "POST",
+            self._url(provider, request.model, "generateContent"),
+            headers=self._headers(provider),
+            body=build_body(provider, request),
+        )
+        return parse_chat(provider, request, data, wire.elapsed_ms(started))
+
+    async def stream(
+        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    ) -> AsyncIterator[StreamEvent]:
+        async for event in wire.run_stream(
+            client,
+            provider,
+            request,
+            self._url(provider, request.model, "streamGenerateContent"),
+            params={"alt": "sse"},
+            headers=self._headers(provider) | {"Accept": "text/event-stream"},
+            body=build_body(provider, request),
+            decode=decode_stream,
+        ):
+            yield event
+
+    async def embed(
+        self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]
+    ) -> EmbeddingResult:
+        headers = self._headers(provider)
+        if len(inputs) == 1:
+            data = await wire.request_json(
+                client,
+                provider,
+                "POST",
+                self._url(provider, model, "embedContent"),
+                headers=headers,
+                body={"content": {"parts": [{"text": inputs[0]}]}},
+            )
+            vectors = [wire.require_output(data, provider, "embedding")["values"]]
+        else:
+            body = {
+                "requests": [
+                    {"model": model_path(model), "content": {"parts": [{"text": text}]}}
+                    for text in inputs
+                ]
+            }
+            data = await wire.request_json(
+                client,
+                provider,
+                "POST",
+                self._url(provider, model, "batchEmbedContents"),
+                headers=headers,
+                body=body,
+            )
+            vectors = [row["values"] for row in wire.require_output(data, provider, "embeddings")]
+        return EmbeddingResult(
+            vectors=vectors, usage=estimate_inputs_usage(inputs), provider=provider.id, model=model
+        )
+
+    async def list_models(self, client: httpx.AsyncClient, provider: ProviderConfig) -> list[str]:
+        data = await wire.request_json(
+            client,
+            provider,
+            "GET",
+            wire.join_url(self._base(provider), "v1beta/models"),
+            headers=self._headers(provider),
+            params={"pageSize": 1000},
+        )
+        return [
+            str(row["name"]).removeprefix("models/")
+            for row in data.get("models") or []
+            if row.get("name")
+        ]
+
+
+DIALECT = GeminiDialect()

@@ -1,0 +1,254 @@
+"""The OpenAI chat-completions dialect, spoken by OpenAI, Groq, Together AI, Mistral,
+Hugging Face's router, OpenRouter, Perplexity and DeepSeek (and Ollama's /v1 shim).
+
+Quirks understood (ProviderConfig.quirks):
+- "stream_usage": False     do not send stream_options (Mistral rejects unknown fields);
+                            usage is still read from whichever chunk carries it.
+- "max_tokens_field": str   send the token cap under another name, e.g.
+                            "max_completion_tokens" for OpenAI's reasoning models.
+- "list_models": False      the provider has no /models endpoint (Perplexity).
+Response extras are read whenever present: DeepSeek's reasoning_content and
+prompt_cache_hit_tokens, OpenRouter/Groq's "reasoning", Perplexity's citations/search_results,
+Groq's x_groq.usage.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+
+from llm.providers import wire
+from llm.tokens import estimate_inputs_usage, estimate_usage
+from llm.types import (
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    ProviderConfig,
+    StreamEvent,
+    StreamEventType,
+    ToolCall,
+    Usage,
+)
+
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "function_call": "tool_calls",
+    "content_filter": "content_filter",
+    "model_length": "length",  # Mistral
+    "eos": "stop",
+    "end_turn": "stop",
+}
+
+
+def map_finish_reason(reason: str | None) -> str | None:
+    if reason is None:
+        return None
+    return FINISH_REASONS.get(reason, reason)
+
+
+def build_body(provider: ProviderConfig, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": request.model, "messages": request.messages}
+    if request.max_tokens is not None:
+        body[provider.quirks.get("max_tokens_field", "max_tokens")] = request.max_tokens
+    optional = {
+        "temperature": request.temperature,
+        "top_p": request.top_p,
+        "stop": request.stop,
+        "tools": request.tools,
+        "tool_choice": request.tool_choice,
+        "response_format": request.response_format,
+        "seed": request.seed,
+        "user": request.user,
+    }
+    body.update({key: value for key, value in optional.items() if value is not None})
+    body.update(request.extra)
+    body["stream"] = stream
+    if stream and provider.quirks.get("stream_usage", True):
+        body["stream_options"] = {"include_usage": True}
+    return body
+
+
+def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
+    if not raw:
+        return None
+    details = raw.get("prompt_tokens_details") or {}
+    cached = details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0
+    return Usage(
+        input_tokens=int(raw.get("prompt_tokens") or 0),
+        output_tokens=int(raw.get("completion_tokens") or 0),
+        cached_input_tokens=int(cached),
+    )
+
+
+def parse_citations(data: dict[str, Any]) -> list[str] | None:
+    citations = data.get("citations")
+    if isinstance(citations, list) and citations:
+        return [str(c) for c in citations]
+    results = data.get("search_results")
+    if isinstance(results, list) and results:
+        return [str(r["url"]) for r in results if isinstance(r, dict) and r.get("url")]
+    return None
+
+
+def content_text(content: Any) -> str:
+    """Message content is usually a string; Mistral's reasoning models send typed chunks."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(
+            part.get("text", "")
+            for part in content
+            if isinstance(part, dict) and part.get("type", "text") == "text"
+        )
+    return ""
+
+
+def parse_chat(
+    provider: ProviderConfig, request: ChatRequest, data: dict[str, Any], latency_ms: float
+) -> ChatResult:
+    choice = (data.get("choices") or [{}])[0]
+    message = choice.get("message") or {}
+    text = content_text(message.get("content"))
+    tool_calls = [
+        ToolCall(
+            id=call.get("id") or f"call_{index}",
+            name=(call.get("function") or {}).get("name", ""),
+            arguments=(call.get("function") or {}).get("arguments") or "",
+        )
+        for index, call in enumerate(message.get("tool_calls") or [])
+    ]
+    usage = parse_usage(data.get("usage") or (data.get("x_groq") or {}).get("usage"))
+    return ChatResult(
+        text=text,
+        finish_reason=map_finish_reason(choice.get("finish_reason"))
+        or ("tool_calls" if tool_calls else "stop"),
+        usage=usage or estimate_usage(request.messages, text),
+        provider=provider.id,
+        model=data.get("model") or request.model,
+        tool_calls=tool_calls,
+        latency_ms=latency_ms,
+        reasoning=message.get("reasoning_content") or message.get("reasoning") or None,
+        citations=parse_citations(data),
+    )
+
+
+async def decode_stream(
+    response: httpx.Response, state: wire.StreamState
+) -> AsyncIterator[StreamEvent]:
+    async for message in wire.iter_sse(response):
+        if message.data.strip() == "[DONE]":
+            state.finished = True
+            return
+        chunk = wire.loads(message.data)
+        if "error" in chunk and not chunk.get("choices"):
+            raise wire.error_from_body(state.provider, chunk)
+        state.model = chunk.get("model") or state.model
+        state.citations = parse_citations(chunk) or state.citations
+        usage = parse_usage(chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage"))
+        if usage is not None:
+            state.usage = usage
+        for choice in chunk.get("choices") or []:
+            for event in delta_events(choice.get("delta") or {}):
+                yield event
+            reason = map_finish_reason(choice.get("finish_reason"))
+            if reason:
+                state.finish_reason = reason
+
+
+def delta_events(delta: dict[str, Any]) -> list[StreamEvent]:
+    events = []
+    reasoning = delta.get("reasoning_content") or delta.get("reasoning")
+    if isinstance(reasoning, str) and reasoning:
+        events.append(StreamEvent(StreamEventType.REASONING, text=reasoning))
+    text = content_text(delta.get("content"))
+    if text:
+        events.append(StreamEvent(StreamEventType.DELTA, text=text))
+    for call in delta.get("tool_calls") or []:
+        function = call.get("function") or {}
+        events.append(
+            StreamEvent(
+                StreamEventType.TOOL_CALL,
+                text=function.get("arguments") or "",
+                tool_call_index=call.get("index", 0),
+                tool_call_id=call.get("id"),
+                tool_name=function.get("name"),
+            )
+        )
+    return events
+
+
+class OpenAIDialect:
+    name = "openai"
+
+    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
+        return wire.build_headers(provider, wire.bearer_auth(provider))
+
+    async def chat(
+        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    ) -> ChatResult:
+        started = time.perf_counter()
+        data = await wire.request_json(
+            client,
+            provider,
+            "POST",
+            wire.join_url(provider.base_url, "chat/completions"),
+            headers=self._headers(provider),
+            body=build_body(provider, request, stream=False),
+        )
+        return parse_chat(provider, request, data, wire.elapsed_ms(started))
+
+    async def stream(
+        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    ) -> AsyncIterator[StreamEvent]:
+        headers = self._headers(provider) | {"Accept": "text/event-stream"}
+        async for event in wire.run_stream(
+            client,
+            provider,
+            request,
+            wire.join_url(provider.base_url, "chat/completions"),
+            headers=headers,
+            body=build_body(provider, request, stream=True),
+            decode=decode_stream,
+        ):
+            yield event
+
+    async def embed(
+        self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]
+    ) -> EmbeddingResult:
+        data = await wire.request_json(
+            client,
+            provider,
+            "POST",
+            wire.join_url(provider.base_url, "embeddings"),
+            headers=self._headers(provider),
+            body={"model": model, "input": inputs, "encoding_format": "float"},
+        )
+        rows = sorted(data.get("data") or [], key=lambda row: row.get("index", 0))
+        usage = data.get("usage") or {}
+        tokens = usage.get("prompt_tokens") or usage.get("total_tokens")
+        return EmbeddingResult(
+            vectors=[row["embedding"] for row in rows],
+            usage=Usage(input_tokens=tokens) if tokens else estimate_inputs_usage(inputs),
+            provider=provider.id,
+            model=data.get("model") or model,
+        )
+
+    async def list_models(self, client: httpx.AsyncClient, provider: ProviderConfig) -> list[str]:
+        if provider.quirks.get("list_models", True) is False:
+            return []
+        data = await wire.request_json(
+            client,
+            provider,
+            "GET",
+            wire.join_url(provider.base_url, "models"),
+            headers=self._headers(provider),
+        )
+        return [str(row["id"]) for row in data.get("data") or [] if row.get("id")]
+
+
+DIALECT = OpenAIDialect()
