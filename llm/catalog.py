@@ -148,7 +148,7 @@ def _utc_day(when: datetime | date) -> date:
 def load_catalog(
     path: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> Catalog:
-    """Read and validate the catalogue; path defaults to $GATEWAY_MODELS_CONFIG, then the shipped file."""
+    """Read and validate the catalogue ($GATEWAY_MODELS_CONFIG, else the shipped file)."""
     env = os.environ if environ is None else environ
     chosen = Path(path or env.get(CONFIG_ENV) or DEFAULT_CONFIG_PATH)
     try:
