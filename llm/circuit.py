@@ -1,0 +1,120 @@
+"""Per-provider circuit breaker, shared by every process through Redis when one is given.
+
+closed --(N consecutive failures, or error rate >= threshold over a window)--> open
+open --(cool-down elapsed)--> half-open: exactly one caller wins the probe (SET NX)
+half-open --success--> closed;  half-open --failure--> open again with a fresh cool-down
+
+Only retryable upstream failures (rate limits, overload, timeouts, refused connections) count:
+a 400 is the caller's fault and says nothing about the provider's health.
+State is a few keys per provider, each changed by one atomic command:
+  <prefix><provider>:open           opened-at time, present while open or half-open
+  <prefix><provider>:streak         consecutive failures (INCR; deleted on success)
+  <prefix><provider>:w:<n>          calls/failures in fixed window n (HINCRBYFLOAT)
+  <prefix><provider>:probe:<opened> the half-open probe ticket (SET NX with a TTL)
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any
+
+from llm.sharedstate import Clock, SharedState
+
+
+class CircuitState(StrEnum):
+    CLOSED = "closed"
+    OPEN = "open"
+    HALF_OPEN = "half_open"
+
+
+@dataclass(frozen=True)
+class CircuitPolicy:
+    failure_threshold: int = 5  # consecutive failures that open the circuit
+    error_rate_threshold: float = 0.5  # failure share in the window that opens it...
+    min_calls: int = 20  # ...once the window has at least this many calls
+    window: float = 60.0  # seconds
+    cooldown: float = 30.0  # seconds open before a probe is let through
+    probe_timeout: float = 30.0  # a probe that never reports back frees its ticket after this
+    state_ttl: float = 3600.0  # how long an open circuit is remembered at most
+
+
+class CircuitBreaker:
+    def __init__(
+        self,
+        redis: Any = None,
+        *,
+        state: SharedState | None = None,
+        clock: Clock = time.time,
+        policy: CircuitPolicy | None = None,
+        prefix: str = "gw:cb:",
+    ) -> None:
+        self.store = state or SharedState(redis, clock=clock)
+        self.policy = policy or CircuitPolicy()
+        self._clock = clock
+        self._prefix = prefix
+
+    def _key(self, provider: str, *parts: str) -> str:
+        return ":".join([f"{self._prefix}{provider}", *parts])
+
+    def _state_of(self, opened_at: str | None) -> CircuitState:
+        if opened_at is None:
+            return CircuitState.CLOSED
+        if self._clock() - float(opened_at) < self.policy.cooldown:
+            return CircuitState.OPEN
+        return CircuitState.HALF_OPEN
+
+    async def states(self, providers: Iterable[str]) -> dict[str, CircuitState]:
+        ids = list(providers)
+        values = await self.store.get_many([self._key(p, "open") for p in ids])
+        return {p: self._state_of(v) for p, v in zip(ids, values, strict=True)}
+
+    async def state(self, provider: str) -> CircuitState:
+        return (await self.states([provider]))[provider]
+
+    async def open_providers(self, providers: Iterable[str]) -> frozenset[str]:
+        """Providers still cooling down; half-open ones are not included (they may be probed)."""
+        states = await self.states(providers)
+        return frozenset(p for p, s in states.items() if s is CircuitState.OPEN)
+
+    async def allow(self, provider: str) -> bool:
+        """May a call go to provider now? In half-open, only the single probe ticket holder may."""
+        (opened_at,) = await self.store.get_many([self._key(provider, "open")])
+        state = self._state_of(opened_at)
+        if state is CircuitState.CLOSED:
+            return True
+        if state is CircuitState.OPEN:
+            return False
+        ticket = self._key(provider, "probe", str(opened_at))
+        return await self.store.set(ticket, "1", self.policy.probe_timeout, only_new=True)
+
+    async def record_success(self, provider: str) -> None:
+        # Any success proves the provider answers: close (this is also how a probe closes it).
+        await self.store.delete(self._key(provider, "open"), self._key(provider, "streak"))
+        await self._count(provider, failed=False)
+
+    async def record_failure(self, provider: str) -> None:
+        (opened_at,) = await self.store.get_many([self._key(provider, "open")])
+        state = self._state_of(opened_at)
+        streak = await self.store.incr(self._key(provider, "streak"), self.policy.state_ttl)
+        calls, failures = await self._count(provider, failed=True)
+        if state is CircuitState.OPEN:
+            return  # already open; keep the original cool-down
+        tripped = streak >= self.policy.failure_threshold or (
+            calls >= self.policy.min_calls and failures / calls >= self.policy.error_rate_threshold
+        )
+        if state is CircuitState.HALF_OPEN or tripped:
+            await self.store.set(
+                self._key(provider, "open"), repr(self._clock()), self.policy.state_ttl
+            )
+
+    async def _count(self, provider: str, *, failed: bool) -> tuple[float, float]:
+        window = int(self._clock() // self.policy.window)
+        counts = await self.store.hincr(
+            self._key(provider, "w", str(window)),
+            {"calls": 1.0, "failures": 1.0 if failed else 0.0},
+            self.policy.window * 2,
+        )
+        return counts["calls"], counts["failures"]

@@ -1,0 +1,402 @@
+"""The executor the public API calls: walk a RoutePlan's candidates until one answers.
+
+- Retryable upstream errors (429, 5xx/overloaded, timeouts, refused connections) move on: first a
+  bounded number of retries on the same candidate with jittered exponential backoff (a provider's
+  Retry-After is honoured; one longer than max_backoff skips straight to the next candidate),
+  then the next candidate; the total number of attempts is bounded too.
+- Non-retryable errors (400, 401, 404) raise UpstreamRejectedError at once: another provider would
+  refuse the same request, or our configuration is wrong, and retrying would only cost money.
+- The whole call runs inside one deadline (seconds); when it passes, GatewayTimeoutError names the
+  provider that was being waited on. For streams the deadline covers reaching the first event.
+- Every attempt is recorded in RouteInfo, the health store and the circuit breaker.
+- Cost: the price row in force when the call started, via costs.compute_cost, the same for
+  streamed and non-streamed calls; RouteInfo.price_version names the row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any, TypeVar
+
+from llm.catalog import PriceRow
+from llm.costs import compute_cost
+from llm.errors import AllProvidersFailedError, GatewayTimeoutError, UpstreamRejectedError
+from llm.providers import get_dialect
+from llm.routing import Candidate, RoutePlan
+from llm.runtime import Runtime, get_runtime
+from llm.types import (
+    ChatRequest,
+    ChatResult,
+    EmbeddingResult,
+    ErrorKind,
+    ProviderError,
+    StreamEvent,
+    StreamEventType,
+    Usage,
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    attempts_per_candidate: int = 2
+    max_attempts: int = 5  # over all candidates
+    base_backoff: float = 0.25  # seconds; doubles per retry, then jittered into [50%, 100%]
+    max_backoff: float = 2.0  # a longer wait (or Retry-After) moves on to the next candidate
+
+
+DEFAULT_POLICY = RetryPolicy()
+
+
+@dataclass
+class Attempt:
+    provider: str
+    model: str  # gateway model id
+    upstream_model: str
+    error_kind: str | None = None  # None: it answered; "circuit_open": skipped without a call
+    status: int | None = None
+    message: str = ""
+    elapsed_ms: float = 0.0
+
+
+@dataclass
+class RouteInfo:
+    requested: str
+    alias: str | None
+    reason: str
+    candidates: list[str]
+    attempts: list[Attempt] = field(default_factory=list)
+    served_provider: str | None = None
+    served_model: str | None = None
+    upstream_model: str | None = None
+    upstream_ms: float = 0.0  # time spent waiting on upstreams, all attempts, no backoff
+    ttft_ms: float | None = None  # streams: first event of the attempt that served
+    price_version: str | None = None
+    usage: Usage | None = None
+    cost: Decimal | None = None
+
+    @classmethod
+    def for_plan(cls, plan: RoutePlan) -> RouteInfo:
+        return cls(plan.requested, plan.alias, plan.reason, plan.candidate_ids())
+
+    def providers_tried(self) -> list[str]:
+        return [a.provider for a in self.attempts if a.error_kind != "circuit_open"]
+
+    def headers(self) -> dict[str, str]:
+        headers = {
+            "X-Gateway-Route-Alias": self.alias or "",
+            "X-Gateway-Route-Reason": self.reason.encode("ascii", "replace").decode(),
+            "X-Gateway-Candidates": ", ".join(self.candidates),
+            "X-Gateway-Attempts": str(len(self.providers_tried())),
+        }
+        if self.served_provider:
+            headers["X-Gateway-Provider"] = self.served_provider
+            headers["X-Gateway-Model"] = self.served_model or ""
+        return headers
+
+
+async def complete(
+    plan: RoutePlan,
+    request: ChatRequest,
+    *,
+    deadline: float,
+    runtime: Runtime | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> tuple[ChatResult, RouteInfo]:
+    """One chat completion with failover; deadline is the whole call's budget in seconds."""
+    rt = runtime or get_runtime()
+    info = RouteInfo.for_plan(plan)
+    price: dict[str, PriceRow] = {}
+
+    async def call(c: Candidate) -> ChatResult:
+        price[c.model.id] = c.model.price_at(rt.utcnow())
+        upstream_request = dataclasses.replace(request, model=c.model.upstream, stream=False)
+        return await get_dialect(c.provider.dialect).chat(rt.client(), c.provider, upstream_request)
+
+    result, served = await _walk(plan, info, call, deadline=deadline, rt=rt, policy=policy)
+    row = price[served.model.id]
+    result.cost = compute_cost(row, result.usage)
+    info.price_version, info.usage, info.cost = row.version, result.usage, result.cost
+    return result, info
+
+
+async def embed(
+    plan: RoutePlan,
+    inputs: list[str],
+    *,
+    deadline: float,
+    runtime: Runtime | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> tuple[EmbeddingResult, RouteInfo]:
+    """Embeddings with the same failover; the cost is on RouteInfo.cost."""
+    rt = runtime or get_runtime()
+    info = RouteInfo.for_plan(plan)
+    price: dict[str, PriceRow] = {}
+
+    async def call(c: Candidate) -> EmbeddingResult:
+        price[c.model.id] = c.model.price_at(rt.utcnow())
+        dialect = get_dialect(c.provider.dialect)
+        return await dialect.embed(rt.client(), c.provider, c.model.upstream, inputs)
+
+    result, served = await _walk(plan, info, call, deadline=deadline, rt=rt, policy=policy)
+    row = price[served.model.id]
+    info.price_version, info.usage, info.cost = (
+        row.version,
+        result.usage,
+        compute_cost(row, result.usage),
+    )
+    return result, info
+
+
+class ChatStream:
+    """Async iterator of StreamEvents; .route is filled in as the stream goes.
+
+    Failover happens only before the first event reaches the caller (an error raised, or an
+    ERROR event, before the first event); after that every event, a final ERROR included, passes
+    through unchanged. route.usage/cost/price_version are set when the stream ends or is closed.
+    """
+
+    def __init__(
+        self,
+        plan: RoutePlan,
+        request: ChatRequest,
+        *,
+        deadline: float,
+        runtime: Runtime | None = None,
+        policy: RetryPolicy = DEFAULT_POLICY,
+    ) -> None:
+        self.route = RouteInfo.for_plan(plan)
+        self._plan, self._request, self._deadline = plan, request, deadline
+        self._rt = runtime or get_runtime()
+        self._policy = policy
+        self._events = self._run()
+
+    def __aiter__(self) -> AsyncIterator[StreamEvent]:
+        return self._events
+
+    async def aclose(self) -> None:
+        await self._events.aclose()
+
+    async def _run(self) -> AsyncIterator[StreamEvent]:
+        rt, info = self._rt, self.route
+        price: dict[str, PriceRow] = {}
+        started: dict[str, float] = {}
+
+        async def open_stream(c: Candidate) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
+            price[c.model.id] = c.model.price_at(rt.utcnow())
+            started[c.model.id] = rt.monotonic()
+            upstream_request = dataclasses.replace(
+                self._request, model=c.model.upstream, stream=True
+            )
+            events = get_dialect(c.provider.dialect).stream(
+                rt.client(), c.provider, upstream_request
+            )
+            try:
+                first = await anext(events)
+            except StopAsyncIteration:
+                raise ProviderError(
+                    ErrorKind.OVERLOADED, "stream ended before any event", provider=c.provider.id
+                ) from None
+            except BaseException:
+                await _close(events)
+                raise
+            if first.type is StreamEventType.ERROR and first.error is not None:
+                await _close(events)
+                raise first.error
+            return events, first
+
+        (events, first), served = await _walk(
+            self._plan,
+            info,
+            open_stream,
+            deadline=self._deadline,
+            rt=rt,
+            policy=self._policy,
+            record_success=False,
+        )
+        begun = started[served.model.id]
+        info.ttft_ms = (rt.monotonic() - begun) * 1000
+        usage: Usage | None = None
+        outcome: ProviderError | None = None
+        finished = False
+        try:
+            event: StreamEvent | None = first
+            while event is not None:
+                if event.usage is not None:
+                    usage = event.usage
+                if event.type is StreamEventType.ERROR:
+                    outcome = event.error
+                finished = finished or event.type in (StreamEventType.DONE, StreamEventType.ERROR)
+                yield event
+                waited = rt.monotonic()
+                event = await anext(events, None)
+                info.upstream_ms += (rt.monotonic() - waited) * 1000
+        finally:
+            await _close(events)
+            row = price[served.model.id]
+            info.usage = usage or Usage()
+            info.price_version, info.cost = row.version, compute_cost(row, info.usage)
+            if finished:
+                await _record(
+                    rt,
+                    served,
+                    outcome,
+                    latency_ms=(rt.monotonic() - begun) * 1000,
+                    ttft_ms=info.ttft_ms,
+                )
+
+
+def stream(
+    plan: RoutePlan,
+    request: ChatRequest,
+    *,
+    deadline: float,
+    runtime: Runtime | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> ChatStream:
+    return ChatStream(plan, request, deadline=deadline, runtime=runtime, policy=policy)
+
+
+async def _close(events: Any) -> None:
+    closer = getattr(events, "aclose", None)
+    if closer is not None:
+        await closer()
+
+
+# --- the walk ------------------------------------------------------------------------------
+
+
+async def _walk(
+    plan: RoutePlan,
+    info: RouteInfo,
+    call: Callable[[Candidate], Awaitable[T]],
+    *,
+    deadline: float,
+    rt: Runtime,
+    policy: RetryPolicy,
+    record_success: bool = True,
+) -> tuple[T, Candidate]:
+    loop_deadline = rt.monotonic() + deadline
+    attempts = 0
+    current: tuple[Candidate, float] | None = None
+    try:
+        async with asyncio.timeout(deadline):
+            for candidate in plan.candidates:
+                provider = candidate.provider.id
+                if not await rt.breaker.allow(provider):
+                    info.attempts.append(_attempt(candidate, error_kind="circuit_open"))
+                    continue
+                for retry in range(policy.attempts_per_candidate):
+                    if attempts >= policy.max_attempts:
+                        break
+                    attempts += 1
+                    current = (candidate, rt.monotonic())
+                    try:
+                        value = await call(candidate)
+                    except ProviderError as error:
+                        elapsed = _elapsed_ms(rt, current[1])
+                        current = None
+                        info.upstream_ms += elapsed
+                        info.attempts.append(_attempt(candidate, error=error, elapsed_ms=elapsed))
+                        await _record(rt, candidate, error, latency_ms=elapsed)
+                        if not error.retryable:
+                            raise UpstreamRejectedError(error, route=info) from error
+                        delay = _backoff(policy, retry, error, rt.jitter())
+                        last_try = retry + 1 >= policy.attempts_per_candidate
+                        if delay is None or last_try or rt.monotonic() + delay >= loop_deadline:
+                            break  # next candidate
+                        await rt.sleep(delay)
+                        continue
+                    elapsed = _elapsed_ms(rt, current[1])
+                    current = None
+                    info.upstream_ms += elapsed
+                    info.attempts.append(_attempt(candidate, elapsed_ms=elapsed))
+                    info.served_provider, info.served_model = provider, candidate.model.id
+                    info.upstream_model = candidate.model.upstream
+                    if record_success:
+                        await _record(rt, candidate, None, latency_ms=elapsed)
+                    else:
+                        await rt.breaker.record_success(provider)
+                    return value, candidate
+    except TimeoutError:
+        last = current[0] if current else None
+        if current is not None:
+            elapsed = _elapsed_ms(rt, current[1])
+            info.upstream_ms += elapsed
+            info.attempts.append(
+                _attempt(
+                    current[0], error_kind=ErrorKind.TIMEOUT, message="deadline", elapsed_ms=elapsed
+                )
+            )
+        where = f" waiting for {last.provider.id}" if last else ""
+        raise GatewayTimeoutError(
+            f"no answer within {deadline:g}s{where}",
+            last_provider=last.provider.id if last else None,
+            route=info,
+        ) from None
+    tried = ", ".join(dict.fromkeys(info.providers_tried())) or "none (all circuits open)"
+    raise AllProvidersFailedError(f"every candidate failed; providers tried: {tried}", route=info)
+
+
+def _backoff(policy: RetryPolicy, retry: int, error: ProviderError, jitter: float) -> float | None:
+    """Seconds to wait before retrying the same candidate, or None to move on at once."""
+    exponential = policy.base_backoff * (2**retry) * (0.5 + jitter / 2)
+    delay = max(exponential, error.retry_after or 0.0)
+    return None if delay > policy.max_backoff else delay
+
+
+async def _record(
+    rt: Runtime,
+    candidate: Candidate,
+    error: ProviderError | None,
+    *,
+    latency_ms: float | None,
+    ttft_ms: float | None = None,
+) -> None:
+    """Health and breaker bookkeeping. A 400/404 is the caller's request, not the provider's
+    health: it counts as an answer. Auth failures count against health but not the breaker."""
+    provider, model = candidate.provider.id, candidate.model.id
+    answered = error is None or error.kind in (ErrorKind.BAD_REQUEST, ErrorKind.NOT_FOUND)
+    health = rt.health.record(
+        provider,
+        model,
+        ok=answered,
+        latency_ms=latency_ms if error is None else None,
+        ttft_ms=ttft_ms,
+        error_kind=None if error is None else error.kind,
+    )
+    if answered:
+        breaker = rt.breaker.record_success(provider)
+    elif error is not None and error.retryable:
+        breaker = rt.breaker.record_failure(provider)
+    else:
+        breaker = asyncio.sleep(0)
+    await asyncio.gather(health, breaker)
+
+
+def _attempt(
+    candidate: Candidate,
+    *,
+    error: ProviderError | None = None,
+    error_kind: str | None = None,
+    message: str = "",
+    elapsed_ms: float = 0.0,
+) -> Attempt:
+    return Attempt(
+        provider=candidate.provider.id,
+        model=candidate.model.id,
+        upstream_model=candidate.model.upstream,
+        error_kind=str(error.kind) if error is not None else error_kind,
+        status=error.status if error is not None else None,
+        message=error.message if error is not None else message,
+        elapsed_ms=elapsed_ms,
+    )
+
+
+def _elapsed_ms(rt: Runtime, since: float) -> float:
+    return (rt.monotonic() - since) * 1000

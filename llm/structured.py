@@ -1,0 +1,137 @@
+"""JSON-Schema-constrained answers: native structured mode first, then validate and repair.
+
+The request asks the provider's native mode (response_format json_schema, strict; each dialect
+translates it). The answer is parsed (code fences stripped) and validated with Draft 2020-12.
+On failure the invalid answer and the validation errors go back to the model as a follow-up turn,
+at most max_repairs times. Every attempt is a real upstream call, so its usage and cost are
+summed into the result (or into StructuredOutputError): the caller pays for all of them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import SchemaError
+
+from llm.costs import sum_usage
+from llm.errors import InvalidSchemaError, StructuredOutputError
+from llm.failover import DEFAULT_POLICY, RetryPolicy, RouteInfo, complete
+from llm.routing import RoutePlan
+from llm.runtime import Runtime, get_runtime
+from llm.types import ChatRequest, ChatResult
+
+_FENCE = re.compile(r"^\s*```[A-Za-z0-9_-]*\s*\n?(.*?)\n?\s*```\s*$", re.DOTALL)
+_NAME = re.compile(r"[^A-Za-z0-9_-]")
+MAX_ERRORS_SHOWN = 10
+
+
+@dataclass
+class StructuredResult:
+    value: Any  # the parsed, valid JSON
+    result: ChatResult  # the last (valid) answer; usage and cost are the sums over all attempts
+    route: RouteInfo  # of the last attempt
+    attempts: int
+
+
+def check_schema(schema: Any) -> Draft202012Validator:
+    """A validator for schema, or InvalidSchemaError (a 400: the caller's schema is broken)."""
+    if not isinstance(schema, dict):
+        raise InvalidSchemaError("the JSON schema must be an object")
+    try:
+        Draft202012Validator.check_schema(schema)
+    except SchemaError as exc:
+        where = "/".join(str(p) for p in exc.path) or "<root>"
+        raise InvalidSchemaError(f"invalid JSON schema at {where}: {exc.message}") from None
+    return Draft202012Validator(schema)
+
+
+def parse_json_answer(text: str) -> Any:
+    """The JSON in a model's answer, tolerating a surrounding ``` fence; ValueError if none."""
+    match = _FENCE.match(text)
+    return json.loads(match.group(1) if match else text)
+
+
+def validation_errors(validator: Draft202012Validator, value: Any) -> list[str]:
+    errors = sorted(validator.iter_errors(value), key=lambda e: list(e.absolute_path))
+    return [f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in errors]
+
+
+def response_format_for(schema: dict[str, Any], name: str = "response") -> dict[str, Any]:
+    safe = _NAME.sub("_", name)[:64] or "response"
+    return {"type": "json_schema", "json_schema": {"name": safe, "schema": schema, "strict": True}}
+
+
+async def complete_structured(
+    plan: RoutePlan,
+    request: ChatRequest,
+    schema: dict[str, Any],
+    *,
+    deadline: float,
+    name: str = "response",
+    max_repairs: int = 2,
+    runtime: Runtime | None = None,
+    policy: RetryPolicy = DEFAULT_POLICY,
+) -> StructuredResult:
+    """Ask for JSON matching schema; repair up to max_repairs times; deadline covers them all."""
+    validator = check_schema(schema)
+    rt = runtime or get_runtime()
+    ends_at = rt.monotonic() + deadline
+    messages = list(request.messages)
+    results: list[ChatResult] = []
+    errors: list[str] = []
+    route: RouteInfo | None = None
+    for attempt in range(1, max_repairs + 2):
+        attempt_request = dataclasses.replace(
+            request, messages=messages, response_format=response_format_for(schema, name)
+        )
+        remaining = max(ends_at - rt.monotonic(), 0.001)
+        result, route = await complete(
+            plan, attempt_request, deadline=remaining, runtime=rt, policy=policy
+        )
+        results.append(result)
+        try:
+            value = parse_json_answer(result.text)
+            errors = validation_errors(validator, value)
+        except ValueError as exc:
+            errors = [f"<root>: not valid JSON ({exc})"]
+        if not errors:
+            result.usage, result.cost = _totals(results)
+            return StructuredResult(value=value, result=result, route=route, attempts=attempt)
+        messages = [
+            *messages,
+            {"role": "assistant", "content": result.text},
+            {"role": "user", "content": _repair_prompt(errors)},
+        ]
+    usage, cost = _totals(results)
+    raise StructuredOutputError(
+        f"no answer matched the schema after {len(results)} attempt(s)",
+        errors=errors,
+        last_text=results[-1].text,
+        usage=usage,
+        cost=cost,
+        attempts=len(results),
+        route=route,
+    )
+
+
+def _totals(results: list[ChatResult]) -> tuple[Any, Decimal | None]:
+    costs = [r.cost for r in results]
+    total = None if any(c is None for c in costs) else sum(costs, Decimal(0))
+    return sum_usage(r.usage for r in results), total
+
+
+def _repair_prompt(errors: list[str]) -> str:
+    shown = "\n".join(f"- {e}" for e in errors[:MAX_ERRORS_SHOWN])
+    more = len(errors) - MAX_ERRORS_SHOWN
+    tail = f"\n- ... and {more} more" if more > 0 else ""
+    return (
+        "Your previous answer does not match the required JSON schema:\n"
+        f"{shown}{tail}\n"
+        "Reply again with only the corrected JSON value, no prose and no code fences."
+    )
