@@ -17,7 +17,8 @@ class UsageRecord(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
-    request_id = models.CharField(max_length=64, unique=True)
+    request_id = models.CharField(max_length=64, unique=True)  # the gateway's own id
+    client_request_id = models.CharField(max_length=64, blank=True)  # X-Request-ID if sent
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     endpoint = models.CharField(max_length=40)  # chat.completions, generate, embeddings, ...
     requested_model = models.CharField(max_length=100, blank=True)  # model name or alias asked for

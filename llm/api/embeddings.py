@@ -1,0 +1,80 @@
+"""POST /v1/embeddings: the same pipeline as chat, for providers that have embeddings."""
+
+from __future__ import annotations
+
+from django.http import HttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from llm import failover
+from llm.api import pipeline
+from llm.api.errors import ApiError, bad_request, from_gateway_error
+from llm.api.parsing import ParsedChat, load_json
+from llm.errors import GatewayError
+from llm.types import ChatRequest
+
+MAX_INPUTS = 2048
+
+
+def parse_embeddings(data: dict) -> tuple[ParsedChat, list[str]]:
+    unknown = sorted(set(data) - {"model", "input", "encoding_format", "dimensions", "user"})
+    if unknown:
+        raise bad_request(f"Unknown field '{unknown[0]}'.", unknown[0])
+    model = data.get("model")
+    if not isinstance(model, str) or not model:
+        raise bad_request("'model' is required.", "model")
+    inputs = data.get("input")
+    if isinstance(inputs, str):
+        inputs = [inputs]
+    if (
+        not isinstance(inputs, list)
+        or not inputs
+        or len(inputs) > MAX_INPUTS
+        or not all(isinstance(i, str) and i for i in inputs)
+    ):
+        raise bad_request(
+            f"'input' must be a non-empty string or a list of 1 to {MAX_INPUTS} non-empty strings.",
+            "input",
+        )
+    if data.get("encoding_format", "float") != "float":
+        raise bad_request("Only 'encoding_format': 'float' is supported.", "encoding_format")
+    # A chat-shaped request lets the shared steps (routing, reservation) treat it alike.
+    request = ChatRequest(
+        model=model,
+        messages=[{"role": "user", "content": " ".join(inputs)}],
+        max_tokens=None,
+    )
+    return ParsedChat(model=model, request=request), inputs
+
+
+@csrf_exempt
+@require_POST
+async def create_embeddings(request) -> HttpResponse:
+    call = pipeline.begin(request, "embeddings")
+    try:
+        await pipeline.authenticate_call(call, request)
+        call.parsed, inputs = parse_embeddings(load_json(request))
+        await pipeline.route(call, frozenset({"embeddings"}))
+        await pipeline.admit(call, output_tokens=0)
+        result, info = await failover.embed(call.plan, inputs, deadline=pipeline.deadline())
+        call.route, call.usage = info, result.usage
+        call.cost, call.price_version = info.cost or 0, info.price_version or ""
+        await pipeline.finish(call)
+        body = {
+            "object": "list",
+            "data": [
+                {"object": "embedding", "index": i, "embedding": vector}
+                for i, vector in enumerate(result.vectors)
+            ],
+            "model": info.served_model or call.parsed.model,
+            "usage": {
+                "prompt_tokens": result.usage.input_tokens,
+                "total_tokens": result.usage.input_tokens,
+            },
+        }
+        return pipeline.respond_json(call, body)
+    except GatewayError as error:
+        call.route = error.route or call.route
+        return await pipeline.respond_error(call, from_gateway_error(error))
+    except ApiError as error:
+        return await pipeline.respond_error(call, error)

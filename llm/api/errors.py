@@ -1,0 +1,99 @@
+"""Errors of the public API, in OpenAI's error body shape:
+{"error": {"message", "type", "param", "code"}}.
+
+Every step of the pipeline raises ApiError; the view turns it into one JSON response.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django.http import HttpResponse
+
+from llm.errors import (
+    AllProvidersFailedError,
+    GatewayError,
+    GatewayTimeoutError,
+    StructuredOutputError,
+    UnknownModelError,
+    UpstreamRejectedError,
+)
+
+TYPE_FOR_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "insufficient_quota",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "invalid_request_error",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    502: "upstream_error",
+    503: "service_unavailable",
+    504: "timeout_error",
+}
+
+
+class ApiError(Exception):
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.param = param
+        self.code = code
+        self.headers = headers or {}
+        self.extra = extra or {}
+
+    def body(self) -> dict[str, Any]:
+        error = {
+            "message": self.message,
+            "type": TYPE_FOR_STATUS.get(self.status, "api_error"),
+            "param": self.param,
+            "code": self.code,
+            **self.extra,
+        }
+        return {"error": error}
+
+    def response(self, headers: dict[str, str] | None = None) -> HttpResponse:
+        response = HttpResponse(
+            json.dumps(self.body()), status=self.status, content_type="application/json"
+        )
+        for name, value in {**(headers or {}), **self.headers}.items():
+            response[name] = value
+        return response
+
+
+def bad_request(message: str, param: str | None = None) -> ApiError:
+    return ApiError(400, message, param=param, code="invalid_request")
+
+
+def from_gateway_error(error: GatewayError) -> ApiError:
+    """Map an llm core error to the API's answer; 502/504 name the provider."""
+    extra: dict[str, Any] = {}
+    message = error.message
+    if isinstance(error, UnknownModelError):
+        extra["available"] = error.available
+        message = f"Unknown model or alias {error.name!r}. Available: {', '.join(error.available)}"
+        return ApiError(404, message, param="model", code=error.code, extra=extra)
+    if isinstance(error, StructuredOutputError):
+        extra.update(error.details())
+    if isinstance(error, AllProvidersFailedError) and error.route is not None:
+        tried = ", ".join(error.route.providers_tried()) or "none"
+        message = f"{message} (providers tried: {tried})"
+        extra["providers"] = error.route.providers_tried()
+    if isinstance(error, GatewayTimeoutError):
+        extra["provider"] = error.last_provider
+    if isinstance(error, UpstreamRejectedError):
+        extra["provider"] = error.error.provider
+    headers = error.route.headers() if error.route is not None else {}
+    return ApiError(error.http_status, message, code=error.code, headers=headers, extra=extra)

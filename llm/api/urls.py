@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from llm.api import catalog_views, embeddings, views
+
+app_name = "llm"
+
+urlpatterns = [
+    path("v1/chat/completions", views.chat_completions, name="chat-completions"),
+    path("v1/models", views.list_models, name="models"),
+    path("v1/embeddings", embeddings.create_embeddings, name="embeddings"),
+    path("api/v1/generate", views.generate, name="generate"),
+    path("api/v1/generate-structured", views.generate_structured, name="generate-structured"),
+    path("api/v1/models", catalog_views.gateway_models, name="gateway-models"),
+    path("api/v1/health", catalog_views.gateway_health, name="gateway-health"),
+]

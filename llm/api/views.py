@@ -1,0 +1,218 @@
+"""The public API's views. Each reads as the pipeline's table of contents."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from decimal import Decimal
+
+from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_GET, require_POST
+
+from llm import failover
+from llm.api import pipeline
+from llm.api.catalog_views import openai_model_list
+from llm.api.errors import ApiError, from_gateway_error
+from llm.api.parsing import load_json, parse_chat, parse_generate
+from llm.api.pipeline import Call
+from llm.api.responses import ChunkWriter, chat_completion
+from llm.errors import GatewayError
+from llm.structured import complete_structured
+from llm.types import StreamEventType, Usage
+
+
+@csrf_exempt
+@require_POST
+async def chat_completions(request) -> HttpResponse:
+    call = pipeline.begin(request, "chat.completions")
+    try:
+        await pipeline.authenticate_call(call, request)
+        call.parsed = parse_chat(load_json(request))
+        await pipeline.route(call)
+        await pipeline.admit(call)
+        if call.parsed.request.stream:
+            return await stream_chat(call)
+        result = await pipeline.lookup_cache(call)
+        if result is not None:
+            pipeline.served_from_cache(call, result)
+        else:
+            result, info = await failover.complete(
+                call.plan, call.parsed.request, deadline=pipeline.deadline()
+            )
+            pipeline.served(call, result, info)
+            await pipeline.store_cache(call, result)
+        body = chat_completion(
+            result, completion_id=f"chatcmpl-{call.request_id[4:]}", created=int(time.time()),
+            model=result.model or call.parsed.model,
+        )
+        if call.cache_status == "HIT":
+            body["usage"] = {**body["usage"], "cost": "0"}
+        await pipeline.finish(call)
+        return pipeline.respond_json(body, call)
+    except GatewayError as error:
+        call.route = error.route or call.route
+        return await pipeline.respond_error(call, from_gateway_error(error))
+    except ApiError as error:
+        return await pipeline.respond_error(call, error)
+
+
+async def stream_chat(call: Call) -> HttpResponse:
+    """Open the upstream stream (failing over until the first event), then relay it as SSE."""
+    call.stream = True
+    stream = failover.stream(call.plan, call.parsed.request, deadline=pipeline.deadline())
+    call.route = stream.route
+    events = aiter(stream)
+    first = await anext(events)  # failover happens in here; errors become JSON answers
+    call.ttft_ms = stream.route.ttft_ms
+    writer = ChunkWriter(
+        completion_id=f"chatcmpl-{call.request_id[4:]}",
+        created=int(time.time()),
+        model=stream.route.served_model or call.parsed.model,
+    )
+    response = StreamingHttpResponse(
+        relay(call, stream, first, events, writer), content_type="text/event-stream"
+    )
+    for name, value in pipeline.response_headers(call).items():
+        response[name] = value
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+async def relay(call: Call, stream, first, events, writer: ChunkWriter):
+    """Yield SSE lines; on every way out (end, upstream cut, client gone) settle and record."""
+    text: list[str] = []
+    event = first
+    try:
+        while event is not None:
+            if event.type is StreamEventType.DELTA:
+                text.append(event.text)
+            if event.type is StreamEventType.ERROR:
+                error = event.error
+                call.status, call.error_class = 502, f"upstream_{error.kind if error else 'error'}"
+                message = error.message if error else "the upstream stream broke"
+                yield writer.error(message, call.error_class, stream.route.served_provider)
+                break
+            line = writer.event(event)
+            if line:
+                yield line
+            event = await anext(events, None)
+        usage = stream.route.usage
+        await stream.aclose()
+        usage = stream.route.usage if stream.route.usage is not None else usage
+        call.usage = usage if usage and usage.total_tokens else pipeline.estimated_usage_so_far(
+            call, "".join(text)
+        )
+        call.cost = pipeline.cost_of(call)
+        if call.parsed.include_usage:
+            yield writer.usage(call.usage, call.cost)
+        yield writer.done()
+        await pipeline.finish(call)
+    except (asyncio.CancelledError, GeneratorExit):
+        # The client went away: close the upstream, charge what it produced until now.
+        call.client_disconnected = True
+        call.status = 499
+        call.error_class = "client_disconnected"
+        await _close_quietly(stream)
+        usage = stream.route.usage
+        call.usage = usage if usage and usage.total_tokens else pipeline.estimated_usage_so_far(
+            call, "".join(text)
+        )
+        pipeline.finish_in_background(call)
+        raise
+
+
+async def _close_quietly(stream) -> None:
+    try:
+        await asyncio.shield(stream.aclose())
+    except BaseException:  # noqa: BLE001, S110 (closing a broken upstream must not mask the cause)
+        pass
+
+
+@require_GET
+async def list_models(request) -> HttpResponse:
+    call = pipeline.begin(request, "models")
+    try:
+        await pipeline.authenticate_call(call, request)
+    except ApiError as error:
+        return error.response({"X-Request-ID": call.request_id})
+    return JsonResponse(openai_model_list(call.caller), headers={"X-Request-ID": call.request_id})
+
+
+async def _generate(request, *, structured: bool) -> HttpResponse:
+    endpoint = "generate-structured" if structured else "generate"
+    call = pipeline.begin(request, endpoint)
+    try:
+        await pipeline.authenticate_call(call, request)
+        call.parsed = parse_generate(load_json(request), structured=structured)
+        needs = frozenset({"chat", "structured"}) if structured else None
+        await pipeline.route(call, needs)
+        await pipeline.admit(call)
+        data = None
+        if structured:
+            outcome = await complete_structured(
+                call.plan,
+                call.parsed.request,
+                call.parsed.extra["schema"],
+                deadline=pipeline.deadline(),
+                name=call.parsed.extra.get("schema_name") or "response",
+            )
+            result, data = outcome.result, outcome.value
+            pipeline.served(call, result, outcome.route)
+        else:
+            result = await pipeline.lookup_cache(call)
+            if result is not None:
+                pipeline.served_from_cache(call, result)
+            else:
+                result, info = await failover.complete(
+                    call.plan, call.parsed.request, deadline=pipeline.deadline()
+                )
+                pipeline.served(call, result, info)
+                await pipeline.store_cache(call, result)
+        await pipeline.finish(call)
+        body = generate_body(call, result)
+        if structured:
+            body["data"] = data
+        return pipeline.respond_json(body, call)
+    except GatewayError as error:
+        call.route = error.route or call.route
+        usage = getattr(error, "usage", None)
+        if isinstance(usage, Usage):  # structured output that never validated is still paid
+            call.usage, call.cost = usage, getattr(error, "cost", None) or Decimal(0)
+        return await pipeline.respond_error(call, from_gateway_error(error))
+    except ApiError as error:
+        return await pipeline.respond_error(call, error)
+
+
+def generate_body(call: Call, result) -> dict:
+    return {
+        "request_id": call.request_id,
+        "text": result.text,
+        "provider": result.provider,
+        "model": result.model,
+        "requested_model": call.parsed.model,
+        "finish_reason": result.finish_reason,
+        "usage": {
+            "input_tokens": call.usage.input_tokens,
+            "output_tokens": call.usage.output_tokens,
+            "total_tokens": call.usage.total_tokens,
+            "estimated": call.usage.estimated,
+        },
+        "cost": str(call.cost),
+        "cached": call.cache_status == "HIT",
+        "latency_ms": round(call.elapsed_ms, 2),
+        "attempts": len(call.route.providers_tried()) if call.route else 0,
+    }
+
+
+@csrf_exempt
+@require_POST
+async def generate(request) -> HttpResponse:
+    return await _generate(request, structured=False)
+
+
+@csrf_exempt
+@require_POST
+async def generate_structured(request) -> HttpResponse:
+    return await _generate(request, structured=True)
