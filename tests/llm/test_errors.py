@@ -5,6 +5,7 @@ from __future__ import annotations
 import email.utils
 import socket
 import time
+from dataclasses import replace
 
 import httpx
 import pytest
@@ -187,8 +188,6 @@ def unused_local_port() -> int:
 
 @pytest.mark.parametrize("case_id", ["openai", "anthropic", "gemini", "cohere", "ollama"])
 async def test_a_refused_connection_is_a_retryable_connection_error(case_id: str) -> None:
-    from dataclasses import replace
-
     case = BY_ID[case_id]
     provider = replace(case.provider, base_url=f"http://127.0.0.1:{unused_local_port()}")
     async with build_client() as client:

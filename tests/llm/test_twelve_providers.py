@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -153,8 +154,6 @@ async def test_openrouter_requests_carry_its_attribution_headers() -> None:
 async def test_a_wrong_key_is_an_auth_error_naming_the_provider_without_leaking_the_key(
     case: Case,
 ) -> None:
-    from dataclasses import replace
-
     wrong = replace(case.provider, api_key="sk-test-openai-key")
     fake = upstream_for(case)
     async with fake.client() as client:
