@@ -1,9 +1,48 @@
+"""ASGI entry point.
+
+The public API (/v1/, /api/v1/) is served by a second Django handler with a lean, async-only
+middleware stack: sessions, CSRF, messages, allauth and the static-file middleware are browser
+concerns, and any sync-only middleware would push every API request through a thread.
+Everything else goes to the full stack.
+"""
+
 from __future__ import annotations
 
 import os
 
-from django.core.asgi import get_asgi_application
+import django
+from django.conf import settings
+from django.core.handlers.asgi import ASGIHandler
+from django.test.utils import override_settings
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
+django.setup(set_prefix=False)
 
-application = get_asgi_application()
+API_PREFIXES = ("/v1/", "/api/v1/")
+
+site = ASGIHandler()
+with override_settings(MIDDLEWARE=settings.GATEWAY_API_MIDDLEWARE):
+    # The handler builds its middleware chain now and keeps it.
+    api = ASGIHandler()
+
+
+async def application(scope, receive, send):
+    if scope["type"] == "http" and scope["path"].startswith(API_PREFIXES):
+        return await api(scope, receive, send)
+    if scope["type"] == "lifespan":
+        return await _lifespan(receive, send)
+    return await site(scope, receive, send)
+
+
+async def _lifespan(receive, send) -> None:
+    """Start-up and graceful shutdown: flush buffered usage records before the process exits."""
+    while True:
+        message = await receive()
+        if message["type"] == "lifespan.startup":
+            await send({"type": "lifespan.startup.complete"})
+        elif message["type"] == "lifespan.shutdown":
+            from analytics.recording import aflush_pending_usage
+
+            await aflush_pending_usage()
+            await send({"type": "lifespan.shutdown.complete"})
+            return

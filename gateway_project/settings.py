@@ -75,6 +75,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
+# The public API's handler runs only these (see asgi.py): all async-capable, nothing browser-only.
+GATEWAY_API_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
+
 ROOT_URLCONF = "gateway_project.urls"
 WSGI_APPLICATION = "gateway_project.wsgi.application"
 ASGI_APPLICATION = "gateway_project.asgi.application"
