@@ -53,9 +53,10 @@ def test_best_orders_by_quality_rank(catalog):
 
 
 def test_balanced_weighs_quality_price_and_speed(catalog):
-    # positions (0..1) quality/price/speed: a-big 0/1/1 -> .8; b-mid 1/3,2/3,2/3 -> .5;
-    # a-small 2/3,1/3,0 -> .433; g-cheap 1,0,1/3 -> .567
-    assert ids(resolve(catalog, "balanced", now=NOW)) == ["a-small", "b-mid", "g-cheap", "a-big"]
+    # positions (0..1) quality/price/speed, score .5q + .3p + .2s:
+    # a-small 2/3,1/3,0 -> .433; a-big 0,1,1 -> .5; b-mid 1/3,2/3,2/3 -> .5 (tie: better quality
+    # first); g-cheap 1,0,1/3 -> .567
+    assert ids(resolve(catalog, "balanced", now=NOW)) == ["a-small", "a-big", "b-mid", "g-cheap"]
 
 
 async def test_fastest_uses_speed_rank_until_latency_is_observed(catalog, clock):
