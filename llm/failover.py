@@ -286,9 +286,11 @@ async def _walk(
     current: tuple[Candidate, float] | None = None
     try:
         async with asyncio.timeout(deadline):
-            for candidate in plan.candidates:
+            for position, candidate in enumerate(plan.candidates, start=1):
                 provider = candidate.provider.id
-                if not await rt.breaker.allow(provider):
+                # If every circuit is open, still try the last candidate rather than none.
+                must_try = position == len(plan.candidates) and attempts == 0
+                if not await rt.breaker.allow(provider) and not must_try:
                     info.attempts.append(_attempt(candidate, error_kind="circuit_open"))
                     continue
                 for retry in range(policy.attempts_per_candidate):

@@ -224,3 +224,16 @@ async def test_a_stream_closed_early_still_reports_usage_so_far(fake, runtime, p
     await chat_stream.aclose()
     assert chat_stream.route.usage == Usage(input_tokens=7, output_tokens=1)
     assert chat_stream.route.cost == Decimal("0.00004400")
+
+
+async def test_when_every_circuit_is_open_the_planned_candidate_is_still_tried(
+    fake, runtime, catalog
+):
+    for provider in ("alpha", "beta", "gamma"):
+        for _ in range(5):
+            await runtime.breaker.record_failure(provider)
+    open_now = await runtime.breaker.open_providers(["alpha", "beta", "gamma"])
+    plan = resolve(catalog, "a-big", open_circuits=open_now, now=NOW)
+    result, route = await complete(plan, request(), deadline=5, runtime=runtime)
+    assert fake.calls == [("alpha", "alpha-big-2025")] and route.served_provider == "alpha"
+    assert await runtime.breaker.open_providers(["alpha"]) == frozenset()
