@@ -237,3 +237,16 @@ async def test_when_every_circuit_is_open_the_planned_candidate_is_still_tried(
     result, route = await complete(plan, request(), deadline=5, runtime=runtime)
     assert fake.calls == [("alpha", "alpha-big-2025")] and route.served_provider == "alpha"
     assert await runtime.breaker.open_providers(["alpha"]) == frozenset()
+
+
+async def test_opening_a_stream_surfaces_routing_errors_before_any_event(fake, runtime, plan):
+    for upstream in ("alpha-big-2025", "beta-mid", "gamma-cheap"):
+        fake.streams[upstream] = [[fail(ErrorKind.OVERLOADED)]]
+    chat_stream = stream(plan, request(), deadline=5, runtime=runtime, policy=ONE_TRY)
+    with pytest.raises(AllProvidersFailedError):
+        await chat_stream.open()
+    ok_stream = stream(plan, request(), deadline=5, runtime=runtime, policy=ONE_TRY)
+    fake.streams["alpha-big-2025"] = [[delta("x"), DONE]]
+    await ok_stream.open()
+    assert ok_stream.route.served_provider == "alpha"
+    assert [e.text for e in await collect(ok_stream)] == ["x", ""]
