@@ -175,9 +175,22 @@ class ChatStream:
         self._rt = runtime or get_runtime()
         self._policy = policy
         self._events = self._run()
+        self._first: StreamEvent | None = None
 
-    def __aiter__(self) -> AsyncIterator[StreamEvent]:
-        return self._events
+    async def open(self) -> None:
+        """Fail over up to the first event now, so routing errors (502/504/...) surface before
+        the caller commits to a 200 streaming response."""
+        if self._first is None:
+            self._first = await anext(self._events)
+
+    def __aiter__(self) -> ChatStream:
+        return self
+
+    async def __anext__(self) -> StreamEvent:
+        if self._first is not None:
+            event, self._first = self._first, None
+            return event
+        return await anext(self._events)
 
     async def aclose(self) -> None:
         await self._events.aclose()
@@ -286,9 +299,11 @@ async def _walk(
     current: tuple[Candidate, float] | None = None
     try:
         async with asyncio.timeout(deadline):
-            for candidate in plan.candidates:
+            for position, candidate in enumerate(plan.candidates, start=1):
                 provider = candidate.provider.id
-                if not await rt.breaker.allow(provider):
+                # If every circuit is open, still try the last candidate rather than none.
+                must_try = position == len(plan.candidates) and attempts == 0
+                if not await rt.breaker.allow(provider) and not must_try:
                     info.attempts.append(_attempt(candidate, error_kind="circuit_open"))
                     continue
                 for retry in range(policy.attempts_per_candidate):

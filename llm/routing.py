@@ -205,8 +205,9 @@ def _rank(
     p = _positions([price[m.id] for m in pool])
     s = _positions([m.speed_rank for m in pool])
     w = BALANCED_WEIGHTS
+    # Rounded so that equal scores tie exactly (then quality decides) despite float noise.
     score = {
-        m.id: w["quality"] * q[i] + w["price"] * p[i] + w["speed"] * s[i]
+        m.id: round(w["quality"] * q[i] + w["price"] * p[i] + w["speed"] * s[i], 9)
         for i, m in enumerate(pool)
     }
     return sorted(pool, key=lambda m: (score[m.id], m.quality_rank, m.id))

@@ -150,7 +150,9 @@ def ok_result(text: str = "hi", *, usage: Usage | None = None) -> ChatResult:
 
 
 def fail(kind: ErrorKind, *, status: int | None = None, retry_after: float | None = None):
-    return ProviderError(kind, f"{kind} happened", provider="?", status=status, retry_after=retry_after)
+    return ProviderError(
+        kind, f"{kind} happened", provider="?", status=status, retry_after=retry_after
+    )
 
 
 Outcome = ChatResult | ProviderError | Callable[[], Any]
@@ -186,7 +188,9 @@ class FakeDialect:
     async def stream(self, client, provider, request) -> AsyncIterator[StreamEvent]:
         self.calls.append((provider.id, request.model))
         script = self.streams.get(request.model)
-        items = script.pop(0) if script else [StreamEvent(StreamEventType.DONE, finish_reason="stop")]
+        items = (
+            script.pop(0) if script else [StreamEvent(StreamEventType.DONE, finish_reason="stop")]
+        )
         for item in items:
             if isinstance(item, ProviderError):
                 item.provider = provider.id

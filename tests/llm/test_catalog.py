@@ -76,7 +76,10 @@ def test_nothing_is_configured_without_keys_and_the_demo_only_with_its_flag():
     assert load_catalog(DEFAULT_CONFIG_PATH, environ={}).configured == frozenset()
     demo = load_catalog(DEFAULT_CONFIG_PATH, environ={"GATEWAY_DEMO_PROVIDER": "1"})
     assert demo.configured == {"demo"}
-    assert load_catalog(DEFAULT_CONFIG_PATH, environ={"GATEWAY_DEMO_PROVIDER": "0"}).configured == set()
+    assert (
+        load_catalog(DEFAULT_CONFIG_PATH, environ={"GATEWAY_DEMO_PROVIDER": "0"}).configured
+        == set()
+    )
 
 
 def test_ollama_is_configured_by_its_base_url_and_needs_no_key():
@@ -204,14 +207,19 @@ def test_an_embeddings_model_may_not_have_an_output_price():
 
 def test_an_unknown_field_and_a_bad_capability_are_named():
     broken = TEST_CATALOG.replace("context_window: 32000", "context_window: 32000\n    colour: red")
-    broken = broken.replace("capabilities: [chat, stream]\n    quality_rank: 4", "capabilities: [chat, telepathy]\n    quality_rank: 4")
+    broken = broken.replace(
+        "capabilities: [chat, stream]\n    quality_rank: 4",
+        "capabilities: [chat, telepathy]\n    quality_rank: 4",
+    )
     fields = {p.field: p.message for p in problems_of(broken)}
     assert "colour" in fields["models[3]"]
     assert "telepathy" in fields["models[3].capabilities[1]"]
 
 
 def test_a_duplicate_key_is_reported_on_its_line():
-    broken = TEST_CATALOG.replace("  gamma: {", "  alpha: {name: Again, dialect: openai, base_url: https://x}\n  gamma: {")
+    broken = TEST_CATALOG.replace(
+        "  gamma: {", "  alpha: {name: Again, dialect: openai, base_url: https://x}\n  gamma: {"
+    )
     (problem,) = problems_of(broken)
     assert problem.field == "providers.alpha"
     assert problem.line == 4 and "duplicate" in problem.message

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import pytest
+
+from llm.circuit import CircuitBreaker, CircuitPolicy, CircuitState
+
+from .conftest import FakeClock
+
+POLICY = CircuitPolicy(failure_threshold=3, error_rate_threshold=0.5, min_calls=10, cooldown=30)
+
+
+@pytest.fixture
+def breaker(redis_client, clock) -> CircuitBreaker:
+    return CircuitBreaker(redis_client, clock=clock, policy=POLICY)
+
+
+async def test_the_circuit_opens_after_consecutive_failures(breaker):
+    for _ in range(2):
+        await breaker.record_failure("alpha")
+    assert await breaker.state("alpha") is CircuitState.CLOSED
+    await breaker.record_failure("alpha")
+    assert await breaker.state("alpha") is CircuitState.OPEN
+    assert not await breaker.allow("alpha")
+    assert await breaker.open_providers(["alpha", "beta"]) == {"alpha"}
+
+
+async def test_a_success_resets_the_consecutive_count(breaker):
+    for _ in range(2):
+        await breaker.record_failure("alpha")
+    await breaker.record_success("alpha")
+    for _ in range(2):
+        await breaker.record_failure("alpha")
+    assert await breaker.state("alpha") is CircuitState.CLOSED
+
+
+async def test_the_circuit_opens_on_the_error_rate_over_the_window(breaker):
+    # Alternate success/failure: never 3 in a row, but half of 10+ calls fail.
+    for _ in range(5):
+        await breaker.record_success("alpha")
+        await breaker.record_failure("alpha")
+    assert await breaker.state("alpha") is CircuitState.OPEN
+
+
+async def test_after_the_cool_down_one_probe_is_let_through_and_success_closes(breaker, clock):
+    for _ in range(3):
+        await breaker.record_failure("alpha")
+    clock.advance(29)
+    assert not await breaker.allow("alpha")
+    clock.advance(2)
+    assert await breaker.state("alpha") is CircuitState.HALF_OPEN
+    assert await breaker.open_providers(["alpha"]) == frozenset()
+    assert await breaker.allow("alpha")  # the probe
+    assert not await breaker.allow("alpha")  # everyone else waits for it
+    await breaker.record_success("alpha")
+    assert await breaker.state("alpha") is CircuitState.CLOSED
+    assert await breaker.allow("alpha")
+
+
+async def test_a_failed_probe_reopens_for_a_fresh_cool_down(breaker, clock):
+    for _ in range(3):
+        await breaker.record_failure("alpha")
+    clock.advance(31)
+    assert await breaker.allow("alpha")
+    await breaker.record_failure("alpha")
+    assert await breaker.state("alpha") is CircuitState.OPEN
+    clock.advance(20)
+    assert not await breaker.allow("alpha")
+    clock.advance(11)
+    assert await breaker.allow("alpha")  # a new probe ticket for the new opening
+
+
+async def test_state_is_shared_between_breakers_on_the_same_redis(redis_client, clock):
+    if redis_client is None:
+        pytest.skip("in-memory state is per process by design")
+    one = CircuitBreaker(redis_client, clock=clock, policy=POLICY)
+    two = CircuitBreaker(redis_client, clock=clock, policy=POLICY)
+    for _ in range(3):
+        await one.record_failure("beta")
+    assert await two.state("beta") is CircuitState.OPEN
+    clock.advance(31)
+    assert await two.allow("beta") and not await one.allow("beta")
+
+
+async def test_a_broken_redis_degrades_to_local_state_instead_of_failing():
+    class Broken:
+        def __getattr__(self, name):
+            raise ConnectionError("redis is down")
+
+    clock = FakeClock()
+    breaker = CircuitBreaker(Broken(), clock=clock, policy=POLICY)
+    for _ in range(3):
+        await breaker.record_failure("alpha")
+    assert await breaker.state("alpha") is CircuitState.OPEN
