@@ -56,7 +56,7 @@ async def create_embeddings(request) -> HttpResponse:
         call.parsed, inputs = parse_embeddings(load_json(request))
         await pipeline.route(call, frozenset({"embeddings"}))
         await pipeline.admit(call, output_tokens=0)
-        result, info = await failover.embed(call.plan, inputs, deadline=pipeline.deadline())
+        result, info = await failover.embed(call.plan, inputs, deadline=pipeline.deadline(), policy=pipeline.retry_policy())
         call.route, call.usage = info, result.usage
         call.cost, call.price_version = info.cost or 0, info.price_version or ""
         await pipeline.finish(call)

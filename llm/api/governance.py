@@ -17,54 +17,38 @@ from llm.api.errors import ApiError
 from llm.api.parsing import ParsedChat
 from llm.types import ChatResult, Usage
 
-KEY_OVERRIDES = (
-    "rate_limit_per_minute",
-    "rate_limit_per_hour",
-    "rate_limit_per_day",
-    "tokens_per_minute",
-    "monthly_budget_usd",
-)
-
-
 async def admit(caller: Caller, tokens: int, cost: Decimal) -> Any:
     """Check every limit and reserve the worst case in one step; 429 (or 402) when refused."""
-    key = caller.key
     decision = await admission_control.admit(
         caller.organization.pk,
-        key.pk,
+        caller.key.pk,
         caller.limits,
-        {name: getattr(key, name) for name in KEY_OVERRIDES},
+        caller.key,
         tokens,
         cost,
+        load_usage=load_month_usage,
     )
     if not decision.admitted:
-        status = 402 if decision.refusal == "budget" else 429
-        headers = rate_limit_headers(decision)
+        status = 402 if decision.kind == "budget" else 429
+        headers = dict(decision.headers)
         if decision.retry_after is not None:
-            headers["Retry-After"] = str(max(1, int(decision.retry_after + 0.999)))
-        raise ApiError(
-            status,
-            f"Limit reached: {decision.limit_name}.",
-            code=f"{decision.refusal}_exceeded",
-            headers=headers,
-        )
+            headers["Retry-After"] = str(max(1, decision.retry_after))
+        raise ApiError(status, decision.message, code=f"{decision.kind}_exceeded", headers=headers)
     return decision
 
 
 def rate_limit_headers(decision: Any) -> dict[str, str]:
-    if decision is None or decision.limit is None:
-        return {}
-    return {
-        "X-RateLimit-Limit": str(decision.limit),
-        "X-RateLimit-Remaining": str(max(decision.remaining, 0)),
-        "X-RateLimit-Reset": str(int(decision.reset)),
-    }
+    return dict(decision.headers) if decision is not None else {}
 
 
-async def settle(decision: Any, usage: Usage, cost: Decimal) -> None:
+async def settle(decision: Any, usage: Usage, cost: Decimal, *, dispatched: bool) -> None:
+    """Charge the actual usage, or give the reservation back if no provider was called."""
     if decision is None or decision.reservation is None:
         return
-    await admission_control.settle(decision.reservation, usage.total_tokens, cost)
+    if dispatched:
+        await admission_control.settle(decision.reservation, usage.total_tokens, cost)
+    else:
+        await admission_control.release(decision.reservation)
 
 
 def is_cacheable(parsed: ParsedChat, opt_out: bool) -> bool:
@@ -83,3 +67,9 @@ async def record(values: dict[str, Any]) -> None:
     from analytics.recording import enqueue_usage
 
     await enqueue_usage(values)
+
+
+async def load_month_usage(org_id: int, key_id: int | None, month_start) -> Any:
+    from analytics.month_usage import month_usage
+
+    return await month_usage(org_id, key_id, month_start)

@@ -30,7 +30,7 @@ from llm.api.parsing import ParsedChat
 from llm.catalog import ModelEntry, get_catalog
 from llm.costs import compute_cost
 from llm.errors import GatewayError
-from llm.failover import RouteInfo
+from llm.failover import RetryPolicy, RouteInfo
 from llm.routing import RoutePlan, needs_for
 from llm.runtime import plan_route
 from llm.tokens import estimate_messages_tokens, estimate_tokens
@@ -167,6 +167,14 @@ def deadline() -> float:
     return float(settings.GATEWAY_REQUEST_DEADLINE_SECONDS)
 
 
+def retry_policy() -> RetryPolicy:
+    return RetryPolicy(
+        attempts_per_candidate=settings.GATEWAY_RETRY_ATTEMPTS_PER_CANDIDATE,
+        max_attempts=settings.GATEWAY_RETRY_MAX_ATTEMPTS,
+        base_backoff=settings.GATEWAY_RETRY_BACKOFF_SECONDS,
+    )
+
+
 def served(call: Call, result: ChatResult, info: RouteInfo) -> None:
     call.route = info
     call.usage, call.cost = result.usage, result.cost or Decimal(0)
@@ -185,6 +193,14 @@ def served_from_cache(call: Call, result: ChatResult) -> None:
         served_model=result.model,
         upstream_model=result.model,
     )
+
+
+def streamed(call: Call, info: RouteInfo, text: str) -> None:
+    """A stream ended (cleanly, cut, or by the client): charge what the upstream produced."""
+    call.route = info
+    usage = info.usage
+    call.usage = usage if usage and usage.total_tokens else estimated_usage_so_far(call, text)
+    call.cost = cost_of(call)
 
 
 def failed(call: Call, error: ApiError) -> None:
@@ -208,8 +224,17 @@ async def finish(call: Call) -> None:
     call.finished = True
     if call.route is not None and call.route.served_provider and call.cost == 0:
         call.cost = cost_of(call)
-    await governance.settle(call.admission, call.usage, call.cost)
+    await governance.settle(call.admission, call.usage, call.cost, dispatched=was_dispatched(call))
     await governance.record(usage_record(call))
+
+
+def was_dispatched(call: Call) -> bool:
+    """Did any provider get the request (then its usage is charged, even zero)?"""
+    route = call.route
+    return route is not None and (
+        route.served_provider is not None
+        or any(a.error_kind != "circuit_open" for a in route.attempts)
+    )
 
 
 def cost_of(call: Call) -> Decimal:

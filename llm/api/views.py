@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from decimal import Decimal
 
@@ -38,7 +39,7 @@ async def chat_completions(request) -> HttpResponse:
             pipeline.served_from_cache(call, result)
         else:
             result, info = await failover.complete(
-                call.plan, call.parsed.request, deadline=pipeline.deadline()
+                call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
             )
             pipeline.served(call, result, info)
             await pipeline.store_cache(call, result)
@@ -60,19 +61,16 @@ async def chat_completions(request) -> HttpResponse:
 async def stream_chat(call: Call) -> HttpResponse:
     """Open the upstream stream (failing over until the first event), then relay it as SSE."""
     call.stream = True
-    stream = failover.stream(call.plan, call.parsed.request, deadline=pipeline.deadline())
+    stream = failover.stream(call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy())
     call.route = stream.route
-    events = aiter(stream)
-    first = await anext(events)  # failover happens in here; errors become JSON answers
+    await stream.open()  # failover happens here; errors still become JSON answers
     call.ttft_ms = stream.route.ttft_ms
     writer = ChunkWriter(
         completion_id=f"chatcmpl-{call.request_id[4:]}",
         created=int(time.time()),
         model=stream.route.served_model or call.parsed.model,
     )
-    response = StreamingHttpResponse(
-        relay(call, stream, first, events, writer), content_type="text/event-stream"
-    )
+    response = StreamingHttpResponse(relay(call, stream, writer), content_type="text/event-stream")
     for name, value in pipeline.response_headers(call).items():
         response[name] = value
     response["Cache-Control"] = "no-cache"
@@ -80,54 +78,41 @@ async def stream_chat(call: Call) -> HttpResponse:
     return response
 
 
-async def relay(call: Call, stream, first, events, writer: ChunkWriter):
+async def relay(call: Call, stream, writer: ChunkWriter):
     """Yield SSE lines; on every way out (end, upstream cut, client gone) settle and record."""
     text: list[str] = []
-    event = first
     try:
-        while event is not None:
+        async for event in stream:
             if event.type is StreamEventType.DELTA:
                 text.append(event.text)
-            if event.type is StreamEventType.ERROR:
-                error = event.error
-                call.status, call.error_class = 502, f"upstream_{error.kind if error else 'error'}"
-                message = error.message if error else "the upstream stream broke"
+            elif event.type is StreamEventType.ERROR:
+                call.status = 502
+                call.error_class = f"upstream_{event.error.kind}" if event.error else "upstream"
+                message = event.error.message if event.error else "the upstream stream broke"
                 yield writer.error(message, call.error_class, stream.route.served_provider)
                 break
             line = writer.event(event)
             if line:
                 yield line
-            event = await anext(events, None)
-        usage = stream.route.usage
         await stream.aclose()
-        usage = stream.route.usage if stream.route.usage is not None else usage
-        call.usage = usage if usage and usage.total_tokens else pipeline.estimated_usage_so_far(
-            call, "".join(text)
-        )
-        call.cost = pipeline.cost_of(call)
+        pipeline.streamed(call, stream.route, "".join(text))
         if call.parsed.include_usage:
             yield writer.usage(call.usage, call.cost)
         yield writer.done()
         await pipeline.finish(call)
     except (asyncio.CancelledError, GeneratorExit):
         # The client went away: close the upstream, charge what it produced until now.
-        call.client_disconnected = True
-        call.status = 499
-        call.error_class = "client_disconnected"
+        call.client_disconnected, call.status, call.error_class = True, 499, "client_disconnected"
         await _close_quietly(stream)
-        usage = stream.route.usage
-        call.usage = usage if usage and usage.total_tokens else pipeline.estimated_usage_so_far(
-            call, "".join(text)
-        )
+        pipeline.streamed(call, stream.route, "".join(text))
         pipeline.finish_in_background(call)
         raise
 
 
 async def _close_quietly(stream) -> None:
-    try:
+    # Closing a broken upstream must not mask why we are closing it.
+    with contextlib.suppress(BaseException):
         await asyncio.shield(stream.aclose())
-    except BaseException:  # noqa: BLE001, S110 (closing a broken upstream must not mask the cause)
-        pass
 
 
 @require_GET
@@ -155,7 +140,7 @@ async def _generate(request, *, structured: bool) -> HttpResponse:
                 call.plan,
                 call.parsed.request,
                 call.parsed.extra["schema"],
-                deadline=pipeline.deadline(),
+                deadline=pipeline.deadline(), policy=pipeline.retry_policy(),
                 name=call.parsed.extra.get("schema_name") or "response",
             )
             result, data = outcome.result, outcome.value
@@ -166,7 +151,7 @@ async def _generate(request, *, structured: bool) -> HttpResponse:
                 pipeline.served_from_cache(call, result)
             else:
                 result, info = await failover.complete(
-                    call.plan, call.parsed.request, deadline=pipeline.deadline()
+                    call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
                 )
                 pipeline.served(call, result, info)
                 await pipeline.store_cache(call, result)

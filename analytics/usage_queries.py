@@ -1,0 +1,126 @@
+"""Queries behind the usage API and the dashboard: one place, always scoped to an organisation."""
+
+from __future__ import annotations
+
+import math
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Avg, Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from analytics.models import UsageRecord
+from organizations.models import Organization
+
+BREAKDOWNS = {
+    "model": "requested_model",
+    "provider": "provider",
+    "key": "api_key_id",
+    "day": "day",
+}
+COST_PLACES = Decimal("0.00000001")  # usage records keep 8 decimal places
+FILTERS = {"model": "requested_model", "provider": "provider", "key": "api_key_id"}
+
+
+def records_for_org(org: Organization, filters: dict[str, Any] | None = None):
+    rows = UsageRecord.objects.for_org(org)
+    for name, value in (filters or {}).items():
+        if name == "status":
+            rows = rows.filter(_status_filter(value))
+        elif value not in (None, ""):
+            rows = rows.filter(**{FILTERS[name]: value})
+    return rows
+
+
+def _status_filter(value: str) -> Q:
+    """status=200, or a class: 2xx, 4xx, 5xx, or "error" (anything not 2xx)."""
+    if value == "error":
+        return ~Q(status__range=(200, 299))
+    if len(value) == 3 and value.endswith("xx") and value[0].isdigit():
+        low = int(value[0]) * 100
+        return Q(status__range=(low, low + 99))
+    return Q(status=int(value))
+
+
+def date_range(start: date | None, end: date | None) -> tuple[datetime, datetime]:
+    """[start 00:00, end+1 00:00) in UTC; the last 30 days by default."""
+    today = timezone.now().date()
+    end = end or today
+    start = start or end - timedelta(days=29)
+    tz = timezone.get_current_timezone()
+    return (
+        datetime.combine(start, time.min, tzinfo=tz),
+        datetime.combine(end + timedelta(days=1), time.min, tzinfo=tz),
+    )
+
+
+def percentile(sorted_values: list[int], p: float) -> float | None:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return None
+    rank = max(1, math.ceil(p / 100 * len(sorted_values)))
+    return float(sorted_values[rank - 1])
+
+
+def _summary(rows) -> dict[str, Any]:
+    totals = rows.aggregate(
+        requests=Count("id"),
+        input_tokens=Sum("input_tokens"),
+        output_tokens=Sum("output_tokens"),
+        cost=Sum("cost"),
+        errors=Count("id", filter=~Q(status__range=(200, 299))),
+        cache_hits=Count("id", filter=Q(cache_hit=True)),
+        avg_latency=Avg("latency_ms"),
+    )
+    return _shape(totals)
+
+
+def _shape(totals: dict[str, Any]) -> dict[str, Any]:
+    requests = totals["requests"] or 0
+    input_tokens, output_tokens = totals["input_tokens"] or 0, totals["output_tokens"] or 0
+    return {
+        "requests": requests,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "total_tokens": input_tokens + output_tokens,
+        "cost": str(Decimal(totals["cost"] or 0).quantize(COST_PLACES)),
+        "error_rate": round(totals["errors"] / requests, 4) if requests else 0.0,
+        "cache_hit_rate": round(totals["cache_hits"] / requests, 4) if requests else 0.0,
+    }
+
+
+def analytics_for_org(org: Organization, start: date | None, end: date | None) -> dict[str, Any]:
+    since, until = date_range(start, end)
+    rows = records_for_org(org).filter(created_at__gte=since, created_at__lt=until)
+    latencies = sorted(rows.values_list("latency_ms", flat=True))
+    summary = _summary(rows)
+    summary["latency_ms"] = {p: percentile(latencies, n) for p, n in (("p50", 50), ("p95", 95), ("p99", 99))}
+    result: dict[str, Any] = {
+        "start": since.date().isoformat(),
+        "end": (until - timedelta(days=1)).date().isoformat(),
+        "totals": summary,
+    }
+    annotated = rows.annotate(day=TruncDate("created_at"))
+    for name, field in BREAKDOWNS.items():
+        groups = (
+            annotated.values(field)
+            .annotate(
+                requests=Count("id"),
+                input_tokens=Sum("input_tokens"),
+                output_tokens=Sum("output_tokens"),
+                cost=Sum("cost"),
+                errors=Count("id", filter=~Q(status__range=(200, 299))),
+                cache_hits=Count("id", filter=Q(cache_hit=True)),
+            )
+            .order_by(field)
+        )
+        result[f"by_{name}"] = [
+            {name: _label(group[field]), **_shape(group)} for group in groups
+        ]
+    return result
+
+
+def _label(value: Any) -> Any:
+    return value.isoformat() if isinstance(value, date) else value
