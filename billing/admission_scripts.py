@@ -186,7 +186,7 @@ class MemoryStore:
             expiries.pop(rid, None)
 
     def _purge(self, now: float) -> None:
-        # Windows are keyed by their start, so old ones are never read again: drop them now and then.
+        # Windows are keyed by their start and never read again once over: drop them now and then.
         self._runs += 1
         if self._runs % 1000 == 0:
             for key in [k for k, (_, at) in self._counters.items() if at <= now]:
