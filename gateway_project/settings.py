@@ -223,3 +223,18 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
 }
 WHITENOISE_USE_FINDERS = DEBUG  # serve from app folders in development, no collectstatic
+
+# Admission control, response cache and usage recording (billing.admission, llm.api.response_cache,
+# analytics.recording).
+GATEWAY_REDIS_TIMEOUT_SECONDS = float(env("GATEWAY_REDIS_TIMEOUT_SECONDS", "1.0"))
+GATEWAY_RATE_LIMIT_FAIL_OPEN = env_bool("GATEWAY_RATE_LIMIT_FAIL_OPEN", True)
+GATEWAY_RESERVATION_TTL_SECONDS = env_int("GATEWAY_RESERVATION_TTL_SECONDS", 900)
+GATEWAY_CACHE_ENABLED = env_bool("GATEWAY_CACHE_ENABLED", True)
+GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600)
+GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 1000)
+GATEWAY_USAGE_FLUSH_SECONDS = float(env("GATEWAY_USAGE_FLUSH_SECONDS", "1.0"))
+GATEWAY_USAGE_FLUSH_BATCH = env_int("GATEWAY_USAGE_FLUSH_BATCH", 500)
+CELERY_BEAT_SCHEDULE["flush-usage-records"] = {
+    "task": "analytics.tasks.flush_usage_records",
+    "schedule": float(env("GATEWAY_USAGE_BEAT_SECONDS", "5")),
+}

@@ -1,0 +1,381 @@
+"""Admission control: rate limits, monthly quotas and spend budgets, checked and held at once.
+
+`admit()` runs ONE atomic step (a Lua script via EVALSHA on Redis, `MemoryStore` without it):
+every window counter and monthly meter is checked, and only if all pass is everything counted
+and the worst case reserved. The pipeline then calls `settle()` with the actual usage, or
+`release()` when the request failed before reaching a provider.
+
+- Windows are fixed, aligned to UTC (minute, hour, day); `retry_after` is the time to the
+  window's end. The organisation's windows come from its plan; an API key's overrides add
+  windows of their own, so an override narrows a key but never lifts the organisation's plan.
+- Monthly meters (requests, tokens, spend) belong to the organisation and calendar month (UTC);
+  a key's spend is metered beside them. A month missing from the store starts from `load_usage`.
+- Money is integer nano-dollars in the store: reservations round up, settlements are exact to
+  nine places (Lua numbers stay exact up to about nine million dollars a month).
+- Reservations expire after GATEWAY_RESERVATION_TTL_SECONDS: a crashed process's holds stop
+  counting on the next run that touches the organisation.
+- Redis failing: admitted (GATEWAY_RATE_LIMIT_FAIL_OPEN, default) or refused as "unavailable",
+  logged and counted in gateway_redis_unavailable_total; never an exception.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from decimal import ROUND_CEILING, Decimal
+from hashlib import sha1
+from typing import Any, Protocol
+
+import redis
+from django.conf import settings
+
+from billing.admission_scripts import ADMIT_LUA, SETTLE_LUA, MemoryStore, ceil_seconds
+from billing.limits import PlanLimits
+from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis
+
+logger = logging.getLogger(__name__)
+
+NANO = Decimal("0.000000001")
+_ADMIT_SHA = sha1(ADMIT_LUA.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+_SETTLE_SHA = sha1(SETTLE_LUA.encode()).hexdigest()  # noqa: S324
+_memory = MemoryStore()
+_WINDOWS = (  # label, seconds, short name, plan attribute, key override attribute, counts tokens
+    ("requests per minute", 60, "rpm", "requests_per_minute", "rate_limit_per_minute", False),
+    ("requests per hour", 3600, "rph", "requests_per_hour", "rate_limit_per_hour", False),
+    ("requests per day", 86400, "rpd", "requests_per_day", "rate_limit_per_day", False),
+    ("tokens per minute", 60, "tpm", "tokens_per_minute", "tokens_per_minute", True),
+)
+
+
+class MonthUsage(Protocol):
+    """What the database says an organisation (and one of its keys) used in a month."""
+
+    requests: int
+    tokens: int
+    cost: Decimal
+    key_cost: Decimal
+
+
+UsageLoader = Callable[[int, int | None, datetime], Awaitable[MonthUsage]]
+
+
+@dataclass
+class Reservation:
+    """The hold of one admitted request; pass it to `settle()` or `release()` exactly once."""
+
+    id: str
+    org_id: int
+    key_id: int | None
+    month: str  # YYYYMM, UTC
+    estimated_tokens: int
+    reserved_cost: Decimal
+    token_windows: tuple[str, ...]
+    in_redis: bool
+    done: bool = False
+
+
+@dataclass
+class Admission:
+    admitted: bool
+    kind: str | None = None  # refused: "rate_limit", "quota", "budget" or "unavailable"
+    limit_name: str = ""  # e.g. "requests per minute of the Free plan"
+    limit: int | None = None  # for X-RateLimit-Limit (None: no request limit applies)
+    remaining: int | None = None  # for X-RateLimit-Remaining
+    reset: int | None = None  # seconds until that limit's window starts again (X-RateLimit-Reset)
+    retry_after: int | None = None  # refused: seconds to wait (Retry-After)
+    reservation: Reservation | None = None
+    degraded: bool = False  # admitted unchecked because Redis was unavailable
+    headers: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def message(self) -> str:
+        if self.admitted:
+            return ""
+        if self.kind == "unavailable":
+            return "Rate limiting is unavailable; please retry shortly."
+        if self.kind == "rate_limit":
+            return f"Rate limit reached: {self.limit_name}. Retry after {self.retry_after} s."
+        return f"Limit reached: {self.limit_name}. It resets at the start of next month."
+
+
+@dataclass(frozen=True)
+class _Check:
+    name: str
+    kind: str  # "rate_limit", "quota", "budget"
+    limit: int  # -1: unlimited, only metered
+    amount: int
+    ends_at: float  # when it starts again (window end, next month)
+    key: str = ""  # a window's counter
+    field: str = ""  # a meter's field in the month hash
+    counts_requests: bool = False
+
+
+def to_nano(amount: Decimal) -> int:
+    """Dollars to whole nano-dollars, rounding up (a reservation may never be too small)."""
+    return int((amount / NANO).to_integral_value(rounding=ROUND_CEILING))
+
+
+def from_nano(value: int) -> Decimal:
+    return Decimal(value) * NANO
+
+
+def clear_in_process_state() -> None:
+    """Forget every in-process counter and reservation (tests, or a fresh start)."""
+    _memory.clear()
+
+
+def _month_bounds(now: float) -> tuple[str, datetime, float]:
+    moment = datetime.fromtimestamp(now, UTC)
+    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+    if start.month == 12:
+        end = start.replace(year=start.year + 1, month=1)
+    else:
+        end = start.replace(month=start.month + 1)
+    return start.strftime("%Y%m"), start, end.timestamp()
+
+
+def _prefix(org_id: int) -> str:
+    return f"gw:{{o:{org_id}}}:"
+
+
+def _build_checks(
+    org_id: int,
+    key_id: int | None,
+    limits: PlanLimits,
+    overrides: Any,
+    tokens: int,
+    cost_nano: int,
+    now: float,
+    month_end: float,
+) -> tuple[list[_Check], list[_Check]]:
+    prefix, plan = _prefix(org_id), limits.plan_name
+    windows = []
+    for label, seconds, short, plan_attr, key_attr, counts_tokens in _WINDOWS:
+        start = int(now // seconds) * seconds
+        amount = tokens if counts_tokens else 1
+        scopes = [("org", getattr(limits, plan_attr), f"{label} of the {plan} plan")]
+        if key_id is not None:
+            scopes.append(
+                (f"k{key_id}", getattr(overrides, key_attr, None), f"{label} of this API key")
+            )
+        for scope, limit, name in scopes:
+            if limit is not None:
+                windows.append(
+                    _Check(name, "rate_limit", int(limit), amount, start + seconds,
+                           key=f"{prefix}rl:{scope}:{short}:{start}",
+                           counts_requests=not counts_tokens)
+                )  # fmt: skip
+    blocks = limits.overage == "block"
+
+    def cap(value: int | None) -> int:
+        return -1 if value is None or not blocks else int(value)
+
+    def budget(value: Decimal | None) -> int:
+        return -1 if value is None else to_nano(Decimal(value))
+
+    meters = [
+        _Check(f"monthly requests of the {plan} plan", "quota", cap(limits.monthly_requests),
+               1, month_end, field="req"),
+        _Check(f"monthly tokens of the {plan} plan", "quota", cap(limits.monthly_tokens),
+               tokens, month_end, field="tok"),
+        _Check("monthly budget of the organisation", "budget", budget(limits.monthly_budget_usd),
+               cost_nano, month_end, field="usd"),
+    ]  # fmt: skip
+    if key_id is not None:
+        key_budget = budget(getattr(overrides, "monthly_budget_usd", None))
+        meters.append(
+            _Check("monthly budget of this API key", "budget", key_budget, cost_nano, month_end,
+                   field=f"k:{key_id}:usd")
+        )  # fmt: skip
+    return windows, meters
+
+
+async def _run(lua: str, sha: str, keys: list[str], args: list[Any]) -> Any:
+    client = get_redis()
+    if client is None:
+        method = _memory.admit if lua is ADMIT_LUA else _memory.settle
+        return method(keys, [str(a) for a in args])
+    try:
+        return await client.evalsha(sha, len(keys), *keys, *args)
+    except redis.exceptions.NoScriptError:
+        return await client.eval(lua, len(keys), *keys, *args)
+
+
+async def admit(
+    org_id: int,
+    key_id: int | None,
+    limits: PlanLimits,
+    key_overrides: Any = None,
+    estimated_tokens: int = 0,
+    worst_case_cost: Decimal = Decimal(0),
+    *,
+    load_usage: UsageLoader | None = None,
+    now: float | None = None,
+) -> Admission:
+    """Check every limit and, only if all pass, count the request and reserve its worst case.
+
+    `key_overrides` is anything with ApiKey's override attributes (the ApiKey row itself).
+    `load_usage(org_id, key_id, month_start)` is awaited only when the month is not yet in the
+    store; without it a missing month starts from zero.
+    """
+    if estimated_tokens < 0 or worst_case_cost < 0:
+        raise ValueError("estimated_tokens and worst_case_cost must not be negative")
+    now = time.time() if now is None else now
+    month, month_start, month_end = _month_bounds(now)
+    cost_nano = to_nano(worst_case_cost)
+    windows, meters = _build_checks(
+        org_id, key_id, limits, key_overrides, estimated_tokens, cost_nano, now, month_end
+    )
+    prefix = _prefix(org_id)
+    reservation_id = uuid.uuid4().hex
+    ttl = float(settings.GATEWAY_RESERVATION_TTL_SECONDS)
+    keys = [f"{prefix}m:{month}", f"{prefix}res", f"{prefix}resx"] + [w.key for w in windows]
+    key_field = f"k:{key_id}:" if key_id is not None else ""
+    tail: list[Any] = [len(meters)]
+    for m in meters:
+        tail += [m.field, m.limit, m.amount]
+    for w in windows:
+        tail += [w.limit, w.amount, int(w.ends_at) + 1]
+    head: list[Any] = [repr(now), reservation_id, repr(now + ttl), int(month_end) + 40 * 86400]
+    head.append(key_field)
+    try:
+        result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 0, 0, 0, 0, 0, *tail])
+        if result[0] == "init":
+            init = await _load_month(load_usage, org_id, key_id, month_start)
+            result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 1, *init, *tail])
+    except REDIS_ERRORS as exc:
+        return _admit_without_redis(exc)
+    currents = [int(v) for v in result[1:]]
+    checks = meters + windows
+    if result[0] == "no":
+        return _refusal(checks, currents, now)
+    reservation = Reservation(
+        id=reservation_id,
+        org_id=org_id,
+        key_id=key_id,
+        month=month,
+        estimated_tokens=estimated_tokens,
+        reserved_cost=from_nano(cost_nano),
+        token_windows=tuple(w.key for w in windows if not w.counts_requests),
+        in_redis=get_redis() is not None,
+    )
+    admission = Admission(admitted=True, reservation=reservation)
+    request_windows = [
+        (c.limit - cur - 1, c) for c, cur in zip(checks, currents, strict=True) if c.counts_requests
+    ]
+    if request_windows:
+        remaining, tightest = min(request_windows, key=lambda pair: pair[0])
+        admission.limit, admission.remaining = tightest.limit, remaining
+        admission.reset = ceil_seconds(tightest.ends_at - now)
+    admission.headers = _headers(admission)
+    return admission
+
+
+async def _load_month(
+    load_usage: UsageLoader | None, org_id: int, key_id: int | None, month_start: datetime
+) -> list[int]:
+    if load_usage is None:
+        return [0, 0, 0, 0]
+    usage = await load_usage(org_id, key_id, month_start)
+    return [
+        int(usage.requests),
+        int(usage.tokens),
+        to_nano(Decimal(usage.cost)),
+        to_nano(Decimal(usage.key_cost)),
+    ]
+
+
+def _refusal(checks: list[_Check], currents: list[int], now: float) -> Admission:
+    refused = [
+        (c, cur)
+        for c, cur in zip(checks, currents, strict=True)
+        if c.limit >= 0 and cur + c.amount > c.limit
+    ]
+    # The longest wait is the one that matters: until then some limit still refuses.
+    check, current = max(refused, key=lambda pair: pair[0].ends_at)
+    retry_after = ceil_seconds(check.ends_at - now)
+    is_money = check.kind == "budget"
+    admission = Admission(
+        admitted=False,
+        kind=check.kind,
+        limit_name=check.name,
+        limit=None if is_money else check.limit,
+        remaining=None if is_money else max(0, check.limit - current),
+        reset=retry_after,
+        retry_after=retry_after,
+    )
+    admission.headers = _headers(admission)
+    return admission
+
+
+def _headers(admission: Admission) -> dict[str, str]:
+    headers = {}
+    if admission.limit is not None:
+        headers["X-RateLimit-Limit"] = str(admission.limit)
+        headers["X-RateLimit-Remaining"] = str(admission.remaining)
+        headers["X-RateLimit-Reset"] = str(admission.reset)
+    if admission.retry_after is not None:
+        headers["Retry-After"] = str(admission.retry_after)
+    return headers
+
+
+def _admit_without_redis(exc: BaseException) -> Admission:
+    if settings.GATEWAY_RATE_LIMIT_FAIL_OPEN:
+        logger.warning(
+            "Redis unavailable for admission (%s): admitting unchecked", type(exc).__name__
+        )
+        count_unavailable("admission", "fail_open")
+        return Admission(admitted=True, degraded=True)
+    logger.warning("Redis unavailable for admission (%s): refusing", type(exc).__name__)
+    count_unavailable("admission", "fail_closed")
+    admission = Admission(
+        admitted=False, kind="unavailable", limit_name="rate limiting", retry_after=1
+    )
+    admission.headers = _headers(admission)
+    return admission
+
+
+async def settle(
+    reservation: Reservation | None,
+    actual_tokens: int,
+    actual_cost: Decimal,
+    *,
+    now: float | None = None,
+) -> None:
+    """Replace the reservation with the actual usage (tokens, exact cost); once per request."""
+    await _finish(reservation, 1, actual_tokens, to_nano(actual_cost), now)
+
+
+async def release(reservation: Reservation | None, *, now: float | None = None) -> None:
+    """Give the reservation back: the request failed before any provider was called.
+
+    The request still counts against the request windows (it was made), not the month.
+    """
+    await _finish(reservation, 0, 0, 0, now)
+
+
+async def _finish(
+    reservation: Reservation | None, requests: int, tokens: int, nano: int, now: float | None
+) -> None:
+    if reservation is None or reservation.done:
+        return
+    reservation.done = True
+    if reservation.in_redis != (get_redis() is not None):
+        return  # the store changed under us (settings in tests); nothing of ours is there
+    prefix = _prefix(reservation.org_id)
+    keys = [f"{prefix}res", f"{prefix}resx", f"{prefix}m:{reservation.month}"]
+    keys += list(reservation.token_windows)
+    key_field = f"k:{reservation.key_id}:" if reservation.key_id is not None else ""
+    delta = tokens - reservation.estimated_tokens if requests else -reservation.estimated_tokens
+    now = time.time() if now is None else now
+    args = [repr(now), reservation.id, key_field, requests, tokens, nano, delta]
+    try:
+        await _run(SETTLE_LUA, _SETTLE_SHA, keys, args)
+    except REDIS_ERRORS as exc:
+        # The hold expires by itself; this request's usage is missing from the month's counters.
+        logger.warning("Redis unavailable to settle a reservation (%s)", type(exc).__name__)
+        count_unavailable("admission", "settle_lost")

@@ -1,0 +1,252 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import subprocess
+import sys
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from analytics import recording
+from analytics.models import UsageRecord
+from analytics.recording import (
+    PROCESSING_KEY,
+    QUEUE_KEY,
+    aflush_pending_usage,
+    enqueue_usage,
+    flush_pending_usage,
+    load_month_usage,
+    serialise_usage,
+    stop_usage_flusher,
+    write_usage_payloads,
+)
+from analytics.tasks import flush_usage_records
+from gateway_project.redis_client import close_redis
+from tests.stores import DEAD_REDIS_URL, make_store_fixture, use_redis
+
+store = make_store_fixture(lambda: recording._buffer.clear())
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def no_background_flusher(settings):
+    settings.GATEWAY_USAGE_FLUSH_SECONDS = 0
+
+
+def usage(org, n=1, **fields):
+    return {
+        "request_id": f"req-{n}",
+        "organization_id": org.id,
+        "endpoint": "chat.completions",
+        "requested_model": "gpt-4o-mini",
+        "status": 200,
+        "input_tokens": 10,
+        "output_tokens": 5,
+        "cost": Decimal("0.00012345"),
+        "created_at": datetime(2026, 11, 26, 12, 0, tzinfo=UTC),
+        **fields,
+    }
+
+
+async def test_enqueued_records_become_rows_when_flushed(store, org, api_key):
+    for n in range(3):
+        await enqueue_usage(usage(org, n, api_key_id=api_key[0].id))
+
+    assert await UsageRecord.objects.acount() == 0
+    assert await aflush_pending_usage() == 3
+    row = await UsageRecord.objects.aget(request_id="req-1")
+    assert row.cost == Decimal("0.00012345")
+    assert (row.organization_id, row.api_key_id, row.total_tokens) == (org.id, api_key[0].id, 15)
+    assert row.created_at == datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+    assert await UsageRecord.objects.acount() == 3
+
+
+async def test_enqueue_does_not_touch_the_database(store, org, monkeypatch):
+    writes = []
+    monkeypatch.setattr(recording, "write_usage_payloads", writes.append)
+    monkeypatch.setattr(recording, "sync_to_async", writes.append)
+
+    await enqueue_usage(usage(org))
+
+    assert writes == []
+    monkeypatch.undo()
+    assert await aflush_pending_usage() == 1
+
+
+async def test_the_same_record_twice_is_one_row(store, org):
+    await enqueue_usage(usage(org))
+    await enqueue_usage(usage(org))
+    await aflush_pending_usage()
+
+    assert await UsageRecord.objects.acount() == 1
+
+
+def test_a_replayed_batch_does_not_duplicate_rows(org):
+    batch = [serialise_usage(usage(org, n)) for n in range(4)]
+
+    write_usage_payloads(batch)
+    write_usage_payloads(batch[1:])
+
+    assert UsageRecord.objects.count() == 4
+
+
+def redis_queue_with(settings, org, count):
+    client = use_redis(settings)
+    client.rpush(QUEUE_KEY, *[serialise_usage(usage(org, n)) for n in range(count)])
+    return client
+
+
+def move_batch(client, size):
+    return client.register_script(recording._MOVE_BATCH_LUA)(
+        keys=[QUEUE_KEY, PROCESSING_KEY], args=[size]
+    )
+
+
+def test_a_flusher_that_died_before_writing_its_batch_loses_nothing(settings, org):
+    client = redis_queue_with(settings, org, 5)
+    move_batch(client, 3)  # ...and the flusher dies here
+
+    assert flush_pending_usage() == 5
+    assert UsageRecord.objects.count() == 5
+    assert client.llen(QUEUE_KEY) == client.llen(PROCESSING_KEY) == 0
+
+
+def test_a_flusher_that_died_after_writing_its_batch_duplicates_nothing(settings, org):
+    client = redis_queue_with(settings, org, 5)
+    write_usage_payloads(move_batch(client, 3))  # committed, but never trimmed
+
+    flush_pending_usage()
+
+    assert UsageRecord.objects.count() == 5
+    assert client.llen(PROCESSING_KEY) == 0
+
+
+def test_a_flush_running_elsewhere_is_left_alone(settings, org):
+    client = redis_queue_with(settings, org, 2)
+    client.set(recording.LOCK_KEY, "another flusher", ex=60)
+
+    assert flush_pending_usage() == 0
+    assert client.llen(QUEUE_KEY) == 2
+    client.delete(recording.LOCK_KEY)
+    assert flush_pending_usage() == 2
+
+
+def test_large_queues_drain_in_batches(settings, org):
+    settings.GATEWAY_USAGE_FLUSH_BATCH = 3
+    client = redis_queue_with(settings, org, 10)
+
+    assert flush_usage_records.apply().get() == 10
+    assert UsageRecord.objects.count() == 10
+    assert client.llen(QUEUE_KEY) == 0
+
+
+def test_the_flush_task_is_on_the_beat_schedule(settings):
+    entry = settings.CELERY_BEAT_SCHEDULE["flush-usage-records"]
+
+    assert entry["task"] == "analytics.tasks.flush_usage_records"
+    assert entry["schedule"] <= 10
+
+
+def unavailable_count(outcome):
+    labels = {"feature": "usage", "outcome": outcome}
+    return REGISTRY.get_sample_value("gateway_redis_unavailable_total", labels) or 0
+
+
+async def test_redis_down_at_enqueue_writes_the_row_directly(settings, org):
+    settings.REDIS_URL = DEAD_REDIS_URL
+    before = unavailable_count("direct_write")
+
+    await enqueue_usage(usage(org))
+    await close_redis()
+
+    assert await UsageRecord.objects.filter(request_id="req-1").aexists()
+    assert unavailable_count("direct_write") == before + 1
+
+
+def test_a_row_whose_key_was_deleted_is_kept_without_the_key(org):
+    write_usage_payloads([serialise_usage(usage(org, api_key_id=987654))])
+
+    assert UsageRecord.objects.get(request_id="req-1").api_key_id is None
+
+
+def test_unreadable_queue_entries_do_not_block_the_others(org):
+    handled = write_usage_payloads(["{not json", serialise_usage(usage(org))])
+
+    assert handled == 1
+    assert UsageRecord.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("fields", "message"),
+    [({"colour": "red"}, "Not UsageRecord fields: colour"), ({"request_id": ""}, "request_id")],
+)
+def test_records_with_wrong_fields_are_refused(org, fields, message):
+    with pytest.raises(ValueError, match=message):
+        serialise_usage(usage(org, **fields))
+
+
+async def test_the_background_flusher_writes_within_its_interval(store, settings, org):
+    settings.GATEWAY_USAGE_FLUSH_SECONDS = 0.05
+    await enqueue_usage(usage(org))
+
+    for _ in range(100):
+        if await UsageRecord.objects.aexists():
+            break
+        await asyncio.sleep(0.02)
+    await stop_usage_flusher()
+
+    assert await UsageRecord.objects.acount() == 1
+
+
+async def test_this_months_usage_comes_from_the_rows(org, api_key):
+    rows = [
+        usage(org, 1, api_key_id=api_key[0].id, cost=Decimal("0.5")),
+        usage(org, 2, cost=Decimal("0.25")),
+        usage(org, 3, status=502, input_tokens=0, output_tokens=0, cost=Decimal(0)),
+        usage(org, 4, created_at=datetime(2026, 10, 31, 23, 59, tzinfo=UTC)),
+    ]
+    await asyncio.to_thread(write_usage_payloads, [serialise_usage(r) for r in rows])
+
+    used = await load_month_usage(org.id, api_key[0].id, datetime(2026, 11, 1, tzinfo=UTC))
+
+    assert used == (2, 30, Decimal("0.75"), Decimal("0.5"))
+
+
+SHUTDOWN_SCRIPT = """
+import asyncio, sys
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from analytics.recording import enqueue_usage
+from organizations.models import Organization
+
+org = Organization.objects.create(name="Acme", slug="acme")
+asyncio.run(enqueue_usage({"request_id": "last", "organization_id": org.id,
+                           "endpoint": "chat.completions", "status": 200, "cost": "0.01"}))
+sys.exit(0)  # a graceful stop: no explicit flush
+"""
+
+
+def test_records_in_memory_are_written_when_the_process_stops(tmp_path):
+    database = tmp_path / "shutdown.sqlite3"
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway_project.settings",
+        "DATABASE_URL": f"sqlite:///{database}",
+        "REDIS_URL": "",
+        "GATEWAY_USAGE_FLUSH_SECONDS": "0",
+        "PYTHONPATH": str(root),
+    }
+
+    subprocess.run([sys.executable, "-c", SHUTDOWN_SCRIPT], env=env, cwd=root, check=True)
+
+    with sqlite3.connect(database) as db:
+        rows = db.execute("SELECT request_id, cost FROM analytics_usagerecord").fetchall()
+    assert [(r[0], Decimal(str(r[1]))) for r in rows] == [("last", Decimal("0.01"))]

@@ -1,0 +1,359 @@
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from prometheus_client import REGISTRY
+
+from billing import admission
+from billing.admission import admit, release, settle, to_nano
+from billing.limits import FREE, PlanLimits
+from gateway_project.redis_client import close_redis, get_sync_redis
+from tests.stores import DEAD_REDIS_URL, TEST_REDIS_URL, make_store_fixture, use_redis
+
+store = make_store_fixture(admission.clear_in_process_state)
+
+NOW = datetime(2026, 11, 26, 12, 0, 45, tzinfo=UTC).timestamp()  # 15 s before the minute ends
+NEXT_MONTH = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+UNLIMITED = PlanLimits(plan="test", plan_name="Test")
+
+
+def plan(**limits) -> PlanLimits:
+    return PlanLimits(plan="test", plan_name="Test", **limits)
+
+
+@dataclass
+class Overrides:
+    rate_limit_per_minute: int | None = None
+    rate_limit_per_hour: int | None = None
+    rate_limit_per_day: int | None = None
+    tokens_per_minute: int | None = None
+    monthly_budget_usd: Decimal | None = None
+
+
+@dataclass
+class Used:
+    requests: int = 0
+    tokens: int = 0
+    cost: Decimal = Decimal(0)
+    key_cost: Decimal = Decimal(0)
+
+
+async def admit_many(n, *args, **kwargs):
+    return await asyncio.gather(*(admit(*args, **kwargs) for _ in range(n)))
+
+
+def split(results):
+    """(admitted, refused): concurrent calls on Redis finish in any order."""
+    return [r for r in results if r.admitted], [r for r in results if not r.admitted]
+
+
+async def test_concurrent_requests_against_a_limit_of_l_let_exactly_l_through(store):
+    results = await admit_many(50, 1, 7, plan(requests_per_minute=10), now=NOW)
+
+    assert sum(r.admitted for r in results) == 10
+    refused = [r for r in results if not r.admitted]
+    assert {r.limit_name for r in refused} == {"requests per minute of the Test plan"}
+    assert {r.remaining for r in refused} == {0}
+
+
+async def test_refusal_waits_until_the_end_of_the_minute(store):
+    first = await admit(1, 7, plan(requests_per_minute=2), now=NOW)
+    await admit(1, 7, plan(requests_per_minute=2), now=NOW)
+    third = await admit(1, 7, plan(requests_per_minute=2), now=NOW)
+
+    assert first.admitted and first.limit == 2 and first.remaining == 1 and first.reset == 15
+    assert not third.admitted
+    assert third.kind == "rate_limit"
+    assert third.retry_after == 15
+    assert third.headers == {
+        "X-RateLimit-Limit": "2",
+        "X-RateLimit-Remaining": "0",
+        "X-RateLimit-Reset": "15",
+        "Retry-After": "15",
+    }
+    assert (await admit(1, 7, plan(requests_per_minute=2), now=NOW + 15)).admitted
+
+
+@pytest.mark.parametrize(
+    ("limits", "name", "retry_after"),
+    [
+        ({"requests_per_hour": 1}, "requests per hour of the Test plan", 59 * 60 + 15),
+        ({"requests_per_day": 1}, "requests per day of the Test plan", 11 * 3600 + 59 * 60 + 15),
+    ],
+)
+async def test_hour_and_day_windows_refuse_until_their_end(store, limits, name, retry_after):
+    assert (await admit(1, None, plan(**limits), now=NOW)).admitted
+    refused = await admit(1, None, plan(**limits), now=NOW + 30)
+
+    assert (refused.kind, refused.limit_name) == ("rate_limit", name)
+    assert refused.retry_after == retry_after - 30
+    assert (await admit(1, None, plan(**limits), now=NOW + retry_after)).admitted
+
+
+async def test_a_key_override_beats_the_plan_for_that_key_only(store):
+    limits = plan(requests_per_minute=20)
+    strict = Overrides(rate_limit_per_minute=3)
+    results = await admit_many(5, 1, 7, limits, strict, now=NOW)
+
+    admitted, refused = split(results)
+    assert len(admitted) == 3
+    assert refused[0].limit_name == "requests per minute of this API key"
+    assert admitted[0].limit == 3
+    assert (await admit(1, 8, limits, None, now=NOW)).admitted
+
+
+async def test_a_key_override_does_not_lift_the_organisations_plan(store):
+    results = await admit_many(5, 1, 7, plan(requests_per_minute=2), Overrides(100), now=NOW)
+
+    admitted, refused = split(results)
+    assert len(admitted) == 2
+    assert refused[0].limit_name == "requests per minute of the Test plan"
+
+
+async def test_tokens_per_minute_hold_the_estimate_then_count_the_actual_tokens(store):
+    limits = plan(tokens_per_minute=1000)
+    first = await admit(1, 7, limits, None, 600, now=NOW)
+    second = await admit(1, 7, limits, None, 600, now=NOW)
+
+    assert first.admitted and not second.admitted
+    assert second.limit_name == "tokens per minute of the Test plan"
+    assert second.remaining == 400
+    await settle(first.reservation, 100, Decimal(0), now=NOW)
+    assert (await admit(1, 7, limits, None, 600, now=NOW)).admitted
+    assert not (await admit(1, 7, limits, None, 301, now=NOW)).admitted
+
+
+async def test_a_key_tokens_per_minute_override_applies(store):
+    results = await admit_many(3, 1, 7, UNLIMITED, Overrides(tokens_per_minute=250), 100, now=NOW)
+
+    admitted, refused = split(results)
+    assert (len(admitted), len(refused)) == (2, 1)
+    assert refused[0].limit_name == "tokens per minute of this API key"
+
+
+async def test_the_monthly_request_quota_refusal_names_the_plan(store):
+    results = await admit_many(3, 1, 7, replace(FREE, monthly_requests=2))
+
+    admitted, (refused,) = split(results)
+    assert len(admitted) == 2
+    assert refused.kind == "quota"
+    assert refused.limit_name == "monthly requests of the Free plan"
+    assert "monthly requests of the Free plan" in refused.message
+
+
+async def test_monthly_quotas_wait_until_next_month_and_count_tokens(store):
+    limits = plan(monthly_tokens=1000)
+    assert (await admit(1, 7, limits, None, 900, now=NOW)).admitted
+    refused = await admit(1, 7, limits, None, 200, now=NOW)
+
+    assert (refused.kind, refused.limit_name) == ("quota", "monthly tokens of the Test plan")
+    assert refused.retry_after == int(NEXT_MONTH - NOW)
+    assert (await admit(1, 7, limits, None, 200, now=NEXT_MONTH)).admitted
+
+
+async def test_a_plan_billing_overage_is_metered_not_blocked(store):
+    limits = plan(monthly_requests=1, overage="bill")
+
+    assert all(r.admitted for r in await admit_many(3, 1, 7, limits, now=NOW))
+
+
+async def test_a_new_month_starts_from_what_the_database_says_was_used(store):
+    calls = []
+
+    async def load_usage(org_id, key_id, month_start):
+        calls.append((org_id, key_id, month_start))
+        return Used(requests=4, tokens=0, cost=Decimal("0.95"), key_cost=Decimal("0.50"))
+
+    limits = plan(monthly_requests=6, monthly_budget_usd=Decimal("1.00"))
+    kw = {"load_usage": load_usage, "now": NOW}
+    first = await admit(1, 7, limits, None, 0, Decimal("0.05"), **kw)
+    second = await admit(1, 7, limits, None, 0, Decimal("0.01"), **kw)
+
+    assert first.admitted
+    assert (second.kind, second.limit_name) == ("budget", "monthly budget of the organisation")
+    assert calls == [(1, 7, datetime(2026, 11, 1, tzinfo=UTC))]
+    await settle(first.reservation, 0, Decimal("0.04"), now=NOW)
+    assert (await admit(1, 7, limits, None, 0, Decimal("0.01"), **kw)).admitted
+    assert (await admit(1, 7, limits, None, 0, Decimal(0), **kw)).kind == "quota"
+    assert len(calls) == 1
+
+
+async def test_the_organisation_budget_holds_the_worst_case_and_settle_frees_the_rest(store):
+    limits = plan(monthly_budget_usd=Decimal("1.00"))
+    held = await admit_many(5, 1, 7, limits, None, 0, Decimal("0.30"), now=NOW)
+
+    admitted, refused = split(held)
+    assert len(admitted) == 3
+    assert refused[0].kind == "budget" and refused[0].limit is None
+    await settle(admitted[0].reservation, 10, Decimal("0.10"), now=NOW)
+    assert (await admit(1, 7, limits, None, 0, Decimal("0.30"), now=NOW)).admitted
+    assert not (await admit(1, 7, limits, None, 0, Decimal("0.00000001"), now=NOW)).admitted
+
+
+async def test_a_key_budget_limits_that_key_and_not_its_siblings(store):
+    strict = Overrides(monthly_budget_usd=Decimal("0.50"))
+    results = await admit_many(3, 1, 7, UNLIMITED, strict, 0, Decimal("0.20"), now=NOW)
+
+    admitted, refused = split(results)
+    assert (len(admitted), len(refused)) == (2, 1)
+    assert refused[0].limit_name == "monthly budget of this API key"
+    assert (await admit(1, 8, UNLIMITED, None, 0, Decimal("0.20"), now=NOW)).admitted
+
+
+async def test_release_gives_the_month_back_but_not_the_minute(store):
+    limits = plan(requests_per_minute=2, monthly_requests=2, monthly_tokens=100)
+    held = await admit(1, 7, limits, None, 100, now=NOW)
+    await release(held.reservation, now=NOW)
+    again = await admit(1, 7, limits, None, 100, now=NOW)
+    third = await admit(1, 7, limits, None, 0, now=NOW + 1)
+
+    assert again.admitted
+    assert (third.kind, third.limit_name) == ("rate_limit", "requests per minute of the Test plan")
+
+
+async def test_settling_twice_counts_once(store):
+    limits = plan(monthly_tokens=100)
+    held = await admit(1, 7, limits, None, 10, now=NOW)
+    await settle(held.reservation, 50, Decimal(0), now=NOW)
+    await settle(held.reservation, 50, Decimal(0), now=NOW)
+
+    assert (await admit(1, 7, limits, None, 50, now=NOW)).admitted
+
+
+async def test_a_crashed_processs_reservation_stops_counting_when_it_expires(store, settings):
+    settings.GATEWAY_RESERVATION_TTL_SECONDS = 60
+    limits = plan(monthly_budget_usd=Decimal("1.00"))
+    await admit(1, 7, limits, None, 0, Decimal("1.00"), now=NOW)  # never settled
+
+    assert not (await admit(1, 7, limits, None, 0, Decimal("0.01"), now=NOW + 59)).admitted
+    assert (await admit(1, 7, limits, None, 0, Decimal("1.00"), now=NOW + 61)).admitted
+
+
+async def test_concurrent_reservations_never_exceed_the_budget(store):
+    limits = plan(monthly_budget_usd=Decimal("1.00"))
+    results = await admit_many(50, 1, 7, limits, None, 0, Decimal("0.10"), now=NOW)
+
+    assert sum(r.admitted for r in results) == 10
+
+
+def test_money_is_held_in_whole_nano_dollars_rounded_up():
+    assert to_nano(Decimal("0.123456789")) == 123_456_789
+    assert to_nano(Decimal("0.0000000001")) == 1
+    assert to_nano(Decimal("1234.5")) == 1_234_500_000_000
+
+
+async def test_redis_shares_limits_exactly_between_separate_connections(settings):
+    use_redis(settings)
+    limits = plan(requests_per_minute=10, monthly_budget_usd=Decimal("1.00"))
+
+    async def one_connection():
+        # A fresh event loop per thread gets its own client and connections.
+        return await asyncio.to_thread(asyncio.run, admit_many_and_close(10, limits))
+
+    totals = await asyncio.gather(*(one_connection() for _ in range(5)))
+    assert sum(totals) == 10
+
+
+async def admit_many_and_close(n, limits):
+    results = await admit_many(n, 1, 7, limits, None, 0, Decimal("0.05"), now=NOW)
+    await close_redis()
+    return sum(r.admitted for r in results)
+
+
+WORKER = """
+import asyncio, sys, time
+import django
+django.setup()
+from decimal import Decimal
+from billing.admission import admit
+from billing.limits import PlanLimits
+from gateway_project.redis_client import close_redis
+
+async def main(start_at):
+    limits = PlanLimits(plan="test", plan_name="Test", monthly_budget_usd=Decimal("1.00"))
+    await asyncio.sleep(max(0, start_at - time.time()))
+    results = await asyncio.gather(
+        *(admit(1, 7, limits, None, 100, Decimal("0.10")) for _ in range(10))
+    )
+    await close_redis()
+    print(sum(r.admitted for r in results))
+
+asyncio.run(main(float(sys.argv[1])))
+"""
+
+
+def test_separate_processes_cannot_overshoot_the_budget(settings):
+    use_redis(settings)
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway_project.settings",
+        "REDIS_URL": TEST_REDIS_URL,
+        "PYTHONPATH": str(root),
+    }
+    start_at = str(time.time() + 3)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, start_at], env=env, cwd=root, stdout=subprocess.PIPE
+        )
+        for _ in range(5)
+    ]
+    outputs = [worker.communicate(timeout=60)[0] for worker in workers]
+
+    assert all(worker.returncode == 0 for worker in workers)
+    assert sum(int(out) for out in outputs) == 10
+    month = datetime.now(UTC).strftime("%Y%m")
+    held = get_sync_redis().hget(f"gw:{{o:1}}:m:{month}", "r:usd")
+    assert int(held) == 10 * 100_000_000
+
+
+def unavailable_count(outcome):
+    labels = {"feature": "admission", "outcome": outcome}
+    return REGISTRY.get_sample_value("gateway_redis_unavailable_total", labels) or 0
+
+
+async def test_redis_down_admits_unchecked_and_counts_it(settings):
+    settings.REDIS_URL = DEAD_REDIS_URL
+    before = unavailable_count("fail_open")
+
+    result = await admit(1, 7, plan(requests_per_minute=0), now=NOW)
+    await settle(result.reservation, 10, Decimal("0.01"))
+    await close_redis()
+
+    assert result.admitted and result.degraded
+    assert unavailable_count("fail_open") == before + 1
+
+
+async def test_redis_down_refuses_when_set_to_fail_closed(settings):
+    settings.REDIS_URL = DEAD_REDIS_URL
+    settings.GATEWAY_RATE_LIMIT_FAIL_OPEN = False
+    before = unavailable_count("fail_closed")
+
+    result = await admit(1, 7, UNLIMITED, now=NOW)
+    await close_redis()
+
+    assert not result.admitted
+    assert (result.kind, result.retry_after) == ("unavailable", 1)
+    assert unavailable_count("fail_closed") == before + 1
+
+
+async def test_settle_after_redis_went_down_does_not_raise(settings):
+    use_redis(settings)
+    held = await admit(1, 7, UNLIMITED, now=NOW)
+    await close_redis()
+    settings.REDIS_URL = DEAD_REDIS_URL
+    before = unavailable_count("settle_lost")
+
+    await settle(held.reservation, 1, Decimal("0.01"), now=NOW)
+    await close_redis()
+
+    assert unavailable_count("settle_lost") == before + 1
