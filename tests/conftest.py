@@ -83,3 +83,19 @@ def api_key(org, owner):
 def fast_password_hashing(settings):
     # The real hasher is deliberately slow; tests only need it to be a hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _disconnect_server_threads_at_end(django_db_setup, django_db_blocker):
+    """Live test servers' worker threads hold their own database connections; end them so the
+    test database can be dropped."""
+    yield
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    with django_db_blocker.unblock(), connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )

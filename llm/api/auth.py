@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.db import close_old_connections
 
 from billing.limits import PlanLimits, limits_for_plan
 from llm.api.errors import ApiError
@@ -42,6 +43,8 @@ def bearer_token(request) -> str | None:
 
 
 def _load_caller(raw_key: str) -> Caller | None:
+    # Runs in a worker thread outside any request: drop a connection that went stale first.
+    close_old_connections()
     key = find_api_key(raw_key)
     if key is None:
         return None

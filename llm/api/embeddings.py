@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import base64
+import struct
+
 from django.http import HttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -14,6 +17,13 @@ from llm.errors import GatewayError
 from llm.types import ChatRequest
 
 MAX_INPUTS = 2048
+
+
+def encode(vector: list[float], encoding: str) -> list[float] | str:
+    """OpenAI's base64 form: little-endian float32s (the official SDK asks for it)."""
+    if encoding == "float":
+        return vector
+    return base64.b64encode(struct.pack(f"<{len(vector)}f", *vector)).decode()
 
 
 def parse_embeddings(data: dict) -> tuple[ParsedChat, list[str]]:
@@ -36,15 +46,15 @@ def parse_embeddings(data: dict) -> tuple[ParsedChat, list[str]]:
             f"'input' must be a non-empty string or a list of 1 to {MAX_INPUTS} non-empty strings.",
             "input",
         )
-    if data.get("encoding_format", "float") != "float":
-        raise bad_request("Only 'encoding_format': 'float' is supported.", "encoding_format")
+    if data.get("encoding_format", "float") not in ("float", "base64"):
+        raise bad_request("'encoding_format' must be 'float' or 'base64'.", "encoding_format")
     # A chat-shaped request lets the shared steps (routing, reservation) treat it alike.
     request = ChatRequest(
         model=model,
         messages=[{"role": "user", "content": " ".join(inputs)}],
         max_tokens=None,
     )
-    return ParsedChat(model=model, request=request), inputs
+    return ParsedChat(model=model, request=request, body=data), inputs
 
 
 @csrf_exempt
@@ -56,6 +66,7 @@ async def create_embeddings(request) -> HttpResponse:
         call.parsed, inputs = parse_embeddings(load_json(request))
         await pipeline.route(call, frozenset({"embeddings"}))
         await pipeline.admit(call, output_tokens=0)
+        encoding = call.parsed.body.get("encoding_format", "float")
         result, info = await failover.embed(call.plan, inputs, deadline=pipeline.deadline(), policy=pipeline.retry_policy())
         call.route, call.usage = info, result.usage
         call.cost, call.price_version = info.cost or 0, info.price_version or ""
@@ -63,7 +74,7 @@ async def create_embeddings(request) -> HttpResponse:
         body = {
             "object": "list",
             "data": [
-                {"object": "embedding", "index": i, "embedding": vector}
+                {"object": "embedding", "index": i, "embedding": encode(vector, encoding)}
                 for i, vector in enumerate(result.vectors)
             ],
             "model": info.served_model or call.parsed.model,

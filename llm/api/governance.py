@@ -7,15 +7,17 @@ in analytics.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
+from analytics.recording import enqueue_usage, load_month_usage
 from billing import admission as admission_control
 from llm.api import response_cache
 from llm.api.auth import Caller
 from llm.api.errors import ApiError
 from llm.api.parsing import ParsedChat
-from llm.types import ChatResult, Usage
+from llm.types import ChatResult, ToolCall, Usage
 
 async def admit(caller: Caller, tokens: int, cost: Decimal) -> Any:
     """Check every limit and reserve the worst case in one step; 429 (or 402) when refused."""
@@ -51,25 +53,45 @@ async def settle(decision: Any, usage: Usage, cost: Decimal, *, dispatched: bool
         await admission_control.release(decision.reservation)
 
 
-def is_cacheable(parsed: ParsedChat, opt_out: bool) -> bool:
-    return response_cache.should_cache(parsed, opt_out=opt_out)
+def is_cacheable(call_endpoint: str, parsed: ParsedChat, opt_out: bool) -> bool:
+    if opt_out:
+        return False
+    return response_cache.should_cache(parsed.body, endpoint=call_endpoint)
 
 
-async def cache_get(org_id: int, parsed: ParsedChat) -> ChatResult | None:
-    return await response_cache.get(org_id, parsed)
+def _cache_key(org_id: int, endpoint: str, parsed: ParsedChat) -> str:
+    return response_cache.build_cache_key(org_id, endpoint, parsed.body)
 
 
-async def cache_put(org_id: int, parsed: ParsedChat, result: ChatResult) -> None:
-    await response_cache.put(org_id, parsed, result)
+async def cache_get(org_id: int, endpoint: str, parsed: ParsedChat) -> ChatResult | None:
+    cached = await response_cache.get_cached_response(_cache_key(org_id, endpoint, parsed))
+    if cached is None:
+        return None
+    return ChatResult(
+        text=cached.text,
+        finish_reason=cached.finish_reason,
+        usage=Usage(**cached.usage),
+        provider=cached.provider,
+        model=cached.model,
+        tool_calls=[ToolCall(**call) for call in cached.tool_calls],
+    )
+
+
+async def cache_put(org_id: int, endpoint: str, parsed: ParsedChat, result: ChatResult) -> None:
+    entry = response_cache.CachedResponse(
+        text=result.text,
+        tool_calls=[asdict(call) for call in result.tool_calls],
+        finish_reason=result.finish_reason,
+        usage={
+            "input_tokens": result.usage.input_tokens,
+            "output_tokens": result.usage.output_tokens,
+            "cached_input_tokens": result.usage.cached_input_tokens,
+        },
+        provider=result.provider,
+        model=result.model,
+    )
+    await response_cache.store_cached_response(_cache_key(org_id, endpoint, parsed), entry)
 
 
 async def record(values: dict[str, Any]) -> None:
-    from analytics.recording import enqueue_usage
-
     await enqueue_usage(values)
-
-
-async def load_month_usage(org_id: int, key_id: int | None, month_start) -> Any:
-    from analytics.month_usage import month_usage
-
-    return await month_usage(org_id, key_id, month_start)

@@ -55,6 +55,7 @@ class ParsedChat:
     include_usage: bool = False
     cache: bool | None = None  # None: the default policy decides
     extra: dict[str, Any] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)  # as sent: the response cache's key
 
 
 def check_body_size(request) -> None:
@@ -206,6 +207,7 @@ def parse_chat(data: dict[str, Any]) -> ParsedChat:
         request=request,
         include_usage=bool(options.get("include_usage")),
         cache=cache,
+        body=data,
     )
 
 

@@ -151,16 +151,18 @@ async def admit(call: Call, output_tokens: int | None = None) -> None:
 
 
 async def lookup_cache(call: Call) -> ChatResult | None:
-    if not governance.is_cacheable(call.parsed, call.cache_opt_out):
+    if not governance.is_cacheable(call.endpoint, call.parsed, call.cache_opt_out):
         return None
-    cached = await governance.cache_get(call.caller.organization.pk, call.parsed)
+    cached = await governance.cache_get(call.caller.organization.pk, call.endpoint, call.parsed)
     call.cache_status = "HIT" if cached is not None else "MISS"
     return cached
 
 
 async def store_cache(call: Call, result: ChatResult) -> None:
     if call.cache_status == "MISS":
-        await governance.cache_put(call.caller.organization.pk, call.parsed, result)
+        await governance.cache_put(
+            call.caller.organization.pk, call.endpoint, call.parsed, result
+        )
 
 
 def deadline() -> float:

@@ -50,7 +50,7 @@ async def chat_completions(request) -> HttpResponse:
         if call.cache_status == "HIT":
             body["usage"] = {**body["usage"], "cost": "0"}
         await pipeline.finish(call)
-        return pipeline.respond_json(body, call)
+        return pipeline.respond_json(call, body)
     except GatewayError as error:
         call.route = error.route or call.route
         return await pipeline.respond_error(call, from_gateway_error(error))
@@ -159,7 +159,7 @@ async def _generate(request, *, structured: bool) -> HttpResponse:
         body = generate_body(call, result)
         if structured:
             body["data"] = data
-        return pipeline.respond_json(body, call)
+        return pipeline.respond_json(call, body)
     except GatewayError as error:
         call.route = error.route or call.route
         usage = getattr(error, "usage", None)

@@ -6,6 +6,7 @@ import textwrap
 
 import pytest
 
+from analytics.recording import flush_pending_usage
 from llm.api.auth import forget_cached_keys
 from llm.catalog import build_catalog, set_catalog
 from llm.http import set_client
@@ -90,12 +91,38 @@ def gateway_server():
     server.stop()
 
 
+async def _close_shared_client() -> None:
+    from llm import http
+
+    if http._client is not None:
+        await http._client.aclose()
+    set_client(None)
+
+
 @pytest.fixture
 def gateway(gateway_server, upstreams, transactional_db):
-    """Base URL of the live gateway; the shared httpx client is rebuilt in the server's loop."""
-    set_client(None)
+    """Base URL of the live gateway. Afterwards its upstream connections are closed (in its own
+    loop) and buffered usage records are written before the test database is emptied."""
     yield gateway_server.url
-    set_client(None)
+    gateway_server.call(_close_shared_client())
+    flush_pending_usage()
+
+
+@pytest.fixture
+def upstream_timeout(gateway_server):
+    """use(seconds): give the gateway's shared client a shorter read timeout for one test."""
+
+    def use(seconds: float) -> None:
+        import httpx
+
+        from llm import http
+
+        gateway_server.call(_close_shared_client())
+        client = http.build_client()
+        client.timeout = httpx.Timeout(seconds, connect=seconds)
+        set_client(client)
+
+    return use
 
 
 @pytest.fixture

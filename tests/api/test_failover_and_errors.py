@@ -32,24 +32,30 @@ def only_record():
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_retryable_upstream_error_fails_over_to_the_fallback(gateway, key, upstreams, status):
     primary, backup = upstreams
-    primary.then(Reply(status=status))
+    primary.then(Reply(status=status), Reply(status=status))  # the first try and its retry
     response = post(gateway, key)
     assert response.status_code == 200
     assert response.json()["choices"][0]["message"]["content"] == "Hello from the backup."
     assert response.headers["x-gateway-provider"] == "groq"
-    assert response.headers["x-gateway-attempts"] == "2"
+    assert response.headers["x-gateway-attempts"] == "3"
     assert "gpt-4o-mini" in response.headers["x-gateway-candidates"]
     record = only_record()
-    assert (record.provider, record.attempts, record.status) == ("groq", 2, 200)
+    assert (record.provider, record.attempts, record.status) == ("groq", 3, 200)
 
 
-def test_timeout_fails_over(gateway, key, upstreams, settings):
-    from llm import http
+def test_a_passing_blip_is_retried_on_the_same_provider(gateway, key, upstreams):
+    primary, backup = upstreams
+    primary.then(Reply(status=503))
+    response = post(gateway, key)
+    assert response.headers["x-gateway-provider"] == "openai"
+    assert response.headers["x-gateway-attempts"] == "2"
+    assert backup.requests == []
 
+
+def test_timeout_fails_over(gateway, key, upstreams, upstream_timeout):
     primary, _ = upstreams
-    primary.then(Reply(delay=2.0))
-    http.set_client(http.build_client())
-    http.get_client().timeout = httpx.Timeout(0.5, connect=0.5)
+    primary.then(Reply(delay=2.0), Reply(delay=2.0))
+    upstream_timeout(0.5)
     response = post(gateway, key)
     assert response.status_code == 200
     assert response.headers["x-gateway-provider"] == "groq"

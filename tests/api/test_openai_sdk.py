@@ -13,12 +13,30 @@ pytestmark = pytest.mark.django_db(transaction=True)
 HELLO = [{"role": "user", "content": "Say hello"}]
 
 
-def sdk(gateway, key, **kwargs):
-    return openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0, **kwargs)
+@pytest.fixture
+def sdk():
+    clients = []
+
+    def make(gateway, key):
+        clients.append(openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        client.close()
 
 
-def async_sdk(gateway, key):
-    return openai.AsyncOpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0)
+@pytest.fixture
+async def async_sdk():
+    clients = []
+
+    def make(gateway, key):
+        clients.append(openai.AsyncOpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0))
+        return clients[-1]
+
+    yield make
+    for client in clients:
+        await client.close()
 
 
 def records():
@@ -26,7 +44,7 @@ def records():
     return list(UsageRecord.objects.order_by("created_at"))
 
 
-def test_sync_chat_completion(gateway, key, upstreams):
+def test_sync_chat_completion(gateway, key, upstreams, sdk, async_sdk):
     primary, _ = upstreams
     raw = sdk(gateway, key).chat.completions.with_raw_response.create(
         model="gpt-4o-mini", messages=HELLO
@@ -53,7 +71,7 @@ def test_sync_chat_completion(gateway, key, upstreams):
     assert record.price_version == "gpt-4o-mini@2024-07-18"
 
 
-async def test_async_chat_completion(gateway, key, upstreams):
+async def test_async_chat_completion(gateway, key, upstreams, sdk, async_sdk):
     completion = await async_sdk(gateway, key).chat.completions.create(
         model="gpt-4o-mini", messages=HELLO
     )
@@ -61,7 +79,7 @@ async def test_async_chat_completion(gateway, key, upstreams):
     assert completion.model == "gpt-4o-mini-2024-07-18"
 
 
-def test_sync_stream_with_usage_chunk(gateway, key, upstreams):
+def test_sync_stream_with_usage_chunk(gateway, key, upstreams, sdk, async_sdk):
     primary, _ = upstreams
     stream = sdk(gateway, key).chat.completions.create(
         model="gpt-4o-mini", messages=HELLO, stream=True, stream_options={"include_usage": True}
@@ -76,7 +94,7 @@ def test_sync_stream_with_usage_chunk(gateway, key, upstreams):
     assert record.stream and record.output_tokens == 6 and str(record.cost) == "0.00000540"
 
 
-async def test_async_stream_without_usage_chunk(gateway, key, upstreams):
+async def test_async_stream_without_usage_chunk(gateway, key, upstreams, sdk, async_sdk):
     stream = await async_sdk(gateway, key).chat.completions.create(
         model="gpt-4o-mini", messages=HELLO, stream=True
     )
@@ -85,14 +103,14 @@ async def test_async_stream_without_usage_chunk(gateway, key, upstreams):
     assert chunks[-1].choices[0].finish_reason == "stop"
 
 
-def test_models_lists_usable_models_and_aliases(gateway, key, upstreams):
+def test_models_lists_usable_models_and_aliases(gateway, key, upstreams, sdk, async_sdk):
     models = {m.id: m.owned_by for m in sdk(gateway, key).models.list()}
     assert models["gpt-4o-mini"] == "openai"
     assert models["llama-3.1-8b"] == "groq"
     assert {"fastest", "cheapest", "best", "balanced", "small"} <= set(models)
 
 
-def test_embeddings(gateway, key, upstreams):
+def test_embeddings(gateway, key, upstreams, sdk, async_sdk):
     result = sdk(gateway, key).embeddings.create(
         model="text-embedding-3-small", input=["one", "two"]
     )
@@ -100,7 +118,7 @@ def test_embeddings(gateway, key, upstreams):
     assert result.usage.prompt_tokens == 8
 
 
-def test_bad_key_is_an_sdk_authentication_error(gateway, upstreams):
+def test_bad_key_is_an_sdk_authentication_error(gateway, upstreams, sdk):
     with pytest.raises(openai.AuthenticationError) as raised:
         sdk(gateway, "gw-nothing_here").chat.completions.create(
             model="gpt-4o-mini", messages=HELLO
@@ -109,14 +127,14 @@ def test_bad_key_is_an_sdk_authentication_error(gateway, upstreams):
     assert "Invalid" in raised.value.message
 
 
-def test_unknown_model_is_404_listing_what_exists(gateway, key, upstreams):
+def test_unknown_model_is_404_listing_what_exists(gateway, key, upstreams, sdk, async_sdk):
     with pytest.raises(openai.NotFoundError) as raised:
         sdk(gateway, key).chat.completions.create(model="gpt-9", messages=HELLO)
     assert "gpt-4o-mini" in raised.value.message
     assert raised.value.body["param"] == "model"
 
 
-def test_tools_pass_through_and_tool_calls_come_back(gateway, key, upstreams):
+def test_tools_pass_through_and_tool_calls_come_back(gateway, key, upstreams, sdk, async_sdk):
     primary, _ = upstreams
     from tests.api.loopback import Reply
 
