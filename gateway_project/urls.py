@@ -14,4 +14,5 @@ urlpatterns = [
     path("", include("organizations.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("analytics.ops_urls")),
 ]
