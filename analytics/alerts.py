@@ -26,10 +26,17 @@ FIRED = "fired"
 RESOLVED = "resolved"
 
 
-def _notify_after_commit(alert_id: int, event: str) -> None:
+def _queue_notifications(alert_id: int, event: str) -> None:
     from analytics.tasks import send_alert_notifications
 
-    transaction.on_commit(lambda: send_alert_notifications.delay(alert_id, event))
+    try:
+        send_alert_notifications.delay(alert_id, event)
+    except Exception:  # broker down, or a delivery error when tasks run eagerly
+        logger.exception("alert %s: notifications not sent", alert_id)
+
+
+def _notify_after_commit(alert_id: int, event: str) -> None:
+    transaction.on_commit(lambda: _queue_notifications(alert_id, event))
 
 
 def fire_alert(condition: Condition, now: datetime | None = None) -> Alert | None:
