@@ -226,7 +226,8 @@ GATEWAY_WORKER_METRICS_PORT = env_int("GATEWAY_WORKER_METRICS_PORT", 0)  # 0 = o
 # Probes and the scrape answer over plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
 
-# django-prometheus: database and cache metrics through its instrumented backends.
+# django-prometheus: database metrics through its instrumented backends. (Its Redis cache backend
+# needs django-redis, which the gateway does not use; cache hits are counted by the gateway itself.)
 INSTALLED_APPS += ["django_prometheus"]
 _INSTRUMENTED_DB_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
@@ -235,8 +236,6 @@ _INSTRUMENTED_DB_ENGINES = {
 DATABASES["default"]["ENGINE"] = _INSTRUMENTED_DB_ENGINES.get(
     DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
 )
-if CACHES["default"]["BACKEND"] == "django.core.cache.backends.redis.RedisCache":
-    CACHES["default"]["BACKEND"] = "django_prometheus.cache.backends.redis.NativeRedisCache"
 
 # Logs: one JSON object per line (LOG_FORMAT=json, the default) or plain text for development.
 LOG_FORMAT = env("LOG_FORMAT", "text" if DEBUG else "json")
