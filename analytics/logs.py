@@ -57,7 +57,8 @@ PROMPT_FIELD_NAMES = frozenset({"prompt", "messages", "input", "completion"})
 
 # LogRecord attributes that are not user-supplied `extra` fields.
 _RECORD_ATTRS = frozenset(
-    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys() | {"message", "asctime"}
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}  # uvicorn's ANSI copy of the message
 )
 
 
