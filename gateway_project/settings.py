@@ -277,3 +277,5 @@ CELERY_BEAT_SCHEDULE["evaluate-alert-rules"] = {
     "task": "analytics.tasks.evaluate_alert_rules",
     "schedule": float(GATEWAY_ALERT_INTERVAL_SECONDS),
 }
+# Every request gets a request id (X-Request-ID) before anything else logs.
+MIDDLEWARE.insert(0, "analytics.request_ids.RequestIdMiddleware")
