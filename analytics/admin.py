@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.contrib import admin
+from django.utils import timezone
 
-from analytics.models import UsageRecord
+from analytics.models import Alert, AlertSettings, UsageRecord
 
 
 @admin.register(UsageRecord)
@@ -27,3 +28,50 @@ class UsageRecordAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False  # usage records are append-only
+
+
+class OpenFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [("open", "Open"), ("resolved", "Resolved")]
+
+    def queryset(self, request, queryset):
+        if self.value() == "open":
+            return queryset.filter(resolved_at__isnull=True)
+        if self.value() == "resolved":
+            return queryset.filter(resolved_at__isnull=False)
+        return queryset
+
+
+@admin.register(Alert)
+class AlertAdmin(admin.ModelAdmin):
+    """Alert history for staff. Read-only, except closing an alert by hand."""
+
+    list_display = ["started_at", "title", "kind", "organization", "is_open", "resolved_at"]
+    list_filter = [OpenFilter, "kind"]
+    search_fields = ["title", "key", "organization__name"]
+    list_select_related = ["organization"]
+    date_hierarchy = "started_at"
+    readonly_fields = [f.name for f in Alert._meta.fields]
+    actions = ["resolve_selected"]
+
+    @admin.display(boolean=True, description="open")
+    def is_open(self, obj: Alert) -> bool:
+        return obj.is_open
+
+    @admin.action(description="Resolve selected alerts (no notification)")
+    def resolve_selected(self, request, queryset):
+        queryset.filter(resolved_at__isnull=True).update(resolved_at=timezone.now())
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+
+@admin.register(AlertSettings)
+class AlertSettingsAdmin(admin.ModelAdmin):
+    list_display = ["organization", "emails", "webhook_url", "updated_at"]
+    search_fields = ["organization__name", "emails"]
+    list_select_related = ["organization"]
+    autocomplete_fields = ["organization"]

@@ -55,3 +55,75 @@ class UsageRecord(models.Model):
     @property
     def total_tokens(self) -> int:
         return self.input_tokens + self.output_tokens
+
+
+class AlertSettings(models.Model):
+    """Who an organisation's alerts go to. Without a row: the organisation's owners and admins."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="alert_settings"
+    )
+    emails = models.TextField(blank=True, help_text="One address per line or comma-separated.")
+    webhook_url = models.URLField(blank=True, help_text="Receives each alert as a JSON POST.")
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = "alert recipients"
+        verbose_name_plural = "alert recipients"
+
+    def __str__(self) -> str:
+        return f"Alert recipients of {self.organization}"
+
+    @property
+    def email_list(self) -> list[str]:
+        return [e.strip() for e in self.emails.replace(",", "\n").splitlines() if e.strip()]
+
+
+class AlertKind(models.TextChoices):
+    PROVIDER_DOWN = "provider_down", "Provider down"
+    ERROR_RATE = "error_rate", "Error rate"
+    RATE_LIMIT_SPIKE = "rate_limit_spike", "Rate-limit refusals spiking"
+    PLAN_USAGE = "plan_usage", "Plan usage"
+    PAYMENT_FAILED = "payment_failed", "Payment failed"
+
+
+class Alert(models.Model):
+    """One incident: opened when its condition starts, resolved when it ends. The dedup key (say
+    "provider_down:openai") has at most one open alert, so each incident notifies once."""
+
+    kind = models.CharField(max_length=30, choices=AlertKind.choices)
+    key = models.CharField(max_length=200)
+    organization = models.ForeignKey(
+        Organization, null=True, blank=True, on_delete=models.CASCADE, related_name="+"
+    )  # None: gateway-wide (staff only)
+    title = models.CharField(max_length=200)
+    detail = models.TextField(blank=True)
+    action = models.TextField(blank=True)  # what to do about it
+    context = models.JSONField(default=dict, blank=True)
+    started_at = models.DateTimeField(default=timezone.now)
+    last_seen_at = models.DateTimeField(default=timezone.now)
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    notified_at = models.DateTimeField(null=True, blank=True)
+    recovery_notified_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"],
+                condition=models.Q(resolved_at__isnull=True),
+                name="one_open_alert_per_key",
+            )
+        ]
+        indexes = [models.Index(fields=["kind", "resolved_at"], name="alert_kind_open")]
+
+    def __str__(self) -> str:
+        return f"{self.title} ({'resolved' if self.resolved_at else 'open'})"
+
+    @property
+    def is_open(self) -> bool:
+        return self.resolved_at is None

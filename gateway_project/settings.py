@@ -238,3 +238,69 @@ CELERY_BEAT_SCHEDULE["flush-usage-records"] = {
     "task": "analytics.tasks.flush_usage_records",
     "schedule": float(env("GATEWAY_USAGE_BEAT_SECONDS", "5")),
 }
+
+# --- Observability: metrics, probes, structured logs, alerts ---
+# /metrics is closed (404) until METRICS_TOKEN is set; scrapers send `Authorization: Bearer <it>`.
+METRICS_TOKEN = env("METRICS_TOKEN")
+METRICS_ALLOWED_IPS = env_list("METRICS_ALLOWED_IPS")  # IPs or CIDRs; empty = any address
+# Several server processes: point PROMETHEUS_MULTIPROC_DIR at an empty directory shared by them
+# (prometheus_client reads the variable itself, at import). Mirrored here for visibility only.
+PROMETHEUS_MULTIPROC_DIR = env("PROMETHEUS_MULTIPROC_DIR")
+GATEWAY_METRICS_QUEUES = env_list("GATEWAY_METRICS_QUEUES", "celery")
+GATEWAY_WORKER_METRICS_PORT = env_int("GATEWAY_WORKER_METRICS_PORT", 0)  # 0 = off
+# Probes and the scrape answer over plain HTTP inside the network.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
+
+# django-prometheus: database metrics through its instrumented backends. (Its Redis cache backend
+# needs django-redis, which the gateway does not use; cache hits are counted by the gateway itself.)
+INSTALLED_APPS += ["django_prometheus"]
+_INSTRUMENTED_DB_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
+DATABASES["default"]["ENGINE"] = _INSTRUMENTED_DB_ENGINES.get(
+    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
+)
+
+# Logs: one JSON object per line (LOG_FORMAT=json, the default) or plain text for development.
+LOG_FORMAT = env("LOG_FORMAT", "text" if DEBUG else "json")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "filters": {"request_id": {"()": "analytics.logs.RequestIdFilter"}},
+    "formatters": {
+        "json": {"()": "analytics.logs.JsonFormatter"},
+        "text": {"()": "analytics.logs.TextFormatter"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "text",
+            "filters": ["request_id"],
+        }
+    },
+    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+}
+
+# Alerts: evaluated by Celery beat; e-mailed to the organisation's recipients and to staff.
+GATEWAY_ALERT_INTERVAL_SECONDS = env_int("GATEWAY_ALERT_INTERVAL_SECONDS", 60)
+GATEWAY_ALERT_EMAILS = env_list("GATEWAY_ALERT_EMAILS")  # besides staff users
+GATEWAY_ALERT_WEBHOOK_URL = env("GATEWAY_ALERT_WEBHOOK_URL")  # generic JSON webhook, every alert
+GATEWAY_ALERT_WINDOW_MINUTES = env_int("GATEWAY_ALERT_WINDOW_MINUTES", 5)
+GATEWAY_ALERT_ERROR_RATE = float(env("GATEWAY_ALERT_ERROR_RATE", "0.2"))  # share of 5xx
+GATEWAY_ALERT_ERROR_RATE_MIN_REQUESTS = env_int("GATEWAY_ALERT_ERROR_RATE_MIN_REQUESTS", 20)
+GATEWAY_ALERT_RATE_LIMIT_SPIKE = env_int("GATEWAY_ALERT_RATE_LIMIT_SPIKE", 100)  # 429s per window
+GATEWAY_ALERT_PROVIDER_DOWN_MIN_REQUESTS = env_int("GATEWAY_ALERT_PROVIDER_DOWN_MIN_REQUESTS", 5)
+# Where provider states and plan usage come from (dotted paths to callables).
+GATEWAY_ALERT_PROVIDER_STATES = env(
+    "GATEWAY_ALERT_PROVIDER_STATES", "analytics.alert_rules.provider_states_from_usage"
+)
+GATEWAY_ALERT_PLAN_USAGE = env(
+    "GATEWAY_ALERT_PLAN_USAGE", "analytics.alert_rules.plan_usage_from_usage_records"
+)
+CELERY_BEAT_SCHEDULE["evaluate-alert-rules"] = {
+    "task": "analytics.tasks.evaluate_alert_rules",
+    "schedule": float(GATEWAY_ALERT_INTERVAL_SECONDS),
+}
+# Every request gets a request id (X-Request-ID) before anything else logs.
+MIDDLEWARE.insert(0, "analytics.request_ids.RequestIdMiddleware")

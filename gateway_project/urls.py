@@ -16,4 +16,5 @@ urlpatterns = [
     path("api/dashboard/", include("analytics.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path("", include("analytics.ops_urls")),
 ]

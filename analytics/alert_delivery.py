@@ -1,0 +1,97 @@
+"""Who hears about an alert and how: e-mail to the organisation's recipients and to staff, and a
+JSON POST to the organisation's webhook and the operator's generic webhook
+(GATEWAY_ALERT_WEBHOOK_URL).
+"""
+
+from __future__ import annotations
+
+import httpx
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.mail import send_mail
+
+from analytics.models import Alert, AlertSettings
+from organizations.models import Membership
+from organizations.roles import Role
+
+WEBHOOK_TIMEOUT_S = 5.0
+
+# The seam tests replace (an httpx.MockTransport); None means the real network.
+webhook_transport: httpx.BaseTransport | None = None
+
+
+def staff_emails() -> list[str]:
+    users = get_user_model().objects.filter(is_staff=True, is_active=True)
+    return sorted(set(users.values_list("email", flat=True)) | set(settings.GATEWAY_ALERT_EMAILS))
+
+
+def organization_emails(organization_id: int) -> list[str]:
+    """The addresses set in the organisation's alert recipients, else its owners and admins."""
+    configured = AlertSettings.objects.filter(organization_id=organization_id).first()
+    if configured and configured.email_list:
+        return configured.email_list
+    members = Membership.objects.filter(
+        organization_id=organization_id,
+        role__in=[Role.OWNER, Role.ADMIN],
+        user__is_active=True,
+    )
+    return sorted(members.values_list("user__email", flat=True))
+
+
+def alert_emails(alert: Alert) -> list[str]:
+    recipients = set(staff_emails())
+    if alert.organization_id:
+        recipients |= set(organization_emails(alert.organization_id))
+    return sorted(recipients)
+
+
+def alert_webhooks(alert: Alert) -> list[str]:
+    urls = [settings.GATEWAY_ALERT_WEBHOOK_URL] if settings.GATEWAY_ALERT_WEBHOOK_URL else []
+    if alert.organization_id:
+        configured = AlertSettings.objects.filter(organization_id=alert.organization_id).first()
+        if configured and configured.webhook_url:
+            urls.append(configured.webhook_url)
+    return urls
+
+
+def alert_payload(alert: Alert, event: str) -> dict:
+    return {
+        "event": event,  # fired | resolved
+        "kind": alert.kind,
+        "key": alert.key,
+        "organization": alert.organization.slug if alert.organization_id else None,
+        "title": alert.title,
+        "detail": alert.detail,
+        "action": alert.action,
+        "since": alert.started_at.isoformat(),
+        "resolved_at": alert.resolved_at.isoformat() if alert.resolved_at else None,
+        "context": alert.context,
+    }
+
+
+def compose_email(alert: Alert, event: str) -> tuple[str, str]:
+    since = alert.started_at.strftime("%Y-%m-%d %H:%M UTC")
+    if event == "resolved":
+        ended = alert.resolved_at.strftime("%Y-%m-%d %H:%M UTC") if alert.resolved_at else "now"
+        subject = f"[LLM Gateway] Resolved: {alert.title}"
+        body = f"Resolved: {alert.title}\n\nStarted {since}, ended {ended}.\n\n{alert.detail}\n"
+    else:
+        subject = f"[LLM Gateway] {alert.title}"
+        body = f"{alert.title}\n\nSince {since}.\n\n{alert.detail}\n\nWhat to do: {alert.action}\n"
+    if alert.organization_id:
+        body += f"\nOrganisation: {alert.organization.name}\n"
+    return subject, body
+
+
+def send_alert_email(alert: Alert, event: str) -> int:
+    recipients = alert_emails(alert)
+    if not recipients:
+        return 0
+    subject, body = compose_email(alert, event)
+    return send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, recipients)
+
+
+def post_alert_webhook(url: str, payload: dict) -> None:
+    """POST the alert; raises httpx.HTTPError on a network error or a non-2xx answer."""
+    with httpx.Client(timeout=WEBHOOK_TIMEOUT_S, transport=webhook_transport) as client:
+        client.post(url, json=payload).raise_for_status()

@@ -1,0 +1,231 @@
+"""Structured logs: one JSON object per line, a request id on every line, secrets never written.
+
+- `log_request(...)`: the one line per gateway request (called by the request pipeline).
+- `set_request_id` / `get_request_id`: the request id of the current request or Celery task
+  (a contextvar, so it follows asyncio tasks); Celery messages carry it in a header.
+- `JsonFormatter` / `TextFormatter` + `RequestIdFilter`: wired in settings.LOGGING (LOG_FORMAT).
+
+Redaction is done by the formatter, so it covers every logger, including third-party ones: values
+that look like gateway keys, provider keys or bearer tokens are masked, and fields with secret-ish
+names are dropped.
+
+This module is loaded while settings are configured: it must not import models.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import uuid
+from contextvars import ContextVar, Token
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+REQUEST_ID_HEADER = "gateway_request_id"
+REDACTED = "[redacted]"
+
+request_id_var: ContextVar[str | None] = ContextVar("gateway_request_id", default=None)
+
+# Patterns of secrets that may end up inside messages or exception texts.
+SECRET_PATTERNS = [
+    re.compile(r"gw-[0-9a-f]{4,16}_[A-Za-z0-9_\-]{8,}"),  # gateway API keys
+    re.compile(r"sk-(?:ant-|proj-|or-)?[A-Za-z0-9_\-]{16,}"),  # OpenAI, Anthropic, OpenRouter
+    re.compile(r"AIza[0-9A-Za-z_\-]{30,}"),  # Google
+    re.compile(r"gsk_[A-Za-z0-9]{20,}"),  # Groq
+    re.compile(r"xai-[A-Za-z0-9]{20,}"),  # xAI
+    re.compile(r"sk_(?:live|test)_[A-Za-z0-9]{16,}"),  # Stripe
+    re.compile(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=\-]{8,}"),
+    re.compile(
+        r"(?i)((?:api[_-]?key|x-api-key|token|secret|password)[\"']?\s*[:=]\s*[\"']?)[^\s\"',}]{6,}"
+    ),
+]
+SECRET_FIELD_NAMES = frozenset(
+    {
+        "api_key",
+        "authorization",
+        "password",
+        "provider_key",
+        "secret",
+        "token",
+        "x-api-key",
+        "credential",
+    }
+)
+PROMPT_FIELD_NAMES = frozenset({"prompt", "messages", "input", "completion"})
+
+# LogRecord attributes that are not user-supplied `extra` fields.
+_RECORD_ATTRS = frozenset(
+    vars(logging.LogRecord("", 0, "", 0, "", None, None)).keys()
+    | {"message", "asctime", "color_message"}  # uvicorn's ANSI copy of the message
+)
+
+
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def set_request_id(value: str | None) -> Token:
+    """Make `value` the current request id; returns a token for `request_id_var.reset`."""
+    return request_id_var.set(value)
+
+
+def get_request_id() -> str | None:
+    return request_id_var.get()
+
+
+def redact(text: str) -> str:
+    for pattern in SECRET_PATTERNS:
+        if pattern.groups:
+            text = pattern.sub(lambda m: m.group(1) + REDACTED, text)
+        else:
+            text = pattern.sub(REDACTED, text)
+    return text
+
+
+def _clean(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, dict):
+        return {k: REDACTED if _is_secret_name(k) else _clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_clean(v) for v in value]
+    if value is None or isinstance(value, bool | int | float):
+        return value
+    return redact(str(value))
+
+
+def _is_secret_name(name: Any) -> bool:
+    return str(name).lower() in SECRET_FIELD_NAMES
+
+
+class RequestIdFilter(logging.Filter):
+    """Stamps every record with the current request id (None outside a request or task)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = request_id_var.get()
+        return True
+
+
+class JsonFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "ts": datetime.fromtimestamp(record.created, tz=UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": redact(record.getMessage()),
+            "request_id": getattr(record, "request_id", None) or request_id_var.get(),
+        }
+        for key, value in vars(record).items():
+            if key in _RECORD_ATTRS or key in entry:
+                continue
+            if key in PROMPT_FIELD_NAMES and not getattr(record, "prompt_logging", False):
+                continue  # prompt text only for organisations that turned prompt logging on
+            entry[key] = REDACTED if _is_secret_name(key) else _clean(value)
+        if record.exc_info:
+            entry["exc"] = redact(self.formatException(record.exc_info))
+        return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+class TextFormatter(logging.Formatter):
+    """Human-readable lines for development, redacted like the JSON ones."""
+
+    def __init__(self) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s")
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not hasattr(record, "request_id"):
+            record.request_id = request_id_var.get()
+        return redact(super().format(record))
+
+
+request_logger = logging.getLogger("gateway.requests")
+
+
+def log_request(
+    *,
+    request_id: str,
+    org_id: int | None,
+    key_id: int | None,
+    endpoint: str,
+    provider: str,
+    model: str,
+    status: int,
+    latency_ms: int,
+    input_tokens: int = 0,
+    output_tokens: int = 0,
+    cost: Decimal = Decimal(0),
+    ttft_ms: int | None = None,
+    upstream_ms: int | None = None,
+    cache_hit: bool = False,
+    stream: bool = False,
+    error_class: str = "",
+    prompt: Any = None,
+    prompt_logging: bool = False,
+) -> None:
+    """Write the one JSON line for a finished request. The prompt text is included only when the
+    organisation enabled prompt logging (`prompt_logging=True`), and even then it is redacted."""
+    fields: dict[str, Any] = {
+        "event": "request",
+        "request_id": request_id,
+        "org_id": org_id,
+        "key_id": key_id,
+        "endpoint": endpoint,
+        "provider": provider,
+        "model": model,
+        "status": status,
+        "latency_ms": latency_ms,
+        "ttft_ms": ttft_ms,
+        "upstream_ms": upstream_ms,
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cost": str(cost),
+        "cache_hit": cache_hit,
+        "stream": stream,
+        "error_class": error_class,
+    }
+    if prompt_logging and prompt is not None:
+        fields["prompt"] = prompt
+        fields["prompt_logging"] = True
+    level = logging.ERROR if status >= 500 else logging.INFO
+    request_logger.log(level, "%s %s %s", endpoint, model, status, extra=fields)
+
+
+# Celery: carry the request id from the publisher to the task.
+
+
+def attach_request_id(headers: dict | None) -> None:
+    """before_task_publish: put the current request id in the message headers."""
+    request_id = request_id_var.get()
+    if request_id and headers is not None:
+        headers.setdefault(REQUEST_ID_HEADER, request_id)
+
+
+_task_tokens: dict[str, Token] = {}
+
+
+def adopt_request_id(task_id: str | None, task: Any) -> None:
+    """task_prerun: make the publisher's request id current inside the task."""
+    request = getattr(task, "request", None)
+    value = getattr(request, REQUEST_ID_HEADER, None)
+    if value is None:
+        value = (getattr(request, "headers", None) or {}).get(REQUEST_ID_HEADER)
+    # Eager tasks run inside the caller: they keep the caller's id.
+    _task_tokens[task_id or ""] = request_id_var.set(value or request_id_var.get())
+
+
+def release_request_id(task_id: str | None) -> None:
+    """task_postrun: restore what was current before the task (None in a worker), so one task's
+    id never leaks into the next."""
+    token = _task_tokens.pop(task_id or "", None)
+    if token is not None:
+        try:
+            request_id_var.reset(token)
+        except ValueError:  # set in another context; nothing of ours to restore
+            request_id_var.set(None)
