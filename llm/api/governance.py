@@ -31,7 +31,9 @@ async def admit(caller: Caller, tokens: int, cost: Decimal) -> Any:
         load_usage=load_month_usage,
     )
     if not decision.admitted:
-        status = 402 if decision.kind == "budget" else 429
+        # Budgets and quotas are 429 like rate limits (OpenAI's insufficient_quota is a 429 too);
+        # "unavailable" means Redis is down and the operator chose to fail closed.
+        status = 503 if decision.kind == "unavailable" else 429
         headers = dict(decision.headers)
         if decision.retry_after is not None:
             headers["Retry-After"] = str(max(1, decision.retry_after))
