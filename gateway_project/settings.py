@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "llm",
     "billing",
     "analytics",
+    "djstripe",
 ]
 
 MIDDLEWARE = [
@@ -181,6 +182,11 @@ STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
 STRIPE_TEST_SECRET_KEY = env("STRIPE_TEST_SECRET_KEY")
 STRIPE_LIVE_SECRET_KEY = env("STRIPE_LIVE_SECRET_KEY")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# whsec_…: the secret of the endpoint that posts to /api/billing/webhook
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+if env("STRIPE_API_HOST"):
+    STRIPE_API_HOST = env("STRIPE_API_HOST")  # a local fake Stripe in development only
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -205,6 +211,14 @@ X_FRAME_OPTIONS = "DENY"
 # The gateway's own settings.
 GATEWAY_INVITATION_DAYS = env_int("GATEWAY_INVITATION_DAYS", 7)
 GATEWAY_API_KEY_CACHE_SECONDS = env_int("GATEWAY_API_KEY_CACHE_SECONDS", 30)
+
+# Billing: plan cache, past-due grace, where Checkout and the Customer Portal send the user back.
+GATEWAY_PLAN_CACHE_SECONDS = env_int("GATEWAY_PLAN_CACHE_SECONDS", 30)
+GATEWAY_BILLING_GRACE_DAYS = env_int("GATEWAY_BILLING_GRACE_DAYS", 7)
+GATEWAY_BILLING_RETURN_URL = env("GATEWAY_BILLING_RETURN_URL", "http://127.0.0.1:8000/billing/")
+GATEWAY_STRIPE_METER_EVENT = env("GATEWAY_STRIPE_METER_EVENT", "gateway_tokens")
+GATEWAY_QUOTA_WARNING_PERCENTS = [80, 100]
+GATEWAY_ROLLUP_LAG_SECONDS = env_int("GATEWAY_ROLLUP_LAG_SECONDS", 300)  # late usage records
 
 LOGGING = {
     "version": 1,
