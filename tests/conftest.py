@@ -83,3 +83,18 @@ def api_key(org, owner):
 def fast_password_hashing(settings):
     # The real hasher is deliberately slow; tests only need it to be a hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def plans(db):
+    """The plans the billing migration seeds (tests run without migrations)."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from billing.limits import forget_cached_plans
+
+    import_module("billing.migrations.0002_seed_plans").seed_plans(apps, None)
+    forget_cached_plans()
+    yield
+    forget_cached_plans()
