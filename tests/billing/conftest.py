@@ -37,16 +37,19 @@ def customer(org, fake_stripe):
 
 
 @pytest.fixture
-def post_event(client):
-    """post_event(type, obj, event_id=None, secret=WEBHOOK_SECRET) -> response."""
+def post_event(client, django_capture_on_commit_callbacks):
+    """post_event(type, obj, event_id=None, secret=WEBHOOK_SECRET) -> response.
+
+    Runs on-commit callbacks (the e-mails) as a real commit would."""
 
     def post(event_type, obj, event_id=None, secret=WEBHOOK_SECRET, event=None):
         payload = json.dumps(event or make_event(event_type, obj, event_id))
-        return client.post(
-            "/api/billing/webhook",
-            data=payload,
-            content_type="application/json",
-            HTTP_STRIPE_SIGNATURE=sign_payload(payload, secret),
-        )
+        with django_capture_on_commit_callbacks(execute=True):
+            return client.post(
+                "/api/billing/webhook",
+                data=payload,
+                content_type="application/json",
+                HTTP_STRIPE_SIGNATURE=sign_payload(payload, secret),
+            )
 
     return post

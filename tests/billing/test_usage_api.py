@@ -38,9 +38,7 @@ def test_usage_shows_this_periods_totals_against_the_plan(org, owner, client_for
 
 
 @time_machine.travel(NOW, tick=False)
-def test_viewers_see_usage_of_their_own_organisation_only(
-    org, viewer, outsider, client_for, plans
-):
+def test_viewers_see_usage_of_their_own_organisation_only(org, viewer, outsider, client_for, plans):
     record(org, 1, input_tokens=10)
     assert client_for(viewer).get("/api/billing/usage").json()["requests"] == 1
     assert client_for(outsider).get("/api/billing/usage").json()["requests"] == 0
