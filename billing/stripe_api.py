@@ -29,7 +29,7 @@ def is_stripe_configured() -> bool:
     return bool(djstripe_settings.STRIPE_SECRET_KEY)
 
 
-def _api_key() -> str:
+def get_api_key() -> str:
     if not is_stripe_configured():
         raise StripeUnavailable(
             "Stripe is not configured: billing is off and the Free plan applies."
@@ -39,7 +39,7 @@ def _api_key() -> str:
 
 def _call(function, /, **params):
     try:
-        return function(api_key=_api_key(), **params)
+        return function(api_key=get_api_key(), **params)
     except stripe.StripeError as error:
         logger.warning("Stripe call failed: %s", type(error).__name__)
         raise StripeUnavailable("Stripe did not answer; try again shortly.") from error

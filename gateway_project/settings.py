@@ -176,6 +176,15 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE: dict = {}
+# Billing and analytics jobs; every one is idempotent, so an overlap or a rerun is harmless.
+CELERY_BEAT_SCHEDULE |= {
+    "roll-up-usage": {"task": "analytics.tasks.roll_up_usage_records", "schedule": 300.0},
+    "report-metered-usage": {"task": "billing.tasks.report_all_metered_usage", "schedule": 3600.0},
+    "sync-invoices": {"task": "billing.tasks.sync_all_invoices", "schedule": 6 * 3600.0},
+    "quota-warnings": {"task": "billing.tasks.send_all_quota_warnings", "schedule": 900.0},
+    "downgrade-overdue": {"task": "billing.tasks.downgrade_overdue_accounts", "schedule": 3600.0},
+    "retry-failed-webhooks": {"task": "billing.tasks.retry_failed_webhooks", "schedule": 600.0},
+}
 
 # Stripe (dj-stripe). Empty keys mean "Stripe not configured": the Free plan applies.
 STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
