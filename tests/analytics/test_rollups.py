@@ -113,8 +113,8 @@ def test_records_after_the_mark_are_read_raw(org):
 def test_the_task_advances_the_mark_and_a_second_run_changes_nothing(org, time_machine):
     time_machine.move_to(NOW, tick=False)
     write(org, [None, None], [(0, 1, 1, Decimal(0), "fast", 200, False)])
-    roll_up_usage_records.delay()
+    roll_up_usage_records.apply().get()
     count = UsageRollup.objects.count()
-    roll_up_usage_records.delay()
+    roll_up_usage_records.apply().get()
     assert UsageRollup.objects.count() == count == 2  # one hour row, one day row
     assert RollupFillState.objects.get().end == NOW - timedelta(hours=1)
