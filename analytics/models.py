@@ -127,3 +127,54 @@ class Alert(models.Model):
     @property
     def is_open(self) -> bool:
         return self.resolved_at is None
+
+
+class Frequency(models.TextChoices):
+    HOUR = "hour", "Hourly"
+    DAY = "day", "Daily"
+
+
+class UsageRollup(models.Model):
+    """Totals of usage records per organisation × requested model × API key per hour or day.
+
+    Rebuilt from the raw records for a whole window at a time, so re-running gives the same rows.
+    """
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    api_key = models.ForeignKey(
+        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    model = models.CharField(max_length=100, blank=True)  # the requested model or alias
+    frequency = models.CharField(max_length=4, choices=Frequency.choices)
+    period_start = models.DateTimeField()
+    requests = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)  # answered with status >= 400
+    input_tokens = models.PositiveBigIntegerField(default=0)
+    output_tokens = models.PositiveBigIntegerField(default=0)
+    cached_input_tokens = models.PositiveBigIntegerField(default=0)
+    cache_hits = models.PositiveIntegerField(default=0)
+    cost = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["organization", "frequency", "period_start"], name="rollup_org_period"
+            ),
+            models.Index(fields=["frequency", "period_start"], name="rollup_period"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.model} {self.frequency} {self.period_start}"
+
+
+class RollupFillState(models.Model):
+    """High-water mark: every hour before `end` is rolled up; later records are read raw."""
+
+    name = models.CharField(max_length=40, unique=True)
+    end = models.DateTimeField()
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.name} filled to {self.end}"

@@ -11,8 +11,20 @@ from django.utils import timezone
 from analytics import alert_delivery, alerts
 from analytics.models import Alert
 from analytics.recording import flush_pending_usage
+from analytics.rollups import roll_up_usage
 
 logger = logging.getLogger(__name__)
+
+# Roll-ups: safe to run twice, each hour is rebuilt whole together with its mark.
+ROLLUP_TASK_OPTIONS = {
+    "acks_late": True,
+    "autoretry_for": (Exception,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "max_retries": 5,
+    "soft_time_limit": 240,
+    "time_limit": 300,
+}
 
 
 @shared_task
@@ -47,3 +59,9 @@ def deliver_alert_webhook(alert_id: int, event: str, url: str) -> None:
 def flush_usage_records() -> int:
     """Drain queued usage records into the database (beat: every few seconds)."""
     return flush_pending_usage()
+
+
+@shared_task(**ROLLUP_TASK_OPTIONS)
+def roll_up_usage_records() -> str | None:
+    mark = roll_up_usage()
+    return mark.isoformat() if mark else None

@@ -1,12 +1,22 @@
 """What a plan allows: the values admission control (rate limits, quotas) enforces.
 
-`limits_for_plan(slug)` is the one entry point; the billing app backs it with the Plan table.
+`limits_for_plan(slug)` is the one entry point. It reads the Plan table through a small
+in-process cache (GATEWAY_PLAN_CACHE_SECONDS; saving a Plan clears this process's copy), so the
+request pipeline can call it on every request without a query.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+import time
 from dataclasses import dataclass
 from decimal import Decimal
+
+from django.conf import settings
+from django.db import DatabaseError
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -27,6 +37,7 @@ class PlanLimits:
         return self.allowed_models is None or name in self.allowed_models
 
 
+# Used when the Plan table has no "free" row or cannot be read: the safest answer.
 FREE = PlanLimits(
     plan="free",
     plan_name="Free",
@@ -38,7 +49,55 @@ FREE = PlanLimits(
     monthly_tokens=50_000,
 )
 
+_lock = threading.Lock()
+_cache: dict[str, PlanLimits] = {}
+_loaded_at: float | None = None
+
 
 def limits_for_plan(slug: str) -> PlanLimits:
-    # Until plans live in the database, every organisation gets the Free plan's limits.
-    return FREE
+    """The limits of the plan with this slug; unknown slugs get the Free plan's limits."""
+    plans = _cached_plans()
+    return plans.get(slug) or plans.get("free") or FREE
+
+
+def forget_cached_plans() -> None:
+    global _loaded_at
+    with _lock:
+        _loaded_at = None
+
+
+def build_limits(plan) -> PlanLimits:
+    """A Plan row as the frozen value the pipeline enforces."""
+    return PlanLimits(
+        plan=plan.slug,
+        plan_name=plan.name,
+        requests_per_minute=plan.requests_per_minute,
+        requests_per_hour=plan.requests_per_hour,
+        requests_per_day=plan.requests_per_day,
+        tokens_per_minute=plan.tokens_per_minute,
+        monthly_requests=plan.monthly_requests,
+        monthly_tokens=plan.monthly_tokens,
+        allowed_models=frozenset(plan.allowed_models) if plan.allowed_models else None,
+        overage=plan.overage,
+    )
+
+
+def _cached_plans() -> dict[str, PlanLimits]:
+    global _cache, _loaded_at
+    now = time.monotonic()
+    ttl = settings.GATEWAY_PLAN_CACHE_SECONDS
+    if _loaded_at is not None and now - _loaded_at < ttl:
+        return _cache
+    with _lock:
+        if _loaded_at is not None and now - _loaded_at < ttl:
+            return _cache
+        from billing.models import Plan  # the app registry is ready by the first request
+
+        try:
+            _cache = {plan.slug: build_limits(plan) for plan in Plan.objects.all()}
+        except DatabaseError:
+            # Keep serving the last good copy (or Free) rather than failing the request.
+            logger.warning("plans could not be read; using the cached copy", exc_info=True)
+            return _cache
+        _loaded_at = now
+        return _cache

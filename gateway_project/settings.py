@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "llm",
     "billing",
     "analytics",
+    "djstripe",
 ]
 
 MIDDLEWARE = [
@@ -178,12 +179,26 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_BEAT_SCHEDULE: dict = {}
+# Billing and analytics jobs; every one is idempotent, so an overlap or a rerun is harmless.
+CELERY_BEAT_SCHEDULE |= {
+    "roll-up-usage": {"task": "analytics.tasks.roll_up_usage_records", "schedule": 300.0},
+    "report-metered-usage": {"task": "billing.tasks.report_all_metered_usage", "schedule": 3600.0},
+    "sync-invoices": {"task": "billing.tasks.sync_all_invoices", "schedule": 6 * 3600.0},
+    "quota-warnings": {"task": "billing.tasks.send_all_quota_warnings", "schedule": 900.0},
+    "downgrade-overdue": {"task": "billing.tasks.downgrade_overdue_accounts", "schedule": 3600.0},
+    "retry-failed-webhooks": {"task": "billing.tasks.retry_failed_webhooks", "schedule": 600.0},
+}
 
 # Stripe (dj-stripe). Empty keys mean "Stripe not configured": the Free plan applies.
 STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
 STRIPE_TEST_SECRET_KEY = env("STRIPE_TEST_SECRET_KEY")
 STRIPE_LIVE_SECRET_KEY = env("STRIPE_LIVE_SECRET_KEY")
 DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# whsec_…: the secret of the endpoint that posts to /api/billing/webhook
+STRIPE_WEBHOOK_SECRET = env("STRIPE_WEBHOOK_SECRET")
+if env("STRIPE_API_HOST"):
+    STRIPE_API_HOST = env("STRIPE_API_HOST")  # a local fake Stripe in development only
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -215,6 +230,14 @@ GATEWAY_RETRY_MAX_ATTEMPTS = env_int("GATEWAY_RETRY_MAX_ATTEMPTS", 5)
 GATEWAY_RETRY_BACKOFF_SECONDS = float(env("GATEWAY_RETRY_BACKOFF_SECONDS", "0.25"))
 # Django refuses bodies above this before our 413 can explain; keep it above the gateway's limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
+
+# Billing: plan cache, past-due grace, where Checkout and the Customer Portal send the user back.
+GATEWAY_PLAN_CACHE_SECONDS = env_int("GATEWAY_PLAN_CACHE_SECONDS", 30)
+GATEWAY_BILLING_GRACE_DAYS = env_int("GATEWAY_BILLING_GRACE_DAYS", 7)
+GATEWAY_BILLING_RETURN_URL = env("GATEWAY_BILLING_RETURN_URL", "http://127.0.0.1:8000/billing/")
+GATEWAY_STRIPE_METER_EVENT = env("GATEWAY_STRIPE_METER_EVENT", "gateway_tokens")
+GATEWAY_QUOTA_WARNING_PERCENTS = [80, 100]
+GATEWAY_ROLLUP_LAG_SECONDS = env_int("GATEWAY_ROLLUP_LAG_SECONDS", 300)  # late usage records
 
 LOGGING = {
     "version": 1,

@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include("organizations.urls")),
     path("", include("llm.api.urls")),
     path("api/dashboard/", include("analytics.urls")),
+    path("", include("billing.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("analytics.ops_urls")),

@@ -99,3 +99,18 @@ def _disconnect_server_threads_at_end(django_db_setup, django_db_blocker):
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
+
+
+@pytest.fixture
+def plans(db):
+    """The plans the billing migration seeds (tests run without migrations)."""
+    from importlib import import_module
+
+    from django.apps import apps
+
+    from billing.limits import forget_cached_plans
+
+    import_module("billing.migrations.0002_seed_plans").seed_plans(apps, None)
+    forget_cached_plans()
+    yield
+    forget_cached_plans()

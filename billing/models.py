@@ -1,0 +1,154 @@
+"""Plans (data, editable by staff) and each organisation's billing state."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.db import models
+from django.utils import timezone
+
+from organizations.models import Organization, TenantQuerySet
+
+
+class Overage(models.TextChoices):
+    BLOCK = "block", "Blocked at the limit"
+    BILL = "bill", "Billed per 1K tokens (metered)"
+
+
+class Plan(models.Model):
+    slug = models.SlugField(max_length=40, unique=True)
+    name = models.CharField(max_length=60)
+    price_per_month = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
+    monthly_requests = models.PositiveIntegerField(null=True, blank=True)  # None = unlimited
+    monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    requests_per_hour = models.PositiveIntegerField(null=True, blank=True)
+    requests_per_day = models.PositiveIntegerField(null=True, blank=True)
+    tokens_per_minute = models.PositiveIntegerField(null=True, blank=True)
+    # Model ids and aliases the plan may use; an empty list means every model.
+    allowed_models = models.JSONField(default=list, blank=True)
+    overage = models.CharField(max_length=10, choices=Overage.choices, default=Overage.BLOCK)
+    overage_price_per_1k_tokens = models.DecimalField(
+        max_digits=10, decimal_places=6, null=True, blank=True
+    )
+    stripe_price_id = models.CharField(max_length=255, blank=True)  # the monthly fee
+    stripe_overage_price_id = models.CharField(max_length=255, blank=True)  # metered, per meter
+    is_public = models.BooleanField(default=True)
+    sort_order = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["sort_order", "price_per_month"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs) -> None:
+        super().save(*args, **kwargs)
+        # Imported here: billing.limits imports this module lazily too.
+        from billing.limits import forget_cached_plans
+
+        forget_cached_plans()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        from billing.limits import forget_cached_plans
+
+        forget_cached_plans()
+        return result
+
+    @property
+    def is_free(self) -> bool:
+        return self.price_per_month == 0
+
+
+class SubscriptionStatus(models.TextChoices):
+    NONE = "none", "No subscription"
+    ACTIVE = "active", "Active"
+    TRIALING = "trialing", "Trialing"
+    PAST_DUE = "past_due", "Past due"
+    CANCELED = "canceled", "Canceled"
+    INCOMPLETE = "incomplete", "Incomplete"
+
+
+class BillingAccount(models.Model):
+    """An organisation's link to Stripe; `Organization.plan` stays what the gateway reads."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="billing_account"
+    )
+    stripe_customer_id = models.CharField(max_length=255, blank=True, db_index=True)
+    stripe_subscription_id = models.CharField(max_length=255, blank=True, db_index=True)
+    status = models.CharField(
+        max_length=20, choices=SubscriptionStatus.choices, default=SubscriptionStatus.NONE
+    )
+    current_period_start = models.DateTimeField(null=True, blank=True)
+    current_period_end = models.DateTimeField(null=True, blank=True)
+    cancel_at_period_end = models.BooleanField(default=False)
+    past_due_since = models.DateTimeField(null=True, blank=True)
+    grace_ends_at = models.DateTimeField(null=True, blank=True)
+    past_due_notified_at = models.DateTimeField(null=True, blank=True)
+    downgraded_at = models.DateTimeField(null=True, blank=True)
+    # Stripe's `created` of the last subscription state applied: an older state never wins.
+    state_as_of = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    def __str__(self) -> str:
+        return f"{self.organization} ({self.status})"
+
+
+class ProcessedEvent(models.Model):
+    """Stripe events already applied, by event id: a redelivery changes nothing."""
+
+    stripe_event_id = models.CharField(max_length=255, unique=True)
+    type = models.CharField(max_length=100)
+    processed_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"{self.stripe_event_id} {self.type}"
+
+
+class QuotaWarning(models.Model):
+    """One e-mail per organisation, limit, threshold and period."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    period_start = models.DateTimeField()
+    limit = models.CharField(max_length=20)  # "requests" or "tokens"
+    percent = models.PositiveSmallIntegerField()
+    sent_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "period_start", "limit", "percent"],
+                name="one_quota_warning_per_period",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization_id} {self.limit} {self.percent}% from {self.period_start}"
+
+
+class MeterReport(models.Model):
+    """Overage tokens reported to Stripe's meter, one row per organisation and hour slice."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    slice_start = models.DateTimeField()
+    tokens = models.PositiveBigIntegerField()
+    identifier = models.CharField(max_length=120, unique=True)  # Stripe's idempotency identifier
+    reported_at = models.DateTimeField(null=True, blank=True)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "slice_start"], name="one_meter_report_per_slice"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifier}: {self.tokens} tokens"

@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from billing.models import Plan
+
+
+class PlanSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Plan
+        fields = [
+            "slug",
+            "name",
+            "price_per_month",
+            "monthly_requests",
+            "monthly_tokens",
+            "requests_per_minute",
+            "requests_per_hour",
+            "requests_per_day",
+            "tokens_per_minute",
+            "allowed_models",
+            "overage",
+            "overage_price_per_1k_tokens",
+        ]
+
+
+class SubscribeSerializer(serializers.Serializer):
+    plan = serializers.SlugField()

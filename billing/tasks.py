@@ -1,0 +1,75 @@
+"""Celery tasks of billing: ids in, each safe to run twice (see the modules they call)."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from billing import invoices, metering, quota_warnings, subscriptions, webhooks
+from billing.accounts import PAYING
+from billing.models import BillingAccount
+from organizations.models import Organization
+from organizations.tenancy import get_organization_for_task
+
+logger = logging.getLogger(__name__)
+
+TASK_OPTIONS = {
+    "acks_late": True,
+    "autoretry_for": (Exception,),
+    "retry_backoff": True,
+    "retry_backoff_max": 600,
+    "max_retries": 5,
+    "soft_time_limit": 240,
+    "time_limit": 300,
+}
+
+
+@shared_task(**TASK_OPTIONS)
+def report_metered_usage(org_id: int) -> int:
+    return metering.report_overage(get_organization_for_task(org_id))
+
+
+@shared_task(**TASK_OPTIONS)
+def report_all_metered_usage() -> int:
+    org_ids = BillingAccount.objects.filter(status__in=PAYING).exclude(stripe_customer_id="")
+    for org_id in org_ids.values_list("organization_id", flat=True):
+        report_metered_usage.delay(org_id)
+    return len(org_ids)
+
+
+@shared_task(**TASK_OPTIONS)
+def sync_org_invoices(org_id: int) -> int:
+    return invoices.sync_invoices(get_organization_for_task(org_id))
+
+
+@shared_task(**TASK_OPTIONS)
+def sync_all_invoices() -> int:
+    accounts = BillingAccount.objects.exclude(stripe_customer_id="")
+    org_ids = list(accounts.values_list("organization_id", flat=True))
+    for org_id in org_ids:
+        sync_org_invoices.delay(org_id)
+    return len(org_ids)
+
+
+@shared_task(**TASK_OPTIONS)
+def send_org_quota_warnings(org_id: int) -> int:
+    return len(quota_warnings.send_quota_warnings(get_organization_for_task(org_id)))
+
+
+@shared_task(**TASK_OPTIONS)
+def send_all_quota_warnings() -> int:
+    org_ids = list(Organization.objects.filter(is_suspended=False).values_list("pk", flat=True))
+    for org_id in org_ids:
+        send_org_quota_warnings.delay(org_id)
+    return len(org_ids)
+
+
+@shared_task(**TASK_OPTIONS)
+def downgrade_overdue_accounts() -> int:
+    return subscriptions.downgrade_overdue_accounts()
+
+
+@shared_task(**TASK_OPTIONS)
+def retry_failed_webhooks() -> int:
+    return webhooks.retry_failed_webhooks()

@@ -1,0 +1,15 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from billing import api
+
+app_name = "billing"
+
+urlpatterns = [
+    path("api/billing/plans", api.PlanListView.as_view(), name="plans"),
+    path("api/billing/usage", api.UsageView.as_view(), name="usage"),
+    path("api/billing/subscribe", api.SubscribeView.as_view(), name="subscribe"),
+    path("api/billing/portal", api.PortalView.as_view(), name="portal"),
+    path("api/billing/webhook", api.WebhookView.as_view(), name="webhook"),
+]
