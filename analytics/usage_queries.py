@@ -96,7 +96,9 @@ def analytics_for_org(org: Organization, start: date | None, end: date | None) -
     rows = records_for_org(org).filter(created_at__gte=since, created_at__lt=until)
     latencies = sorted(rows.values_list("latency_ms", flat=True))
     summary = _summary(rows)
-    summary["latency_ms"] = {p: percentile(latencies, n) for p, n in (("p50", 50), ("p95", 95), ("p99", 99))}
+    summary["latency_ms"] = {
+        p: percentile(latencies, n) for p, n in (("p50", 50), ("p95", 95), ("p99", 99))
+    }
     result: dict[str, Any] = {
         "start": since.date().isoformat(),
         "end": (until - timedelta(days=1)).date().isoformat(),
@@ -116,9 +118,7 @@ def analytics_for_org(org: Organization, start: date | None, end: date | None) -
             )
             .order_by(field)
         )
-        result[f"by_{name}"] = [
-            {name: _label(group[field]), **_shape(group)} for group in groups
-        ]
+        result[f"by_{name}"] = [{name: _label(group[field]), **_shape(group)} for group in groups]
     return result
 
 

@@ -30,8 +30,7 @@ def openai_model_list(caller: Caller) -> dict:
     models, aliases = usable_names(caller)
     created = int(get_catalog().loaded_at.timestamp())
     data = [
-        {"id": m.id, "object": "model", "created": created, "owned_by": m.provider}
-        for m in models
+        {"id": m.id, "object": "model", "created": created, "owned_by": m.provider} for m in models
     ]
     data += [
         {"id": a.name, "object": "model", "created": created, "owned_by": "gateway"}
@@ -53,7 +52,7 @@ async def gateway_models(request) -> HttpResponse:
         caller = await _caller(request)
     except ApiError as error:
         return error.response()
-    catalog, health = get_catalog(), get_runtime().health
+    health = get_runtime().health
     await health.refresh()
     models, aliases = usable_names(caller)
     now = datetime.now(UTC)

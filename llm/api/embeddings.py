@@ -67,7 +67,9 @@ async def create_embeddings(request) -> HttpResponse:
         await pipeline.route(call, frozenset({"embeddings"}))
         await pipeline.admit(call, output_tokens=0)
         encoding = call.parsed.body.get("encoding_format", "float")
-        result, info = await failover.embed(call.plan, inputs, deadline=pipeline.deadline(), policy=pipeline.retry_policy())
+        result, info = await failover.embed(
+            call.plan, inputs, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
+        )
         call.route, call.usage = info, result.usage
         call.cost, call.price_version = info.cost or 0, info.price_version or ""
         await pipeline.finish(call)

@@ -19,6 +19,7 @@ from llm.api.errors import ApiError
 from llm.api.parsing import ParsedChat
 from llm.types import ChatResult, ToolCall, Usage
 
+
 async def admit(caller: Caller, tokens: int, cost: Decimal) -> Any:
     """Check every limit and reserve the worst case in one step; 429 (or 402) when refused."""
     decision = await admission_control.admit(

@@ -63,7 +63,8 @@ def check_body_size(request) -> None:
     declared = request.headers.get("Content-Length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(
-            413, f"Request body is {int(declared)} bytes; the limit is {limit} bytes.",
+            413,
+            f"Request body is {int(declared)} bytes; the limit is {limit} bytes.",
             code="request_too_large",
         )
 
@@ -190,7 +191,8 @@ def parse_chat(data: dict[str, Any]) -> ParsedChat:
     request = ChatRequest(
         model=model,
         messages=check_messages(data.get("messages")),
-        max_tokens=_positive_int(data, "max_completion_tokens") or _positive_int(data, "max_tokens"),
+        max_tokens=_positive_int(data, "max_completion_tokens")
+        or _positive_int(data, "max_tokens"),
         temperature=_number(data, "temperature", 0, 2),
         top_p=_number(data, "top_p", 0, 1),
         stop=_stop(data),
@@ -249,7 +251,9 @@ def parse_generate(data: dict[str, Any], *, structured: bool = False) -> ParsedC
     body = {
         "model": data.get("model") or "balanced",
         "messages": messages,
-        **{k: data[k] for k in ("max_tokens", "temperature", "top_p", "stop", "cache") if k in data},
+        **{
+            k: data[k] for k in ("max_tokens", "temperature", "top_p", "stop", "cache") if k in data
+        },
     }
     parsed = parse_chat(body)
     if structured:

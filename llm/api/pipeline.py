@@ -160,9 +160,7 @@ async def lookup_cache(call: Call) -> ChatResult | None:
 
 async def store_cache(call: Call, result: ChatResult) -> None:
     if call.cache_status == "MISS":
-        await governance.cache_put(
-            call.caller.organization.pk, call.endpoint, call.parsed, result
-        )
+        await governance.cache_put(call.caller.organization.pk, call.endpoint, call.parsed, result)
 
 
 def deadline() -> float:
@@ -304,7 +302,6 @@ def response_headers(call: Call) -> dict[str, str]:
         headers["X-Gateway-Cost"] = str(call.cost)
     headers["X-Gateway-Overhead-Ms"] = f"{call.overhead_ms:.2f}"
     return headers
-
 
 
 def respond_json(call: Call, body: dict[str, Any], status: int = 200) -> HttpResponse:

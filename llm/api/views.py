@@ -39,12 +39,17 @@ async def chat_completions(request) -> HttpResponse:
             pipeline.served_from_cache(call, result)
         else:
             result, info = await failover.complete(
-                call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
+                call.plan,
+                call.parsed.request,
+                deadline=pipeline.deadline(),
+                policy=pipeline.retry_policy(),
             )
             pipeline.served(call, result, info)
             await pipeline.store_cache(call, result)
         body = chat_completion(
-            result, completion_id=f"chatcmpl-{call.request_id[4:]}", created=int(time.time()),
+            result,
+            completion_id=f"chatcmpl-{call.request_id[4:]}",
+            created=int(time.time()),
             model=result.model or call.parsed.model,
         )
         if call.cache_status == "HIT":
@@ -61,7 +66,9 @@ async def chat_completions(request) -> HttpResponse:
 async def stream_chat(call: Call) -> HttpResponse:
     """Open the upstream stream (failing over until the first event), then relay it as SSE."""
     call.stream = True
-    stream = failover.stream(call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy())
+    stream = failover.stream(
+        call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
+    )
     call.route = stream.route
     await stream.open()  # failover happens here; errors still become JSON answers
     call.ttft_ms = stream.route.ttft_ms
@@ -140,7 +147,8 @@ async def _generate(request, *, structured: bool) -> HttpResponse:
                 call.plan,
                 call.parsed.request,
                 call.parsed.extra["schema"],
-                deadline=pipeline.deadline(), policy=pipeline.retry_policy(),
+                deadline=pipeline.deadline(),
+                policy=pipeline.retry_policy(),
                 name=call.parsed.extra.get("schema_name") or "response",
             )
             result, data = outcome.result, outcome.value
@@ -151,7 +159,10 @@ async def _generate(request, *, structured: bool) -> HttpResponse:
                 pipeline.served_from_cache(call, result)
             else:
                 result, info = await failover.complete(
-                    call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
+                    call.plan,
+                    call.parsed.request,
+                    deadline=pipeline.deadline(),
+                    policy=pipeline.retry_policy(),
                 )
                 pipeline.served(call, result, info)
                 await pipeline.store_cache(call, result)

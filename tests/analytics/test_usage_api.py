@@ -97,9 +97,7 @@ def test_api_key_of_the_org_may_read_usage(api_client, org, other_org, owner):
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
     assert api_client.get("/api/dashboard/recent-requests").data["count"] == 1
     assert api_client.get("/api/dashboard/organization").data["slug"] == "acme"
-    assert [m["email"] for m in api_client.get("/api/dashboard/team-members").data] == [
-        owner.email
-    ]
+    assert [m["email"] for m in api_client.get("/api/dashboard/team-members").data] == [owner.email]
 
 
 def test_usage_api_requires_authentication(api_client):

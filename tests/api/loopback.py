@@ -171,7 +171,9 @@ class FakeOpenAI:
             await _send(send, 200, json.dumps({"object": "list", "data": []}).encode())
             return
         if not data.get("stream"):
-            await _send(send, 200, json.dumps(reply.body or self.completion(data["model"])).encode())
+            await _send(
+                send, 200, json.dumps(reply.body or self.completion(data["model"])).encode()
+            )
             return
         include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
         chunks = reply.chunks or self.stream_chunks(data["model"], include_usage)
@@ -186,7 +188,11 @@ class FakeOpenAI:
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
             await send(
-                {"type": "http.response.body", "body": f"data: {chunk}\n\n".encode(), "more_body": True}
+                {
+                    "type": "http.response.body",
+                    "body": f"data: {chunk}\n\n".encode(),
+                    "more_body": True,
+                }
             )
         if reply.cut:
             raise ConnectionResetError("upstream dropped the connection")

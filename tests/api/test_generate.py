@@ -27,7 +27,9 @@ def post(gateway, key, path, body):
 def test_generate_returns_text_provider_usage_cost_and_request_id(gateway, key, upstreams):
     primary, _ = upstreams
     response = post(
-        gateway, key, "/api/v1/generate",
+        gateway,
+        key,
+        "/api/v1/generate",
         {"prompt": "Say hello", "model": "gpt-4o-mini", "system": "Be brief", "max_tokens": 50},
     )
     body = response.json()
@@ -35,7 +37,10 @@ def test_generate_returns_text_provider_usage_cost_and_request_id(gateway, key, 
     assert body["text"] == "Hello from the upstream."
     assert (body["provider"], body["requested_model"]) == ("openai", "gpt-4o-mini")
     assert body["usage"] == {
-        "input_tokens": 12, "output_tokens": 6, "total_tokens": 18, "estimated": False
+        "input_tokens": 12,
+        "output_tokens": 6,
+        "total_tokens": 18,
+        "estimated": False,
     }
     assert body["cost"] == "0.00000540" and body["cached"] is False
     assert body["request_id"].startswith("req_") and body["latency_ms"] >= 0
@@ -60,7 +65,9 @@ def test_generate_structured_returns_the_validated_object(gateway, key, upstream
     primary, _ = upstreams
     primary.then(structured_reply(primary, {"city": "Oslo", "population": 709000}))
     response = post(
-        gateway, key, "/api/v1/generate-structured",
+        gateway,
+        key,
+        "/api/v1/generate-structured",
         {"prompt": "Biggest city in Norway?", "model": "gpt-4o-mini", "schema": SCHEMA},
     )
     assert response.status_code == 200
@@ -76,7 +83,9 @@ def test_generate_structured_repairs_an_invalid_answer(gateway, key, upstreams):
         structured_reply(primary, {"city": "Oslo", "population": 709000}),
     )
     response = post(
-        gateway, key, "/api/v1/generate-structured",
+        gateway,
+        key,
+        "/api/v1/generate-structured",
         {"prompt": "x", "model": "gpt-4o-mini", "schema": SCHEMA},
     )
     assert response.status_code == 200
@@ -89,7 +98,9 @@ def test_generate_structured_fails_with_422_and_the_errors(gateway, key, upstrea
     primary, _ = upstreams
     primary.then(*[structured_reply(primary, {"city": 7}) for _ in range(3)])
     response = post(
-        gateway, key, "/api/v1/generate-structured",
+        gateway,
+        key,
+        "/api/v1/generate-structured",
         {"prompt": "x", "model": "gpt-4o-mini", "schema": SCHEMA},
     )
     assert response.status_code == 422
@@ -105,7 +116,9 @@ def test_gateway_models_show_prices_capabilities_and_health(gateway, key, upstre
     models = {m["id"]: m for m in response.json()["models"]}
     mini = models["gpt-4o-mini"]
     assert (mini["provider"], mini["input_per_mtok"], mini["output_per_mtok"]) == (
-        "openai", "0.15", "0.60",
+        "openai",
+        "0.15",
+        "0.60",
     )
     assert mini["context_window"] == 128000 and "tools" in mini["capabilities"]
     assert mini["health"] in {"healthy", "degraded", "down", "unknown"}

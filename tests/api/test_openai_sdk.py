@@ -120,9 +120,7 @@ def test_embeddings(gateway, key, upstreams, sdk, async_sdk):
 
 def test_bad_key_is_an_sdk_authentication_error(gateway, upstreams, sdk):
     with pytest.raises(openai.AuthenticationError) as raised:
-        sdk(gateway, "gw-nothing_here").chat.completions.create(
-            model="gpt-4o-mini", messages=HELLO
-        )
+        sdk(gateway, "gw-nothing_here").chat.completions.create(model="gpt-4o-mini", messages=HELLO)
     assert raised.value.status_code == 401
     assert "Invalid" in raised.value.message
 

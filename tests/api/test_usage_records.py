@@ -51,9 +51,12 @@ def test_deterministic_request_is_cached_and_the_hit_costs_nothing(gateway, key,
 def test_cache_opt_out_and_non_deterministic_requests_go_upstream(gateway, key, upstreams):
     primary, _ = upstreams
     post(gateway, key, DETERMINISTIC)
-    assert post(gateway, key, DETERMINISTIC, **{"Cache-Control": "no-cache"}).headers[
-        "x-gateway-cache"
-    ] != "HIT"
+    assert (
+        post(gateway, key, DETERMINISTIC, **{"Cache-Control": "no-cache"}).headers[
+            "x-gateway-cache"
+        ]
+        != "HIT"
+    )
     assert post(gateway, key, {**DETERMINISTIC, "cache": False}).headers["x-gateway-cache"] != "HIT"
     warm = {**DETERMINISTIC, "temperature": 0.9}
     post(gateway, key, warm)
@@ -85,19 +88,18 @@ async def test_client_disconnect_mid_stream_records_what_was_produced(gateway, k
     primary, _ = upstreams
     chunks = primary.stream_chunks("gpt-4o-mini", include_usage=False)
     primary.then(Reply(chunks=chunks * 20, chunk_delay=0.05))
-    async with httpx.AsyncClient(timeout=30) as client:
-        async with client.stream(
-            "POST",
-            f"{gateway}/v1/chat/completions",
-            json={**DETERMINISTIC, "stream": True},
-            headers={"Authorization": f"Bearer {key}"},
-        ) as response:
-            received = 0
-            async for line in response.aiter_lines():
-                if line.startswith("data: "):
-                    received += 1
-                if received == 3:
-                    break  # hang up mid-stream
+    async with httpx.AsyncClient(timeout=30) as client, client.stream(
+        "POST",
+        f"{gateway}/v1/chat/completions",
+        json={**DETERMINISTIC, "stream": True},
+        headers={"Authorization": f"Bearer {key}"},
+    ) as response:
+        received = 0
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                received += 1
+            if received == 3:
+                break  # hang up mid-stream
     for _ in range(100):
         records = await asyncio.to_thread(all_records)
         if records:
