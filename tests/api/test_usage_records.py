@@ -88,12 +88,15 @@ async def test_client_disconnect_mid_stream_records_what_was_produced(gateway, k
     primary, _ = upstreams
     chunks = primary.stream_chunks("gpt-4o-mini", include_usage=False)
     primary.then(Reply(chunks=chunks * 20, chunk_delay=0.05))
-    async with httpx.AsyncClient(timeout=30) as client, client.stream(
-        "POST",
-        f"{gateway}/v1/chat/completions",
-        json={**DETERMINISTIC, "stream": True},
-        headers={"Authorization": f"Bearer {key}"},
-    ) as response:
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream(
+            "POST",
+            f"{gateway}/v1/chat/completions",
+            json={**DETERMINISTIC, "stream": True},
+            headers={"Authorization": f"Bearer {key}"},
+        ) as response,
+    ):
         received = 0
         async for line in response.aiter_lines():
             if line.startswith("data: "):
