@@ -95,3 +95,7 @@ async def plan_route(
         open_circuits=open_circuits,
         now=rt.utcnow(),
     )
+
+
+def is_runtime_configured() -> bool:
+    return _runtime is not None

@@ -16,6 +16,7 @@ from billing import admission as admission_control
 from llm.api import response_cache
 from llm.api.auth import Caller
 from llm.api.errors import ApiError
+from llm.api.observe import observe_refusal
 from llm.api.parsing import ParsedChat
 from llm.types import ChatResult, ToolCall, Usage
 
@@ -32,6 +33,7 @@ async def admit(caller: Caller, tokens: int, cost: Decimal) -> Any:
         load_usage=load_month_usage,
     )
     if not decision.admitted:
+        observe_refusal(decision.kind)
         # Budgets and quotas are 429 like rate limits (OpenAI's insufficient_quota is a 429 too);
         # "unavailable" means Redis is down and the operator chose to fail closed.
         status = 503 if decision.kind == "unavailable" else 429

@@ -23,16 +23,18 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse
 
+from gateway_project.redis_client import get_redis
 from llm.api import governance
 from llm.api.auth import Caller, authenticate
 from llm.api.errors import ApiError, bad_request, from_gateway_error
+from llm.api.observe import observe_call
 from llm.api.parsing import ParsedChat
 from llm.catalog import ModelEntry, get_catalog
 from llm.costs import compute_cost
 from llm.errors import GatewayError
 from llm.failover import RetryPolicy, RouteInfo
 from llm.routing import RoutePlan, needs_for
-from llm.runtime import plan_route
+from llm.runtime import configure_runtime, is_runtime_configured, plan_route
 from llm.tokens import estimate_messages_tokens, estimate_tokens
 from llm.types import ChatResult, Usage
 
@@ -99,7 +101,14 @@ def model_entry(call: Call) -> ModelEntry:
     return call.plan.candidates[0].model
 
 
+def ensure_runtime() -> None:
+    """Share health and circuit state through Redis when it is configured (once per process)."""
+    if not is_runtime_configured():
+        configure_runtime(get_redis())
+
+
 async def route(call: Call, needs: frozenset[str] | None = None) -> None:
+    ensure_runtime()
     request = call.parsed.request
     try:
         call.plan = await plan_route(
@@ -226,6 +235,7 @@ async def finish(call: Call) -> None:
         call.cost = cost_of(call)
     await governance.settle(call.admission, call.usage, call.cost, dispatched=was_dispatched(call))
     await governance.record(usage_record(call))
+    observe_call(call)
 
 
 def was_dispatched(call: Call) -> bool:
