@@ -89,7 +89,7 @@ def check_once(target: Target, scenario: str) -> str | None:
     except OSError as error:
         return f"no answer: {error}"
     if status != 200:
-        return f"HTTP {status}: {text[:200]}"
+        return f"HTTP {status}: {' '.join(text.split())[:200]}"
     if SCENARIOS[scenario][0]:
         ok = "data:" in text and "[DONE]" in text
     else:

@@ -137,6 +137,9 @@ def start_litellm(workdir: Path, litellm_bin: Path, redis_url: str) -> Server:
     }
     argv = [str(litellm_bin), "--config", str(config_path), "--host", "127.0.0.1"]
     argv += ["--port", str(LITELLM_PORT), "--num_workers", "2"]
+    # uvicorn restarts a worker that misses a 5 s health-check ping; on a loaded machine that
+    # kills busy workers over and over and measures restarts, not the proxy.
+    argv += ["--timeout_worker_healthcheck", "60"]
     server = spawn("litellm", argv, workdir, env)
     wait_until_listening(server, LITELLM_PORT, 180)
     return server
