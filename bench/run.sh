@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# `make bench`: install what the benchmark needs, then drive every target (see bench/README.md).
+# BENCH_TARGETS=direct,litellm skips the gateway; other knobs are listed in bench/bench.py.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+install_tools() {
+  local missing=()
+  command -v nginx >/dev/null || missing+=(nginx)
+  command -v wrk >/dev/null || missing+=(wrk)
+  command -v psql >/dev/null || missing+=(postgresql-client)
+  command -v redis-cli >/dev/null || missing+=(redis-tools)
+  [ ${#missing[@]} -eq 0 ] && return
+  apt-get install -y "${missing[@]}" || { apt-get update && apt-get install -y "${missing[@]}"; }
+}
+
+install_litellm() {
+  local venv=bench/.litellm-venv
+  [ -x "$venv/bin/litellm" ] && return
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'litellm[proxy]'
+}
+
+targets="${BENCH_TARGETS:-direct,litellm,gateway}"
+install_tools
+case ",$targets," in *,litellm,*) install_litellm ;; esac
+
+export BENCH_TARGETS="$targets"
+if [ -z "${BENCH_PYTHON:-}" ]; then
+  if [ -x .venv/bin/python ]; then BENCH_PYTHON="$PWD/.venv/bin/python"; else BENCH_PYTHON="$(command -v python3)"; fi
+fi
+export BENCH_PYTHON
+export BENCH_DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/gw_bench}"
+export BENCH_REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/9}"
+# A fresh Redis database: no rate-limit counters or cached answers left from an earlier run.
+redis-cli -u "$BENCH_REDIS_URL" flushdb >/dev/null
+
+# The driver stops every server it starts; this is the backstop if it is itself killed.
+driver_pid=""
+cleanup() { [ -n "$driver_pid" ] && kill "$driver_pid" 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+"$BENCH_PYTHON" bench/bench.py &
+driver_pid=$!
+status=0
+wait "$driver_pid" || status=$?
+driver_pid=""
+exit "$status"

@@ -1,0 +1,212 @@
+"""Starting and stopping the servers under test: the nginx upstream, LiteLLM's proxy, the gateway.
+
+Each server runs in its own session (process group) so stopping it ends its whole tree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import upstream
+
+REPO = Path(__file__).resolve().parent.parent
+LITELLM_PORT = 18400
+GATEWAY_PORT = 18500
+API_KEY_MARKER = "BENCH_API_KEY="
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen
+    log_path: Path
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def log_tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, grace: float = 10.0) -> None:
+        if self.process.poll() is not None:
+            return
+        _signal_group(self.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=grace)
+        except subprocess.TimeoutExpired:
+            _signal_group(self.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+def _signal_group(pid: int, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> Server:
+    log_path = workdir / f"{name}.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            argv,
+            cwd=REPO,
+            env={**os.environ, **(env or {})},
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    return Server(name, process, log_path)
+
+
+def wait_until_listening(server: Server, port: int, timeout: float) -> None:
+    """Return once anything answers HTTP on the port; raise with the log tail otherwise."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise RuntimeError(f"{server.name} exited early:\n{server.log_tail()}")
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=2)  # noqa: S310
+            return
+        except urllib.error.HTTPError:
+            return  # a 404 still means the server is up
+        except OSError:
+            time.sleep(0.5)
+    raise RuntimeError(f"{server.name} did not answer on port {port} in {timeout:.0f}s")
+
+
+def start_nginx(workdir: Path) -> Server:
+    config = upstream.write_nginx_config(workdir)
+    server = spawn("nginx", ["nginx", "-c", str(config), "-e", str(workdir / "error.log")], workdir)
+    wait_until_listening(server, upstream.UPSTREAM_PORT, 10)
+    return server
+
+
+def redis_parts(redis_url: str) -> tuple[str, int, int]:
+    parts = urlsplit(redis_url)
+    return parts.hostname or "127.0.0.1", parts.port or 6379, int(parts.path.strip("/") or 0)
+
+
+def start_litellm(workdir: Path, litellm_bin: Path, redis_url: str) -> Server:
+    """LiteLLM's proxy, 2 workers, no database, no master key; one model per upstream port and
+    a Redis response cache that requests opt into (so only the cache scenario hits it)."""
+    host, port, db = redis_parts(redis_url)
+
+    def model(name: str, upstream_port: int) -> dict:
+        api_base = f"http://127.0.0.1:{upstream_port}/v1"
+        params = {"model": f"openai/{upstream.MODEL}", "api_base": api_base, "api_key": "sk-bench"}
+        return {"model_name": name, "litellm_params": params}
+
+    config = {
+        "model_list": [
+            model(upstream.MODEL, upstream.UPSTREAM_PORT),
+            model(f"{upstream.MODEL}-stream", upstream.STREAM_PORT),
+        ],
+        "litellm_settings": {
+            "cache": True,
+            "cache_params": {
+                "type": "redis",
+                "host": host,
+                "port": port,
+                "db": db,
+                "namespace": "litellm-bench",
+                "mode": "default_off",
+            },
+        },
+    }
+    config_path = workdir / "litellm.yaml"
+    config_path.write_text(json.dumps(config, indent=2))  # JSON is valid YAML
+    env = {
+        "LITELLM_DANGEROUSLY_PERMIT_WEAK_OR_UNSET_MASTER_KEY": "true",
+        "LITELLM_LOCAL_MODEL_COST_MAP": "True",
+        "LITELLM_LOG": "ERROR",
+    }
+    argv = [str(litellm_bin), "--config", str(config_path), "--host", "127.0.0.1"]
+    argv += ["--port", str(LITELLM_PORT), "--num_workers", "2"]
+    # uvicorn restarts a worker that misses a 5 s health-check ping; on a loaded machine that
+    # kills busy workers over and over and measures restarts, not the proxy.
+    argv += ["--timeout_worker_healthcheck", "60"]
+    server = spawn("litellm", argv, workdir, env)
+    wait_until_listening(server, LITELLM_PORT, 180)
+    return server
+
+
+def gateway_env(database_url: str, redis_url: str, upstream_port: int) -> dict[str, str]:
+    return {
+        "DEBUG": "0",
+        "SECRET_KEY": "bench-secret-key-not-for-production-0123456789abcdef",
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "DATABASE_URL": database_url,
+        "DATABASE_CONN_MAX_AGE": "60",
+        "REDIS_URL": redis_url,
+        "OPENAI_API_KEY": "sk-bench",
+        "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
+        "LOG_LEVEL": "WARNING",
+    }
+
+
+def run_checked(argv: list[str], env: dict[str, str], timeout: float) -> str:
+    done = subprocess.run(
+        argv,
+        cwd=REPO,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv[:4])} failed:\n{(done.stdout + done.stderr)[-2000:]}")
+    return done.stdout
+
+
+def ensure_database(database_url: str) -> None:
+    parts = urlsplit(database_url)
+    name = parts.path.strip("/")
+    psql = ["psql", "-h", parts.hostname or "127.0.0.1", "-p", str(parts.port or 5432)]
+    psql += ["-U", parts.username or "postgres", "-d", "postgres", "-tAc"]
+    if not re.fullmatch(r"[a-z_][a-z0-9_]*", name):
+        raise RuntimeError(f"unexpected database name {name!r}")
+    names = run_checked([*psql, "SELECT datname FROM pg_database"], {}, 30).split()
+    if name not in names:
+        run_checked([*psql, f'CREATE DATABASE "{name}"'], {}, 30)
+
+
+def prepare_gateway(python: str, database_url: str, redis_url: str) -> str:
+    """Create and migrate the database, mint an API key on an unlimited plan; return the key."""
+    ensure_database(database_url)
+    env = gateway_env(database_url, redis_url, upstream.UPSTREAM_PORT)
+    run_checked([python, "manage.py", "migrate", "--noinput"], env, 600)
+    code = (Path(__file__).parent / "gateway_fixtures.py").read_text()
+    output = run_checked([python, "manage.py", "shell", "-c", code], env, 120)
+    for line in output.splitlines():
+        if line.startswith(API_KEY_MARKER):
+            return line[len(API_KEY_MARKER) :].strip()
+    raise RuntimeError(f"no API key printed by gateway_fixtures.py:\n{output[-1000:]}")
+
+
+def start_gateway(
+    workdir: Path, python: str, database_url: str, redis_url: str, upstream_port: int
+) -> Server:
+    """The production shape: gunicorn with 2 uvicorn workers."""
+    argv = [python, "-m", "gunicorn", "gateway_project.asgi:application"]
+    argv += ["-k", "uvicorn_worker.UvicornWorker", "-w", "2"]
+    argv += ["-b", f"127.0.0.1:{GATEWAY_PORT}", "--graceful-timeout", "5"]
+    env = gateway_env(database_url, redis_url, upstream_port)
+    server = spawn(f"gateway-{upstream_port}", argv, workdir, env)
+    wait_until_listening(server, GATEWAY_PORT, 60)
+    return server
