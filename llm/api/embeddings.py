@@ -6,14 +6,12 @@ import base64
 import struct
 
 from django.http import HttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from llm import failover
 from llm.api import pipeline
-from llm.api.errors import ApiError, bad_request, from_gateway_error
+from llm.api.errors import bad_request
 from llm.api.parsing import ParsedChat, load_json
-from llm.errors import GatewayError
+from llm.api.views import api_view
 from llm.types import ChatRequest
 
 MAX_INPUTS = 2048
@@ -57,37 +55,29 @@ def parse_embeddings(data: dict) -> tuple[ParsedChat, list[str]]:
     return ParsedChat(model=model, request=request, body=data), inputs
 
 
-@csrf_exempt
-@require_POST
-async def create_embeddings(request) -> HttpResponse:
-    call = pipeline.begin(request, "embeddings")
-    try:
-        await pipeline.authenticate_call(call, request)
-        call.parsed, inputs = parse_embeddings(load_json(request))
-        await pipeline.route(call, frozenset({"embeddings"}))
-        await pipeline.admit(call, output_tokens=0)
-        encoding = call.parsed.body.get("encoding_format", "float")
-        result, info = await failover.embed(
-            call.plan, inputs, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
-        )
-        call.route, call.usage = info, result.usage
-        call.cost, call.price_version = info.cost or 0, info.price_version or ""
-        await pipeline.finish(call)
-        body = {
-            "object": "list",
-            "data": [
-                {"object": "embedding", "index": i, "embedding": encode(vector, encoding)}
-                for i, vector in enumerate(result.vectors)
-            ],
-            "model": info.served_model or call.parsed.model,
-            "usage": {
-                "prompt_tokens": result.usage.input_tokens,
-                "total_tokens": result.usage.input_tokens,
-            },
-        }
-        return pipeline.respond_json(call, body)
-    except GatewayError as error:
-        call.route = error.route or call.route
-        return await pipeline.respond_error(call, from_gateway_error(error))
-    except ApiError as error:
-        return await pipeline.respond_error(call, error)
+@api_view("embeddings")
+async def create_embeddings(call, request) -> HttpResponse:
+    await pipeline.authenticate_call(call, request)
+    call.parsed, inputs = parse_embeddings(load_json(request))
+    await pipeline.route(call, frozenset({"embeddings"}))
+    await pipeline.admit(call, output_tokens=0)
+    encoding = call.parsed.body.get("encoding_format", "float")
+    result, info = await failover.embed(
+        call.plan, inputs, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
+    )
+    call.route, call.usage = info, result.usage
+    call.cost, call.price_version = info.cost or 0, info.price_version or ""
+    await pipeline.finish(call)
+    body = {
+        "object": "list",
+        "data": [
+            {"object": "embedding", "index": i, "embedding": encode(vector, encoding)}
+            for i, vector in enumerate(result.vectors)
+        ],
+        "model": info.served_model or call.parsed.model,
+        "usage": {
+            "prompt_tokens": result.usage.input_tokens,
+            "total_tokens": result.usage.input_tokens,
+        },
+    }
+    return pipeline.respond_json(call, body)

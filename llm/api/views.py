@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
+import logging
 import time
 from decimal import Decimal
 
@@ -22,45 +24,75 @@ from llm.errors import GatewayError
 from llm.structured import complete_structured
 from llm.types import StreamEventType, Usage
 
+logger = logging.getLogger(__name__)
 
-@csrf_exempt
-@require_POST
-async def chat_completions(request) -> HttpResponse:
-    call = pipeline.begin(request, "chat.completions")
-    try:
-        await pipeline.authenticate_call(call, request)
-        call.parsed = parse_chat(load_json(request))
-        await pipeline.route(call)
-        await pipeline.admit(call)
-        if call.parsed.request.stream:
-            return await stream_chat(call)
-        result = await pipeline.lookup_cache(call)
-        if result is not None:
-            pipeline.served_from_cache(call, result)
-        else:
-            result, info = await failover.complete(
-                call.plan,
-                call.parsed.request,
-                deadline=pipeline.deadline(),
-                policy=pipeline.retry_policy(),
-            )
-            pipeline.served(call, result, info)
-            await pipeline.store_cache(call, result)
-        body = chat_completion(
-            result,
-            completion_id=f"chatcmpl-{call.request_id[4:]}",
-            created=int(time.time()),
-            model=result.model or call.parsed.model,
-        )
-        if call.cache_status == "HIT":
-            body["usage"] = {**body["usage"], "cost": "0"}
-        await pipeline.finish(call)
-        return pipeline.respond_json(call, body)
-    except GatewayError as error:
-        call.route = error.route or call.route
-        return await pipeline.respond_error(call, from_gateway_error(error))
-    except ApiError as error:
-        return await pipeline.respond_error(call, error)
+
+def api_view(endpoint: str):
+    """A POST endpoint of the pipeline: every error, expected or not, becomes one JSON answer,
+    and the call is settled and recorded on every way out."""
+
+    def decorate(handle):
+        @csrf_exempt
+        @require_POST
+        @functools.wraps(handle)
+        async def view(request) -> HttpResponse:
+            call = pipeline.begin(request, endpoint)
+            try:
+                return await handle(call, request)
+            except GatewayError as error:
+                call.route = error.route or call.route
+                if isinstance(getattr(error, "usage", None), Usage):
+                    # Structured output that never validated: every attempt is still paid for.
+                    call.usage, call.cost = error.usage, error.cost or Decimal(0)
+                return await pipeline.respond_error(call, from_gateway_error(error))
+            except ApiError as error:
+                return await pipeline.respond_error(call, error)
+            except Exception:
+                logger.exception("Unexpected error in %s (request %s)", endpoint, call.request_id)
+                error = ApiError(
+                    500, "Internal error; the request was not billed.", code="internal"
+                )
+                call.usage, call.cost = Usage(), Decimal(0)
+                return await pipeline.respond_error(call, error)
+
+        return view
+
+    return decorate
+
+
+async def complete_chat(call: Call):
+    """Answer from the cache, or call the provider (with failover) and fill the cache."""
+    result = await pipeline.lookup_cache(call)
+    if result is not None:
+        pipeline.served_from_cache(call, result)
+        return result
+    result, info = await failover.complete(
+        call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
+    )
+    pipeline.served(call, result, info)
+    await pipeline.store_cache(call, result)
+    return result
+
+
+@api_view("chat.completions")
+async def chat_completions(call: Call, request) -> HttpResponse:
+    await pipeline.authenticate_call(call, request)
+    call.parsed = parse_chat(load_json(request))
+    await pipeline.route(call)
+    await pipeline.admit(call)
+    if call.parsed.request.stream:
+        return await stream_chat(call)
+    result = await complete_chat(call)
+    await pipeline.finish(call)
+    body = chat_completion(
+        result,
+        completion_id=f"chatcmpl-{call.request_id[4:]}",
+        created=int(time.time()),
+        model=result.model or call.parsed.model,
+    )
+    if call.cache_status == "HIT":
+        body["usage"] = {**body["usage"], "cost": "0"}
+    return pipeline.respond_json(call, body)
 
 
 async def stream_chat(call: Call) -> HttpResponse:
@@ -132,53 +164,36 @@ async def list_models(request) -> HttpResponse:
     return JsonResponse(openai_model_list(call.caller), headers={"X-Request-ID": call.request_id})
 
 
-async def _generate(request, *, structured: bool) -> HttpResponse:
-    endpoint = "generate-structured" if structured else "generate"
-    call = pipeline.begin(request, endpoint)
-    try:
-        await pipeline.authenticate_call(call, request)
-        call.parsed = parse_generate(load_json(request), structured=structured)
-        needs = frozenset({"chat", "structured"}) if structured else None
-        await pipeline.route(call, needs)
-        await pipeline.admit(call)
-        data = None
-        if structured:
-            outcome = await complete_structured(
-                call.plan,
-                call.parsed.request,
-                call.parsed.extra["schema"],
-                deadline=pipeline.deadline(),
-                policy=pipeline.retry_policy(),
-                name=call.parsed.extra.get("schema_name") or "response",
-            )
-            result, data = outcome.result, outcome.value
-            pipeline.served(call, result, outcome.route)
-        else:
-            result = await pipeline.lookup_cache(call)
-            if result is not None:
-                pipeline.served_from_cache(call, result)
-            else:
-                result, info = await failover.complete(
-                    call.plan,
-                    call.parsed.request,
-                    deadline=pipeline.deadline(),
-                    policy=pipeline.retry_policy(),
-                )
-                pipeline.served(call, result, info)
-                await pipeline.store_cache(call, result)
-        await pipeline.finish(call)
-        body = generate_body(call, result)
-        if structured:
-            body["data"] = data
-        return pipeline.respond_json(call, body)
-    except GatewayError as error:
-        call.route = error.route or call.route
-        usage = getattr(error, "usage", None)
-        if isinstance(usage, Usage):  # structured output that never validated is still paid
-            call.usage, call.cost = usage, getattr(error, "cost", None) or Decimal(0)
-        return await pipeline.respond_error(call, from_gateway_error(error))
-    except ApiError as error:
-        return await pipeline.respond_error(call, error)
+@api_view("generate")
+async def generate(call: Call, request) -> HttpResponse:
+    await pipeline.authenticate_call(call, request)
+    call.parsed = parse_generate(load_json(request))
+    await pipeline.route(call)
+    await pipeline.admit(call)
+    result = await complete_chat(call)
+    await pipeline.finish(call)
+    return pipeline.respond_json(call, generate_body(call, result))
+
+
+@api_view("generate-structured")
+async def generate_structured(call: Call, request) -> HttpResponse:
+    await pipeline.authenticate_call(call, request)
+    call.parsed = parse_generate(load_json(request), structured=True)
+    await pipeline.route(call, frozenset({"chat", "structured"}))
+    await pipeline.admit(call)
+    outcome = await complete_structured(
+        call.plan,
+        call.parsed.request,
+        call.parsed.extra["schema"],
+        deadline=pipeline.deadline(),
+        policy=pipeline.retry_policy(),
+        name=call.parsed.extra.get("schema_name") or "response",
+    )
+    pipeline.served(call, outcome.result, outcome.route)
+    await pipeline.finish(call)
+    return pipeline.respond_json(
+        call, {**generate_body(call, outcome.result), "data": outcome.value}
+    )
 
 
 def generate_body(call: Call, result) -> dict:
@@ -200,15 +215,3 @@ def generate_body(call: Call, result) -> dict:
         "latency_ms": round(call.elapsed_ms, 2),
         "attempts": len(call.route.providers_tried()) if call.route else 0,
     }
-
-
-@csrf_exempt
-@require_POST
-async def generate(request) -> HttpResponse:
-    return await _generate(request, structured=False)
-
-
-@csrf_exempt
-@require_POST
-async def generate_structured(request) -> HttpResponse:
-    return await _generate(request, structured=True)

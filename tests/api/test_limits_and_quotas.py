@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 
 import httpx
 import pytest
+import time_machine
 from django.utils import timezone
 
 from analytics.models import UsageRecord
@@ -16,6 +18,15 @@ from billing.models import Plan
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 10}
+
+
+@pytest.fixture(autouse=True)
+def early_in_a_minute():
+    """Windows are aligned to the UTC minute: start each test 5 s into one, so its requests
+    never straddle a window boundary."""
+    now = time.time()
+    with time_machine.travel(now - now % 60 + 60 + 5, tick=True):
+        yield
 
 
 @pytest.fixture(autouse=True)
