@@ -29,6 +29,7 @@ from llm.api.auth import Caller, authenticate
 from llm.api.errors import ApiError, bad_request, from_gateway_error
 from llm.api.observe import observe_call
 from llm.api.parsing import ParsedChat
+from llm.api.responses import money
 from llm.catalog import ModelEntry, get_catalog
 from llm.costs import compute_cost
 from llm.errors import GatewayError
@@ -309,7 +310,7 @@ def response_headers(call: Call) -> dict[str, str]:
     if call.admission is not None:
         headers.update(governance.rate_limit_headers(call.admission))
     if not call.stream:
-        headers["X-Gateway-Cost"] = str(call.cost)
+        headers["X-Gateway-Cost"] = money(call.cost)
     headers["X-Gateway-Overhead-Ms"] = f"{call.overhead_ms:.2f}"
     return headers
 

@@ -8,6 +8,11 @@ from typing import Any
 from llm.types import ChatResult, StreamEvent, StreamEventType, Usage
 
 
+def money(amount) -> str:
+    """USD as a plain decimal string: "0.00000540", never "5.4E-6" or "0E-8"."""
+    return f"{amount:f}"
+
+
 def usage_body(usage: Usage, cost=None) -> dict[str, Any]:
     body: dict[str, Any] = {
         "prompt_tokens": usage.input_tokens,
@@ -16,7 +21,7 @@ def usage_body(usage: Usage, cost=None) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
     }
     if cost is not None:
-        body["cost"] = str(cost)  # ours: USD, exact decimal as a string
+        body["cost"] = money(cost)  # ours: USD, exact decimal as a string
     if usage.estimated:
         body["estimated"] = True
     return body

@@ -19,7 +19,7 @@ from llm.api.catalog_views import openai_model_list
 from llm.api.errors import ApiError, from_gateway_error
 from llm.api.parsing import load_json, parse_chat, parse_generate
 from llm.api.pipeline import Call
-from llm.api.responses import ChunkWriter, chat_completion
+from llm.api.responses import ChunkWriter, chat_completion, money
 from llm.errors import GatewayError
 from llm.structured import complete_structured
 from llm.types import StreamEventType, Usage
@@ -210,7 +210,7 @@ def generate_body(call: Call, result) -> dict:
             "total_tokens": call.usage.total_tokens,
             "estimated": call.usage.estimated,
         },
-        "cost": str(call.cost),
+        "cost": money(call.cost),
         "cached": call.cache_status == "HIT",
         "latency_ms": round(call.elapsed_ms, 2),
         "attempts": len(call.route.providers_tried()) if call.route else 0,
