@@ -20,10 +20,24 @@ django.setup(set_prefix=False)
 
 API_PREFIXES = ("/v1/", "/api/v1/")
 
+
+class ApiASGIHandler(ASGIHandler):
+    """Django's handler without its per-request thread.
+
+    The stock handler opens a ThreadSensitiveContext for every request, so the first sync call
+    in it (the request_started receivers, response.close) starts a new thread and the end of the
+    request joins it. The API never uses the ORM on the request's own thread (its database work
+    runs in worker threads), so those few sync calls can share one long-lived thread instead.
+    """
+
+    async def __call__(self, scope, receive, send):
+        await self.handle(scope, receive, send)
+
+
 site = ASGIHandler()
 with override_settings(MIDDLEWARE=settings.GATEWAY_API_MIDDLEWARE):
     # The handler builds its middleware chain now and keeps it.
-    api = ASGIHandler()
+    api = ApiASGIHandler()
 
 
 async def application(scope, receive, send):

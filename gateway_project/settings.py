@@ -76,8 +76,9 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
 ]
 
-# The public API's handler runs only these (see asgi.py): all async-capable, nothing browser-only.
-GATEWAY_API_MIDDLEWARE = ["django.middleware.security.SecurityMiddleware"]
+# The public API's handler runs only these (see asgi.py). Django's own middleware runs its hooks
+# through sync_to_async, a thread hop per request each, so the JSON API runs none.
+GATEWAY_API_MIDDLEWARE: list[str] = []
 
 ROOT_URLCONF = "gateway_project.urls"
 WSGI_APPLICATION = "gateway_project.wsgi.application"

@@ -39,6 +39,10 @@ class CircuitPolicy:
     cooldown: float = 30.0  # seconds open before a probe is let through
     probe_timeout: float = 30.0  # a probe that never reports back frees its ticket after this
     state_ttl: float = 3600.0  # how long an open circuit is remembered at most
+    # Batching for the hot path (0: every call reads and writes the shared state). With a
+    # positive interval, the open-circuit list is re-read at most this often and successes are
+    # added up and written at most this often; failures are always written at once.
+    sync_interval: float = 0.0
 
 
 class CircuitBreaker:
@@ -55,6 +59,9 @@ class CircuitBreaker:
         self.policy = policy or CircuitPolicy()
         self._clock = clock
         self._prefix = prefix
+        self._open_cache: tuple[float, frozenset[str], frozenset[str]] | None = None
+        self._successes: dict[str, int] = {}
+        self._successes_at = -float("inf")
 
     def _key(self, provider: str, *parts: str) -> str:
         return ":".join([f"{self._prefix}{provider}", *parts])
@@ -76,8 +83,14 @@ class CircuitBreaker:
 
     async def open_providers(self, providers: Iterable[str]) -> frozenset[str]:
         """Providers still cooling down; half-open ones are not included (they may be probed)."""
-        states = await self.states(providers)
-        return frozenset(p for p, s in states.items() if s is CircuitState.OPEN)
+        ids = frozenset(providers)
+        cached = self._open_cache
+        if cached and cached[1] == ids and self._clock() - cached[0] < self.policy.sync_interval:
+            return cached[2]
+        states = await self.states(ids)
+        found = frozenset(p for p, s in states.items() if s is CircuitState.OPEN)
+        self._open_cache = (self._clock(), ids, found)
+        return found
 
     async def allow(self, provider: str) -> bool:
         """May a call go to provider now? In half-open, only the single probe ticket holder may."""
@@ -92,8 +105,16 @@ class CircuitBreaker:
 
     async def record_success(self, provider: str) -> None:
         # Any success proves the provider answers: close (this is also how a probe closes it).
-        await self.store.delete(self._key(provider, "open"), self._key(provider, "streak"))
-        await self._count(provider, failed=False)
+        self._successes[provider] = self._successes.get(provider, 0) + 1
+        if self._clock() - self._successes_at >= self.policy.sync_interval:
+            await self.flush_successes()
+
+    async def flush_successes(self) -> None:
+        successes, self._successes = self._successes, {}
+        self._successes_at = self._clock()
+        for provider, count in successes.items():
+            await self.store.delete(self._key(provider, "open"), self._key(provider, "streak"))
+            await self._count(provider, failed=False, calls=count)
 
     async def record_failure(self, provider: str) -> None:
         (opened_at,) = await self.store.get_many([self._key(provider, "open")])
@@ -109,12 +130,13 @@ class CircuitBreaker:
             await self.store.set(
                 self._key(provider, "open"), repr(self._clock()), self.policy.state_ttl
             )
+            self._open_cache = None  # this process sees its own trip at once
 
-    async def _count(self, provider: str, *, failed: bool) -> tuple[float, float]:
+    async def _count(self, provider: str, *, failed: bool, calls: int = 1) -> tuple[float, float]:
         window = int(self._clock() // self.policy.window)
         counts = await self.store.hincr(
             self._key(provider, "w", str(window)),
-            {"calls": 1.0, "failures": 1.0 if failed else 0.0},
+            {"calls": float(calls), "failures": 1.0 if failed else 0.0},
             self.policy.window * 2,
         )
         return counts["calls"], counts["failures"]

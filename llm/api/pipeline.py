@@ -31,9 +31,11 @@ from llm.api.observe import observe_call
 from llm.api.parsing import ParsedChat
 from llm.api.responses import money
 from llm.catalog import ModelEntry, get_catalog
+from llm.circuit import CircuitPolicy
 from llm.costs import compute_cost
 from llm.errors import GatewayError
 from llm.failover import RetryPolicy, RouteInfo
+from llm.health import HealthPolicy
 from llm.routing import RoutePlan, needs_for
 from llm.runtime import configure_runtime, is_runtime_configured, plan_route
 from llm.tokens import estimate_messages_tokens, estimate_tokens
@@ -105,7 +107,11 @@ def model_entry(call: Call) -> ModelEntry:
 def ensure_runtime() -> None:
     """Share health and circuit state through Redis when it is configured (once per process)."""
     if not is_runtime_configured():
-        configure_runtime(get_redis())
+        configure_runtime(
+            get_redis(),
+            health_policy=HealthPolicy(flush_interval=1.0),
+            circuit_policy=CircuitPolicy(sync_interval=1.0),
+        )
 
 
 async def route(call: Call, needs: frozenset[str] | None = None) -> None:

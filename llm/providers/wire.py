@@ -203,10 +203,19 @@ def error_from_response(
     return error_from_body(provider, body, status=status, headers=headers)
 
 
+def is_timeout(exc: Exception) -> bool:
+    """A real timeout, not a refused or dropped connection. The aiohttp transport reports any
+    connection failure as httpx.ConnectTimeout; the aiohttp error underneath tells them apart."""
+    if not isinstance(exc, httpx.TimeoutException):
+        return False
+    cause = exc.__cause__
+    return cause is None or isinstance(cause, TimeoutError) or "Timeout" in type(cause).__name__
+
+
 def error_from_transport(
     provider: ProviderConfig, exc: Exception, *, midstream: bool = False
 ) -> ProviderError:
-    kind = ErrorKind.TIMEOUT if isinstance(exc, httpx.TimeoutException) else ErrorKind.CONNECTION
+    kind = ErrorKind.TIMEOUT if is_timeout(exc) else ErrorKind.CONNECTION
     what = "stream broke" if midstream else "request failed"
     detail = str(exc) or exc.__class__.__name__
     return ProviderError(
