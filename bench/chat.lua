@@ -22,7 +22,7 @@ local function build_body(model, stream, temperature, cache_opt_in)
 end
 
 function init(args)
-   local model = args[1] or "gpt-5-mini"
+   local model = args[1] or "gpt-4o-mini"
    local stream = args[2] == "1"
    local temperature = args[3] or "0.7"
    local cache_opt_in = args[4] == "1"

@@ -12,7 +12,7 @@ from pathlib import Path
 
 UPSTREAM_PORT = 18080
 STREAM_PORT = 18081
-MODEL = "gpt-5-mini"  # a model of the shipped catalogue
+MODEL = "gpt-4o-mini"  # a model of the shipped catalogue
 CREATED = 1_767_225_600
 USAGE = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
 WORDS = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?"]

@@ -258,6 +258,10 @@ GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600)
 GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 1000)
 GATEWAY_USAGE_FLUSH_SECONDS = float(env("GATEWAY_USAGE_FLUSH_SECONDS", "1.0"))
 GATEWAY_USAGE_FLUSH_BATCH = env_int("GATEWAY_USAGE_FLUSH_BATCH", 500)
+CELERY_BEAT_SCHEDULE["probe-idle-providers"] = {
+    "task": "llm.tasks.probe_idle_providers",
+    "schedule": float(env("GATEWAY_PROBE_IDLE_SECONDS", "60")),
+}
 CELERY_BEAT_SCHEDULE["flush-usage-records"] = {
     "task": "analytics.tasks.flush_usage_records",
     "schedule": float(env("GATEWAY_USAGE_BEAT_SECONDS", "5")),

@@ -5,9 +5,11 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
+from llm.admin_views import catalogue_view
 
 urlpatterns = [
     path("", account_views.home, name="home"),
+    path("admin/catalogue/", admin.site.admin_view(catalogue_view), name="llm-catalogue"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/auth/", include("accounts.urls")),

@@ -92,6 +92,10 @@ class CircuitBreaker:
         self._open_cache = (self._clock(), ids, found)
         return found
 
+    def known_open(self) -> frozenset[str]:
+        """The open circuits as last read (no I/O): for metrics, not for decisions."""
+        return self._open_cache[2] if self._open_cache else frozenset()
+
     async def allow(self, provider: str) -> bool:
         """May a call go to provider now? In half-open, only the single probe ticket holder may."""
         (opened_at,) = await self.store.get_many([self._key(provider, "open")])

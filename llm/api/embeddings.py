@@ -67,7 +67,6 @@ async def create_embeddings(call, request) -> HttpResponse:
     )
     call.route, call.usage = info, result.usage
     call.cost, call.price_version = info.cost or 0, info.price_version or ""
-    await pipeline.finish(call)
     body = {
         "object": "list",
         "data": [

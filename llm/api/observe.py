@@ -68,11 +68,13 @@ def _observe_route(route) -> None:
     for failed, following in zip(tried, [*tried[1:], served], strict=False):
         if following and following != failed:
             metrics.record_failover(failed, following)
-    health = get_runtime().health
+    runtime = get_runtime()
+    open_circuits = runtime.breaker.known_open()
     for provider in {a.provider for a in route.attempts} | ({served} if served else set()):
-        gauge = HEALTH_GAUGE.get(health.state(provider))
+        gauge = HEALTH_GAUGE.get(runtime.health.state(provider))
         if gauge:
             metrics.set_provider_health(provider, gauge)
+        metrics.set_circuit_state(provider, "open" if provider in open_circuits else "closed")
 
 
 def observe_refusal(kind: str) -> None:

@@ -241,8 +241,8 @@ async def finish(call: Call) -> None:
     if call.route is not None and call.route.served_provider and call.cost == 0:
         call.cost = cost_of(call)
     await governance.settle(call.admission, call.usage, call.cost, dispatched=was_dispatched(call))
-    await governance.record(usage_record(call))
     observe_call(call)
+    await governance.record(usage_record(call))
 
 
 def was_dispatched(call: Call) -> bool:
@@ -267,10 +267,18 @@ def cost_of(call: Call) -> Decimal:
 
 
 def finish_in_background(call: Call) -> None:
-    """For a cancelled stream: settle and record even though the response task is gone."""
+    """Settle and record without holding up the response (or after the client went away).
+
+    The work is a few Redis round trips; server shutdown waits for it (drain_background)."""
     task = asyncio.get_running_loop().create_task(finish(call))
     _background.add(task)
     task.add_done_callback(_background.discard)
+
+
+async def drain_background() -> None:
+    """Wait for every pending settle-and-record (graceful shutdown)."""
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
 
 
 def usage_record(call: Call) -> dict[str, Any]:
@@ -322,6 +330,8 @@ def response_headers(call: Call) -> dict[str, str]:
 
 
 def respond_json(call: Call, body: dict[str, Any], status: int = 200) -> HttpResponse:
+    """The answer; settling and recording run alongside it, off the response's path."""
+    finish_in_background(call)
     response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
     for name, value in response_headers(call).items():
         response[name] = value

@@ -83,7 +83,6 @@ async def chat_completions(call: Call, request) -> HttpResponse:
     if call.parsed.request.stream:
         return await stream_chat(call)
     result = await complete_chat(call)
-    await pipeline.finish(call)
     body = chat_completion(
         result,
         completion_id=f"chatcmpl-{call.request_id[4:]}",
@@ -171,7 +170,6 @@ async def generate(call: Call, request) -> HttpResponse:
     await pipeline.route(call)
     await pipeline.admit(call)
     result = await complete_chat(call)
-    await pipeline.finish(call)
     return pipeline.respond_json(call, generate_body(call, result))
 
 
@@ -190,7 +188,6 @@ async def generate_structured(call: Call, request) -> HttpResponse:
         name=call.parsed.extra.get("schema_name") or "response",
     )
     pipeline.served(call, outcome.result, outcome.route)
-    await pipeline.finish(call)
     return pipeline.respond_json(
         call, {**generate_body(call, outcome.result), "data": outcome.value}
     )

@@ -5,9 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from analytics.models import UsageRecord
-from analytics.recording import flush_pending_usage
 from tests.api.loopback import Reply
+from tests.api.usage import wait_for_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -24,8 +23,7 @@ def post(gateway, key, body=HELLO, **headers):
 
 
 def only_record():
-    flush_pending_usage()
-    [record] = UsageRecord.objects.all()
+    [record] = wait_for_usage(1)
     return record
 
 

@@ -120,12 +120,11 @@ def test_per_key_override_tightens_the_limit(gateway, upstreams, plans, org, own
 
 
 def test_refused_requests_are_recorded_but_not_billed(gateway, key, upstreams, plans):
-    from analytics.recording import flush_pending_usage
+    from tests.api.usage import wait_for_usage
 
     Plan.objects.filter(slug="free").update(requests_per_minute=1)
     post(gateway, key)
     post(gateway, key)
-    flush_pending_usage()
-    statuses = sorted(UsageRecord.objects.values_list("status", "cost"))
+    statuses = sorted((r.status, r.cost) for r in wait_for_usage(2))
     assert [s for s, _ in statuses] == [200, 429]
     assert statuses[1][1] == 0

@@ -8,6 +8,8 @@ import logging
 import httpx
 import pytest
 
+from tests.api.usage import wait_for_usage
+
 pytestmark = pytest.mark.django_db(transaction=True)
 
 BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
@@ -43,6 +45,7 @@ def test_request_metrics_move_after_a_chat_completion(gateway, key, upstreams, s
         headers={"Authorization": f"Bearer {key}"},
         timeout=30,
     )
+    wait_for_usage(1)
     after = scrape(gateway)
     requests = "gateway_requests_total"
     assert (
@@ -67,6 +70,7 @@ def test_one_json_log_line_per_request_without_secrets(gateway, key, upstreams, 
         headers={"Authorization": f"Bearer {key}"},
         timeout=30,
     )
+    wait_for_usage(1)  # the log line is written when the call is settled
     lines = [r for r in caplog.records if r.name == "gateway.requests"]
     assert len(lines) == 1
     from analytics.logs import JsonFormatter

@@ -5,8 +5,7 @@ from __future__ import annotations
 import openai
 import pytest
 
-from analytics.models import UsageRecord
-from analytics.recording import flush_pending_usage
+from tests.api.usage import wait_for_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -40,8 +39,7 @@ async def async_sdk():
 
 
 def records():
-    flush_pending_usage()
-    return list(UsageRecord.objects.order_by("created_at"))
+    return wait_for_usage(1)
 
 
 def test_sync_chat_completion(gateway, key, upstreams, sdk, async_sdk):

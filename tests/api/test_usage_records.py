@@ -7,9 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from analytics.models import UsageRecord
-from analytics.recording import flush_pending_usage
 from tests.api.loopback import Reply
+from tests.api.usage import wait_for_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -29,9 +28,8 @@ def post(gateway, key, body, **headers):
     )
 
 
-def all_records():
-    flush_pending_usage()
-    return list(UsageRecord.objects.order_by("created_at", "id"))
+def all_records(count=1):
+    return wait_for_usage(count)
 
 
 def test_deterministic_request_is_cached_and_the_hit_costs_nothing(gateway, key, upstreams):
@@ -42,7 +40,7 @@ def test_deterministic_request_is_cached_and_the_hit_costs_nothing(gateway, key,
     assert second.headers["x-gateway-cache"] == "HIT"
     assert second.json()["choices"][0]["message"]["content"] == "Hello from the upstream."
     assert len(primary.requests) == 1
-    miss, hit = all_records()
+    miss, hit = all_records(2)
     assert (miss.cache_hit, hit.cache_hit) == (False, True)
     assert miss.cost > 0 and hit.cost == 0 and hit.input_tokens == 0
     assert second.headers["x-gateway-cost"] == "0"

@@ -91,3 +91,34 @@ async def test_a_broken_redis_degrades_to_local_state_instead_of_failing():
     for _ in range(3):
         await breaker.record_failure("alpha")
     assert await breaker.state("alpha") is CircuitState.OPEN
+
+
+async def test_batched_breaker_writes_successes_at_most_once_per_interval(redis_client, clock):
+    batched = CircuitBreaker(
+        redis_client, clock=clock, policy=CircuitPolicy(failure_threshold=3, sync_interval=1.0)
+    )
+    writes = []
+    original = batched.store.delete
+
+    async def counting_delete(*keys):
+        writes.append(keys)
+        await original(*keys)
+
+    batched.store.delete = counting_delete
+    for _ in range(50):
+        await batched.record_success("alpha")
+    assert len(writes) == 1  # the first success, then nothing until the interval passes
+    clock.advance(1.0)
+    await batched.record_success("alpha")
+    assert len(writes) == 2
+
+
+async def test_batched_breaker_still_opens_at_once_on_failures(redis_client, clock):
+    batched = CircuitBreaker(
+        redis_client, clock=clock, policy=CircuitPolicy(failure_threshold=3, sync_interval=60)
+    )
+    assert await batched.open_providers(["alpha"]) == frozenset()
+    for _ in range(3):
+        await batched.record_failure("alpha")
+    # Its own trip is seen immediately, though the open list is otherwise cached for 60 s.
+    assert await batched.open_providers(["alpha"]) == {"alpha"}

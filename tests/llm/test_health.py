@@ -107,3 +107,43 @@ async def test_idle_probes_call_list_models_only_for_idle_configured_providers(f
         "beta": True,
     }
     assert health.state("beta") is HealthState.HEALTHY
+
+
+async def test_write_behind_sends_counts_at_most_once_per_interval(redis_client, clock):
+    store = HealthStore(
+        redis_client, clock=clock, policy=HealthPolicy(sync_interval=0, flush_interval=1.0)
+    )
+    sent = []
+    original = store.store.hincr
+
+    async def counting_hincr(key, amounts, ttl):
+        sent.append(dict(amounts))
+        return await original(key, amounts, ttl)
+
+    store.store.hincr = counting_hincr
+    for _ in range(10):
+        await store.record("alpha", "a1", ok=True, latency_ms=100.0)
+    assert len(sent) == 1
+    clock.advance(1.0)
+    await store.record("alpha", "a1", ok=False, error_kind=ErrorKind.OVERLOADED)
+    assert len(sent) == 2
+    # Nothing is lost: the second write carries the nine buffered calls and the failure.
+    assert sent[1]["p|alpha|n"] == 10 and sent[1]["p|alpha|err"] == 1
+    await store.refresh(force=True)
+    assert store.provider_stats("alpha").samples > 10
+
+
+def test_the_probe_task_probes_idle_configured_providers(monkeypatch, settings):
+    """The beat task runs the free list-models probe in its own event loop."""
+    from llm import tasks
+
+    seen = {}
+
+    async def fake_probe(catalog, health, **kwargs):
+        seen["configured"] = sorted(catalog.configured)
+        return dict.fromkeys(catalog.configured, True)
+
+    settings.REDIS_URL = ""
+    monkeypatch.setattr("llm.health.probe_idle_providers", fake_probe)
+    result = tasks.probe_idle_providers()
+    assert result == dict.fromkeys(seen["configured"], True)

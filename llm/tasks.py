@@ -1,0 +1,31 @@
+"""Celery tasks of the llm app."""
+
+from __future__ import annotations
+
+import asyncio
+
+from celery import shared_task
+
+
+async def _probe_idle_providers() -> dict[str, bool]:
+    from gateway_project.redis_client import close_redis, get_redis
+    from llm.catalog import get_catalog
+    from llm.health import HealthStore, probe_idle_providers
+    from llm.http import build_client, set_client
+
+    # A fresh event loop per run: its own Redis and HTTP clients, closed at the end.
+    client = build_client()
+    set_client(client)
+    try:
+        health = HealthStore(get_redis())
+        return await probe_idle_providers(get_catalog(), health)
+    finally:
+        set_client(None)
+        await client.aclose()
+        await close_redis()
+
+
+@shared_task(acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
+def probe_idle_providers() -> dict[str, bool]:
+    """Beat: ask idle providers for their model list (free) so their health stays known."""
+    return asyncio.run(_probe_idle_providers())
