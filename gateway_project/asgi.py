@@ -1,9 +1,8 @@
 """ASGI entry point.
 
-The public API (/v1/, /api/v1/) is served by a second Django handler with a lean, async-only
-middleware stack: sessions, CSRF, messages, allauth and the static-file middleware are browser
-concerns, and any sync-only middleware would push every API request through a thread.
-Everything else goes to the full stack.
+The public API (/v1/, /api/v1/) is served by its own Django handler (api_handler.py) with no
+middleware: sessions, CSRF, messages, allauth and static files are browser concerns, and Django
+middleware runs its hooks through a thread per request. Everything else goes to the full stack.
 """
 
 from __future__ import annotations
@@ -15,23 +14,12 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.test.utils import override_settings
 
+from gateway_project.api_handler import ApiASGIHandler
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django.setup(set_prefix=False)
 
 API_PREFIXES = ("/v1/", "/api/v1/")
-
-
-class ApiASGIHandler(ASGIHandler):
-    """Django's handler without its per-request thread.
-
-    The stock handler opens a ThreadSensitiveContext for every request, so the first sync call
-    in it (the request_started receivers, response.close) starts a new thread and the end of the
-    request joins it. The API never uses the ORM on the request's own thread (its database work
-    runs in worker threads), so those few sync calls can share one long-lived thread instead.
-    """
-
-    async def __call__(self, scope, receive, send):
-        await self.handle(scope, receive, send)
 
 
 site = ASGIHandler()
