@@ -9,7 +9,8 @@ from pathlib import Path
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
 # Helper processes that Python's multiprocessing starts beside real workers.
-HELPERS = ("resource_tracker", "semaphore_tracker", "forkserver")
+# Not request-serving workers: left out of the RSS column (their CPU still counts).
+HELPERS = ("resource_tracker", "semaphore_tracker", "forkserver", "celery")
 
 
 def read_stat(pid: int) -> tuple[int, float] | None:

@@ -9,6 +9,7 @@ import contextlib
 import json
 import os
 import re
+import shlex
 import signal
 import subprocess
 import time
@@ -156,6 +157,8 @@ def gateway_env(database_url: str, redis_url: str, upstream_port: int) -> dict[s
         "OPENAI_API_KEY": "sk-bench",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
         "LOG_LEVEL": "WARNING",
+        # Usage records go to Redis on the request path; the Celery worker flushes them.
+        "GATEWAY_USAGE_FLUSH_SECONDS": "0",
     }
 
 
@@ -203,10 +206,17 @@ def start_gateway(
     workdir: Path, python: str, database_url: str, redis_url: str, upstream_port: int
 ) -> Server:
     """The production shape: gunicorn with 2 uvicorn workers."""
-    argv = [python, "-m", "gunicorn", "gateway_project.asgi:application"]
-    argv += ["-k", "uvicorn_worker.UvicornWorker", "-w", "2"]
-    argv += ["-b", f"127.0.0.1:{GATEWAY_PORT}", "--graceful-timeout", "5"]
+    gunicorn = [python, "-m", "gunicorn", "gateway_project.asgi:application"]
+    gunicorn += ["-k", "uvicorn_worker.UvicornWorker", "-w", "2"]
+    gunicorn += ["-b", f"127.0.0.1:{GATEWAY_PORT}", "--graceful-timeout", "5"]
+    # The Celery worker (with beat) writes the queued usage records to PostgreSQL, as in
+    # production. It is started by the same shell that then becomes gunicorn, so it sits in the
+    # measured process tree and its CPU counts against the gateway.
+    celery = [python, "-m", "celery", "-A", "gateway_project", "worker", "-B"]
+    celery += ["--concurrency", "1", "--loglevel", "warning"]
+    celery += ["--schedule", str(workdir / "celerybeat-schedule")]
+    script = f"{shlex.join(celery)} & exec {shlex.join(gunicorn)}"
     env = gateway_env(database_url, redis_url, upstream_port)
-    server = spawn(f"gateway-{upstream_port}", argv, workdir, env)
+    server = spawn(f"gateway-{upstream_port}", ["sh", "-c", script], workdir, env)
     wait_until_listening(server, GATEWAY_PORT, 60)
     return server

@@ -256,7 +256,10 @@ GATEWAY_RESERVATION_TTL_SECONDS = env_int("GATEWAY_RESERVATION_TTL_SECONDS", 900
 GATEWAY_CACHE_ENABLED = env_bool("GATEWAY_CACHE_ENABLED", True)
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600)
 GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 1000)
-GATEWAY_USAGE_FLUSH_SECONDS = float(env("GATEWAY_USAGE_FLUSH_SECONDS", "1.0"))
+# In-process flusher of queued usage records. With Redis, Celery beat's flush-usage-records does
+# it (web processes only queue: no database work beside requests); without Redis, the web
+# process flushes its own buffer every second.
+GATEWAY_USAGE_FLUSH_SECONDS = float(env("GATEWAY_USAGE_FLUSH_SECONDS", "0" if REDIS_URL else "1.0"))
 GATEWAY_USAGE_FLUSH_BATCH = env_int("GATEWAY_USAGE_FLUSH_BATCH", 500)
 CELERY_BEAT_SCHEDULE["probe-idle-providers"] = {
     "task": "llm.tasks.probe_idle_providers",

@@ -11,10 +11,11 @@ recorded, so no request is billed twice or lost.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import re
+import secrets
 import time
-import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -42,6 +43,9 @@ from llm.tokens import estimate_messages_tokens, estimate_tokens
 from llm.types import ChatResult, Usage
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+# Request ids: a random prefix per process plus a counter, unique without a syscall per request.
+_ID_PREFIX = secrets.token_hex(8)
+_id_counter = itertools.count(1)
 DEFAULT_MAX_OUTPUT = 4096  # the worst case reserved when neither request nor catalogue bounds it
 _background: set[asyncio.Task] = set()
 
@@ -90,7 +94,7 @@ def begin(request, endpoint: str) -> Call:
     no_cache = "no-cache" in request.headers.get("Cache-Control", "").lower()
     return Call(
         endpoint=endpoint,
-        request_id=f"req_{uuid.uuid4().hex}",
+        request_id=f"req_{_ID_PREFIX}{next(_id_counter):016x}",
         client_request_id=sent if REQUEST_ID.match(sent) else "",
         cache_opt_out=no_cache,
     )
