@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 
-from billing.models import BillingAccount, Plan, ProcessedEvent
+from billing.models import BillingAccount, Invoice, Plan, ProcessedEvent
 
 
 @admin.register(Plan)
@@ -33,3 +33,12 @@ class BillingAccountAdmin(admin.ModelAdmin):
 class ProcessedEventAdmin(admin.ModelAdmin):
     list_display = ["stripe_event_id", "type", "processed_at"]
     search_fields = ["stripe_event_id"]
+
+
+@admin.register(Invoice)
+class InvoiceAdmin(admin.ModelAdmin):
+    list_display = ["stripe_id", "organization", "status", "amount_due", "currency", "created"]
+    list_filter = ["status"]
+    list_select_related = ["organization"]
+    search_fields = ["stripe_id", "number", "organization__name"]
+    raw_id_fields = ["organization"]

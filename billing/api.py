@@ -1,4 +1,4 @@
-"""Billing API: plans, this period's usage, Checkout, the Customer Portal, the Stripe webhook."""
+"""Billing API: plans, usage, invoices, Checkout, the Customer Portal, the Stripe webhook."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from billing import stripe_api, webhooks
+from billing.invoices import describe_invoice, list_invoices_for_org
 from billing.models import Plan
-from billing.serializers import PlanSerializer, SubscribeSerializer
+from billing.plans import find_subscribable_plan
+from billing.serializers import InvoiceSerializer, PlanSerializer, SubscribeSerializer
 from billing.usage import describe_period_usage
 from organizations.api import TenantView
 
@@ -66,6 +68,16 @@ class UsageView(TenantView):
         return Response(describe_period_usage(request.tenant.organization))
 
 
+class InvoiceListView(TenantView):
+    allow_api_keys = True
+    action_for_method = {"GET": "read"}
+
+    @extend_schema(responses=InvoiceSerializer(many=True))
+    def get(self, request):
+        invoices = list_invoices_for_org(request.tenant.organization)
+        return Response(InvoiceSerializer(map(describe_invoice, invoices), many=True).data)
+
+
 class SubscribeView(TenantView):
     action_for_method = {"POST": "manage_billing"}
 
@@ -73,8 +85,8 @@ class SubscribeView(TenantView):
     def post(self, request):
         serializer = SubscribeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        plan = Plan.objects.filter(slug=serializer.validated_data["plan"], is_public=True).first()
-        if plan is None or not plan.stripe_price_id:
+        plan = find_subscribable_plan(serializer.validated_data["plan"])
+        if plan is None:
             raise ValidationError({"plan": ["No such plan can be subscribed to."]})
         org = request.tenant.organization
         return _stripe_url(stripe_api.create_checkout_session, org, plan, request.user.email)

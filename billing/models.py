@@ -152,3 +152,34 @@ class MeterReport(models.Model):
 
     def __str__(self) -> str:
         return f"{self.identifier}: {self.tokens} tokens"
+
+
+class Invoice(models.Model):
+    """A Stripe invoice of the organisation's customer, copied by `billing.invoices.sync_invoices`.
+
+    Our own small table rather than dj-stripe's: its model sync re-fetches the customer, the
+    subscription, charges and line items one call at a time, for fields the billing page never
+    shows."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    stripe_id = models.CharField(max_length=255, unique=True)
+    number = models.CharField(max_length=100, blank=True)
+    status = models.CharField(max_length=20)  # Stripe's: open, paid, uncollectible, void
+    # In the currency's major unit, converted exactly from Stripe's smallest unit.
+    amount_due = models.DecimalField(max_digits=14, decimal_places=3)
+    amount_paid = models.DecimalField(max_digits=14, decimal_places=3)
+    currency = models.CharField(max_length=3)
+    period_start = models.DateTimeField(null=True, blank=True)
+    period_end = models.DateTimeField(null=True, blank=True)
+    hosted_url = models.URLField(max_length=1000, blank=True)
+    pdf_url = models.URLField(max_length=1000, blank=True)
+    created = models.DateTimeField()
+    synced_at = models.DateTimeField(default=timezone.now)
+
+    objects = TenantQuerySet.as_manager()
+
+    class Meta:
+        indexes = [models.Index(fields=["organization", "-created"], name="invoice_org_newest")]
+
+    def __str__(self) -> str:
+        return f"{self.number or self.stripe_id} {self.status}"

@@ -26,3 +26,19 @@ class PlanSerializer(serializers.ModelSerializer):
 
 class SubscribeSerializer(serializers.Serializer):
     plan = serializers.SlugField()
+
+
+class InvoiceSerializer(serializers.Serializer):
+    """Shape of billing.invoices.describe_invoice; amounts are exact decimal strings."""
+
+    id = serializers.CharField()
+    number = serializers.CharField()
+    status = serializers.CharField()
+    amount = serializers.CharField()
+    amount_paid = serializers.CharField()
+    currency = serializers.CharField()
+    period_start = serializers.DateTimeField(allow_null=True)
+    period_end = serializers.DateTimeField(allow_null=True)
+    created = serializers.DateTimeField()
+    pdf_url = serializers.CharField()
+    hosted_url = serializers.CharField()

@@ -100,9 +100,17 @@ def retrieve_subscription(subscription_id: str) -> dict:
     return _call(stripe.Subscription.retrieve, id=subscription_id).to_dict()
 
 
-def list_invoices(customer_id: str, limit: int = 24) -> list[dict]:
-    page = _call(stripe.Invoice.list, customer=customer_id, limit=limit)
-    return [invoice.to_dict() for invoice in page.data]
+def list_invoices(customer_id: str, page_size: int = 100, max_pages: int = 50) -> list[dict]:
+    """The customer's invoices, newest first, following Stripe's cursor pages."""
+    invoices: list[dict] = []
+    params: dict = {"customer": customer_id, "limit": page_size}
+    for _ in range(max_pages):
+        page = _call(stripe.Invoice.list, **params)
+        invoices.extend(invoice.to_dict() for invoice in page.data)
+        if not page.has_more or not page.data:
+            break
+        params["starting_after"] = page.data[-1]["id"]
+    return invoices
 
 
 def send_meter_event(customer_id: str, value: int, identifier: str, timestamp: datetime) -> None:

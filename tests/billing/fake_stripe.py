@@ -82,6 +82,77 @@ class FakeStripe(stripe.HTTPClient):
         self.subscriptions[sub_id] = sub
         return sub
 
+    def add_invoice(self, customer: str, amount_due: int, status: str = "paid", **extra) -> dict:
+        """An Invoice object shaped like Stripe's API reference (the fields billing reads and
+        the usual neighbours), with one line item; amounts in the currency's smallest unit."""
+        invoice_id = extra.pop("id", None) or self.new_id("in")
+        created = extra.pop("created", None) or int(time.time())
+        period_start = extra.pop("period_start", created - 30 * 86400)
+        period_end = extra.pop("period_end", created)
+        currency = extra.pop("currency", "usd")
+        paid = status == "paid"
+        invoice = {
+            "id": invoice_id,
+            "object": "invoice",
+            "customer": customer,
+            "number": f"ACME-{next(self._ids):04d}",
+            "status": status,
+            "currency": currency,
+            "amount_due": amount_due,
+            "amount_paid": amount_due if paid else 0,
+            "amount_remaining": 0 if paid else amount_due,
+            "subtotal": amount_due,
+            "total": amount_due,
+            "created": created,
+            "period_start": period_start,
+            "period_end": period_end,
+            "livemode": False,
+            "collection_method": "charge_automatically",
+            "billing_reason": "subscription_cycle",
+            "hosted_invoice_url": f"https://invoice.stripe.test/i/{invoice_id}",
+            "invoice_pdf": f"https://pay.stripe.test/invoice/{invoice_id}/pdf",
+            "metadata": {},
+            "lines": {
+                "object": "list",
+                "data": [
+                    {
+                        "id": f"il_{invoice_id}",
+                        "object": "line_item",
+                        "amount": amount_due,
+                        "currency": currency,
+                        "description": "1 × plan (at the monthly price)",
+                        "period": {"start": period_start, "end": period_end},
+                        "quantity": 1,
+                    }
+                ],
+                "has_more": False,
+                "url": f"/v1/invoices/{invoice_id}/lines",
+            },
+            **extra,
+        }
+        if status == "draft":
+            invoice.update(number=None, hosted_invoice_url=None, invoice_pdf=None)
+        self.invoices[invoice_id] = invoice
+        return invoice
+
+    def _list_invoices(self, path: str, params: dict) -> dict:
+        # Stripe lists newest first and pages with `limit` (default 10) and `starting_after`.
+        found = sorted(
+            (i for i in self.invoices.values() if i["customer"] == params.get("customer")),
+            key=lambda i: (i["created"], i["id"]),
+            reverse=True,
+        )
+        if params.get("starting_after"):
+            ids = [i["id"] for i in found]
+            found = found[ids.index(params["starting_after"]) + 1 :]
+        limit = int(params.get("limit") or 10)
+        return {
+            "object": "list",
+            "data": found[:limit],
+            "has_more": len(found) > limit,
+            "url": path,
+        }
+
     def calls(self, method: str, path: str) -> list[dict]:
         return [params for m, p, params in self.requests if m == method and p == path]
 
@@ -115,8 +186,12 @@ class FakeStripe(stripe.HTTPClient):
             sub = self.subscriptions.get(path.rsplit("/", 1)[1])
             return _ok(sub) if sub else _error(404, "invalid_request_error", "No such subscription")
         if method == "GET" and path == "/v1/invoices":
-            found = [i for i in self.invoices.values() if i["customer"] == params.get("customer")]
-            return _ok({"object": "list", "data": found, "has_more": False, "url": path})
+            return _ok(self._list_invoices(path, params))
+        if method == "GET" and path.startswith("/v1/invoices/"):
+            invoice = self.invoices.get(path.rsplit("/", 1)[1])
+            return (
+                _ok(invoice) if invoice else _error(404, "invalid_request_error", "No such invoice")
+            )
         if method == "POST" and path == "/v1/billing/meter_events":
             event = {"object": "billing.meter_event", **params}
             self.meter_events.setdefault(params["identifier"], event)
