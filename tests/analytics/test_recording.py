@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.db import connections
 from prometheus_client import REGISTRY
 
 from analytics import recording
@@ -36,6 +38,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def no_background_flusher(settings):
     settings.GATEWAY_USAGE_FLUSH_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def close_worker_thread_connections():
+    # Async tests reach the database through sync_to_async's worker thread; its connection must
+    # be closed before the test database is dropped.
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 def usage(org, n=1, **fields):
@@ -210,7 +220,7 @@ async def test_this_months_usage_comes_from_the_rows(org, api_key):
         usage(org, 3, status=502, input_tokens=0, output_tokens=0, cost=Decimal(0)),
         usage(org, 4, created_at=datetime(2026, 10, 31, 23, 59, tzinfo=UTC)),
     ]
-    await asyncio.to_thread(write_usage_payloads, [serialise_usage(r) for r in rows])
+    await sync_to_async(write_usage_payloads)([serialise_usage(r) for r in rows])
 
     used = await load_month_usage(org.id, api_key[0].id, datetime(2026, 11, 1, tzinfo=UTC))
 
