@@ -28,6 +28,8 @@ from analytics.recording import (
     write_usage_payloads,
 )
 from analytics.tasks import flush_usage_records
+from billing.admission import admit, clear_in_process_state
+from billing.limits import PlanLimits
 from gateway_project.redis_client import close_redis
 from tests.stores import DEAD_REDIS_URL, make_store_fixture, use_redis
 
@@ -260,3 +262,17 @@ def test_records_in_memory_are_written_when_the_process_stops(tmp_path):
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT request_id, cost FROM analytics_usagerecord").fetchall()
     assert [(r[0], Decimal(str(r[1]))) for r in rows] == [("last", Decimal("0.01"))]
+
+
+async def test_admission_starts_a_month_from_the_recorded_rows(settings, org):
+    settings.REDIS_URL = ""
+    clear_in_process_state()
+    rows = [usage(org, n, created_at=datetime.now(UTC)) for n in range(2)]
+    await sync_to_async(write_usage_payloads)([serialise_usage(r) for r in rows])
+    limits = PlanLimits(plan="free", plan_name="Free", monthly_requests=3)
+
+    first = await admit(org.id, None, limits, load_usage=load_month_usage)
+    second = await admit(org.id, None, limits, load_usage=load_month_usage)
+
+    assert first.admitted
+    assert second.limit_name == "monthly requests of the Free plan"
