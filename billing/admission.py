@@ -347,7 +347,7 @@ async def settle(
     now: float | None = None,
 ) -> None:
     """Replace the reservation with the actual usage (tokens, exact cost); once per request."""
-    await _finish(reservation, 1, actual_tokens, to_nano(actual_cost), now)
+    await _finish(reservation, 1, max(0, actual_tokens), max(0, to_nano(actual_cost)), now)
 
 
 async def release(reservation: Reservation | None, *, now: float | None = None) -> None:

@@ -10,6 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+from asgiref.sync import SyncToAsync, sync_to_async
+from django.db import connections
 from prometheus_client import REGISTRY
 
 from analytics import recording
@@ -26,6 +28,8 @@ from analytics.recording import (
     write_usage_payloads,
 )
 from analytics.tasks import flush_usage_records
+from billing.admission import admit, clear_in_process_state
+from billing.limits import PlanLimits
 from gateway_project.redis_client import close_redis
 from tests.stores import DEAD_REDIS_URL, make_store_fixture, use_redis
 
@@ -36,6 +40,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture(autouse=True)
 def no_background_flusher(settings):
     settings.GATEWAY_USAGE_FLUSH_SECONDS = 0
+
+
+@pytest.fixture(autouse=True)
+def close_worker_thread_connections():
+    # Async tests reach the database through sync_to_async's worker thread; its connection must
+    # be closed before the test database is dropped.
+    yield
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result()
 
 
 def usage(org, n=1, **fields):
@@ -210,7 +222,7 @@ async def test_this_months_usage_comes_from_the_rows(org, api_key):
         usage(org, 3, status=502, input_tokens=0, output_tokens=0, cost=Decimal(0)),
         usage(org, 4, created_at=datetime(2026, 10, 31, 23, 59, tzinfo=UTC)),
     ]
-    await asyncio.to_thread(write_usage_payloads, [serialise_usage(r) for r in rows])
+    await sync_to_async(write_usage_payloads)([serialise_usage(r) for r in rows])
 
     used = await load_month_usage(org.id, api_key[0].id, datetime(2026, 11, 1, tzinfo=UTC))
 
@@ -250,3 +262,17 @@ def test_records_in_memory_are_written_when_the_process_stops(tmp_path):
     with sqlite3.connect(database) as db:
         rows = db.execute("SELECT request_id, cost FROM analytics_usagerecord").fetchall()
     assert [(r[0], Decimal(str(r[1]))) for r in rows] == [("last", Decimal("0.01"))]
+
+
+async def test_admission_starts_a_month_from_the_recorded_rows(settings, org):
+    settings.REDIS_URL = ""
+    clear_in_process_state()
+    rows = [usage(org, n, created_at=datetime.now(UTC)) for n in range(2)]
+    await sync_to_async(write_usage_payloads)([serialise_usage(r) for r in rows])
+    limits = PlanLimits(plan="free", plan_name="Free", monthly_requests=3)
+
+    first = await admit(org.id, None, limits, load_usage=load_month_usage)
+    second = await admit(org.id, None, limits, load_usage=load_month_usage)
+
+    assert first.admitted
+    assert second.limit_name == "monthly requests of the Free plan"
