@@ -12,7 +12,8 @@ from tests.api.usage import wait_for_usage
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
+PROMPT = "the secret plan is purple elephants"
+BODY = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": PROMPT}]}
 
 
 def sample(text: str, name: str, **labels) -> float:
@@ -79,4 +80,5 @@ def test_one_json_log_line_per_request_without_secrets(gateway, key, upstreams, 
     data = json.loads(line)
     assert (data["provider"], data["model"], data["status"]) == ("openai", "gpt-4o-mini", 200)
     assert data["input_tokens"] == 12 and data["cost"] == "0.00000540"
-    assert key not in line and "sk-test-primary" not in line and "hi" not in data
+    assert key not in line and "sk-test-primary" not in line
+    assert PROMPT not in line  # prompt text is never logged unless the org opts in
