@@ -24,6 +24,17 @@ class Organization(models.Model):
     plan = models.CharField(max_length=40, default="free", db_index=True)
     is_suspended = models.BooleanField(default=False)
     created_at = models.DateTimeField(default=timezone.now)
+    # Settings members change on the dashboard (alert recipients live in analytics.AlertSettings).
+    default_route_alias = models.CharField(
+        max_length=100, blank=True, help_text="Model or alias used when a request names none."
+    )
+    cache_enabled = models.BooleanField(default=True, help_text="Serve the response cache.")
+    cache_ttl_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Response cache lifetime; empty: the gateway default."
+    )
+    prompt_logging = models.BooleanField(
+        default=False, help_text="Keep prompt text with each request (redacted)."
+    )
 
     class Meta:
         ordering = ["name"]
