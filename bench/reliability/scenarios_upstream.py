@@ -1,0 +1,231 @@
+"""Upstream faults: 5xx, 429 with Retry-After, silence, a stalled stream, truncation, huge
+bodies and absurd usage numbers. The primary provider misbehaves; its declared fallback is fine."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+import ledger
+from load import chat, loop_for, p99_ms, statuses
+from matrix import Context, count, fives, scenario
+from processes import rss_mb
+from report import Row
+
+
+def clean(rows: dict) -> bool:
+    return not rows["lost"] and not rows["duplicated"]
+
+
+def ledger_text(rows: dict) -> str:
+    return f"rows lost {rows['lost']}, duplicated {rows['duplicated']}"
+
+
+async def requests(ctx: Context, total: int, clients: int, tag: str, **kwargs):
+    gate = asyncio.Semaphore(clients)
+
+    async def one(index: int):
+        async with gate:
+            return await chat(ctx.client, ctx.url(index % 2), ctx.key("bulk"), tag, **kwargs)
+
+    return list(await asyncio.gather(*(one(i) for i in range(total))))
+
+
+@scenario("upstream 5xx", "upstream", ci=True)
+async def upstream_5xx(ctx: Context) -> Row:
+    ctx.stack.fault(primary={"mode": "5xx"})
+    outcomes = await requests(ctx, 40, 10, "up5xx")
+    ok = count(outcomes, lambda o: o.status == 200)
+    rows = ledger.audit(ctx.pg_url, outcomes)
+    return Row(
+        "upstream 5xx",
+        "upstream",
+        f"primary answers 500: {ok}/40 served by the fallback; {fives(outcomes)} 5xx; "
+        f"p99 {p99_ms(outcomes)} ms; {ledger_text(rows)}",
+        "40/40 served by the fallback; 0 lost",
+        ok == 40 and clean(rows),
+        {
+            "ok": ok,
+            "5xx": fives(outcomes),
+            "p99_ms": p99_ms(outcomes),
+            "statuses": statuses(outcomes),
+            **rows,
+        },
+    )
+
+
+@scenario("upstream 429 Retry-After: 5", "upstream")
+async def upstream_429(ctx: Context) -> Row:
+    ctx.stack.fault(primary={"mode": "429", "retry_after": 5})
+
+    async def call(index: int):
+        return await chat(ctx.client, ctx.url(index % 2), ctx.key("bulk"), "up429")
+
+    outcomes = await loop_for(8, 4, call)
+    calls = ctx.stack.upstream_calls()["primary"]
+    first = min(calls) if calls else time.time()
+    inside = sum(1 for t in calls if first < t < first + 5)
+    ok = count(outcomes, lambda o: o.status == 200)
+    return Row(
+        "upstream 429 Retry-After: 5",
+        "upstream",
+        f"primary called {inside} more times within the 5 s after its first 429 (4 clients, "
+        f"two processes); {ok}/{len(outcomes)} served; {fives(outcomes)} 5xx",
+        "≤ 4 calls inside the Retry-After window (only those already in flight); 0 5xx",
+        inside <= 4 and not fives(outcomes),
+        {
+            "primary_calls_in_window": inside,
+            "primary_calls": len(calls),
+            "ok": ok,
+            "statuses": statuses(outcomes),
+        },
+    )
+
+
+@scenario("upstream silence", "upstream")
+async def upstream_silence(ctx: Context) -> Row:
+    ctx.stack.fault(primary={"mode": "silence"})
+    outcomes = await requests(ctx, 6, 6, "upsilence", timeout=40)
+    ok = count(outcomes, lambda o: o.status == 200)
+    rows = ledger.audit(ctx.pg_url, outcomes)
+    p99 = p99_ms(outcomes)
+    return Row(
+        "upstream silence",
+        "upstream",
+        f"primary never answers: {ok}/6 served by the fallback, p99 {p99} ms (clients give up "
+        f"at 40 s); {ledger_text(rows)}",
+        "6/6 served by the fallback after a first-byte timeout, p99 < 30 s",
+        ok == 6 and p99 is not None and p99 < 30_000 and clean(rows),
+        {"ok": ok, "p99_ms": p99, "statuses": statuses(outcomes), **rows},
+    )
+
+
+@scenario("upstream stalls mid-stream", "upstream")
+async def upstream_stall(ctx: Context) -> Row:
+    ctx.stack.fault(primary={"mode": "stall"})
+    outcomes = await requests(ctx, 6, 6, "upstall", stream=True, timeout=40)
+    ended = count(outcomes, lambda o: o.error == "error_event" or o.done)
+    hung = count(outcomes, lambda o: o.error == "TimeoutError")
+    rows = ledger.audit(ctx.pg_url, outcomes)
+    return Row(
+        "upstream stalls mid-stream",
+        "upstream",
+        f"stream stalls after 3 chunks: {ended}/6 ended by the gateway, {hung} still open at "
+        f"40 s; p99 {p99_ms(outcomes)} ms; {ledger_text(rows)}",
+        "6/6 end with a terminal error event well before 40 s; 0 lost",
+        ended == 6 and clean(rows),
+        {
+            "ended": ended,
+            "hung": hung,
+            "p99_ms": p99_ms(outcomes),
+            "statuses": statuses(outcomes),
+            **rows,
+        },
+    )
+
+
+@scenario("upstream truncation", "upstream")
+async def upstream_truncation(ctx: Context) -> Row:
+    ctx.stack.fault(primary={"mode": "truncate"})
+    plain = await requests(ctx, 10, 10, "uptrunc")
+    streams = await requests(ctx, 10, 10, "uptrunc", stream=True)
+    outcomes = plain + streams
+    five_hundreds = count(outcomes, lambda o: o.status == 500)
+    complete = count(streams, lambda o: o.done and not o.error)
+    rows = ledger.audit(ctx.pg_url, outcomes)
+    return Row(
+        "upstream truncation",
+        "upstream",
+        f"cut JSON and cut streams: {five_hundreds} answered 500, {complete}/10 cut streams passed "
+        f"off as complete; plain: {statuses(plain)}; {ledger_text(rows)}",
+        "no 500 (fallback or 502 naming the provider; a cut stream ends in an error event); 0 lost",
+        not five_hundreds and not complete and clean(rows),
+        {
+            "500": five_hundreds,
+            "streams_passed_as_complete": complete,
+            "plain": statuses(plain),
+            "streams": statuses(streams),
+            **rows,
+        },
+    )
+
+
+class RssSampler:
+    """Peak resident memory of the gateway processes, sampled every 0.2 s in a thread."""
+
+    def __init__(self, pids: list[int]):
+        self.pids, self.peak, self._stop = pids, 0.0, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def total(self) -> float:
+        return sum(rss_mb(pid) for pid in self.pids)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self.total())
+            time.sleep(0.2)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self.thread.join()
+
+
+@scenario("upstream huge body", "upstream")
+async def upstream_huge(ctx: Context) -> Row:
+    ctx.stack.fault(primary={"mode": "huge", "huge_mb": 60})
+    pids = [proc.pid for proc in ctx.stack.gateways]
+    sampler = RssSampler(pids)
+    before = sampler.total()
+    with sampler:
+        plain = await requests(ctx, 2, 2, "uphuge", timeout=60)
+        streams = await requests(ctx, 2, 2, "uphuge", stream=True, timeout=60)
+    await asyncio.sleep(2)
+    after = sampler.total()
+    relayed = count(plain, lambda o: o.status == 200) + count(streams, lambda o: o.done)
+    five_hundreds = count(plain + streams, lambda o: o.status == 500)
+    rows = ledger.audit(ctx.pg_url, plain + streams)
+    growth, kept = round(sampler.peak - before), round(after - before)
+    return Row(
+        "upstream huge body",
+        "upstream",
+        f"60 MB answers (2 JSON, 2 streams): {relayed}/4 relayed in full, {five_hundreds} 500; "
+        f"gateway RSS {before:.0f} MB → peak +{growth} MB, +{kept} MB after; {ledger_text(rows)}",
+        "refused with a 502 naming the provider (stream: error event); peak RSS growth < 100 MB",
+        not relayed and not five_hundreds and growth < 100 and clean(rows),
+        {
+            "relayed": relayed,
+            "rss_before_mb": round(before),
+            "rss_peak_growth_mb": growth,
+            "rss_kept_mb": kept,
+            "plain": statuses(plain),
+            "streams": statuses(streams),
+            **rows,
+        },
+    )
+
+
+@scenario("upstream absurd usage", "upstream")
+async def upstream_absurd(ctx: Context) -> Row:
+    ctx.stack.fault(primary={"mode": "absurd"})
+    outcomes = await requests(ctx, 4, 4, "upabsurd") + await requests(
+        ctx, 4, 4, "upabsurd", stream=True
+    )
+    rows = ledger.audit(ctx.pg_url, outcomes)
+    extremes = ledger.usage_extremes(ctx.pg_url, [o.request_id for o in outcomes])
+    worst_out = extremes["max_output_tokens"] or 0
+    worst_in = extremes["max_input_tokens"] or 0
+    return Row(
+        "upstream absurd usage",
+        "upstream",
+        f"upstream reports 10^15 tokens: recorded at most {worst_in} input / {worst_out} output "
+        f"tokens, cost ${extremes['max_cost']} (max_tokens 20); {fives(outcomes)} 5xx; "
+        f"{ledger_text(rows)}",
+        "recorded tokens bounded (output ≤ max_tokens, input ≤ the context window); 0 5xx",
+        worst_out <= 20 and worst_in <= 128_000 and not fives(outcomes) and clean(rows),
+        {**extremes, "statuses": statuses(outcomes), **rows},
+    )

@@ -1,0 +1,184 @@
+"""The topology under test: private Redis and PostgreSQL, the fake upstream, two gateway
+processes (uvicorn on the project's ASGI app), a Celery worker and Celery beat."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+from datastores import PrivatePostgres, PrivateRedis
+from processes import REPO, Proc, is_port_free, stop_all, wait_for_port
+
+HERE = Path(__file__).resolve().parent
+WEBHOOK_SECRET = "whsec_reliabilitysuite0123456789abcdef"
+
+
+@dataclass
+class Ports:
+    """All below 32768 (the ephemeral range) and away from the shared 5432/6379."""
+
+    redis: int = int(os.environ.get("RELIABILITY_REDIS_PORT", "21379"))
+    postgres: int = int(os.environ.get("RELIABILITY_PG_PORT", "21432"))
+    upstream: int = int(os.environ.get("RELIABILITY_UPSTREAM_PORT", "21900"))
+    gateways: tuple[int, int] = (21801, 21802)
+
+
+@dataclass
+class Stack:
+    workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="reliability-")))
+    ports: Ports = field(default_factory=Ports)
+    python: str = sys.executable
+    gateways: list[Proc] = field(default_factory=list)
+    worker: Proc | None = None
+    beat: Proc | None = None
+    upstream: Proc | None = None
+    tenants: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.workdir.chmod(0o755)
+        (self.workdir / "prometheus").mkdir(exist_ok=True)
+        self.redis = PrivateRedis(self.workdir, self.ports.redis)
+        self.postgres = PrivatePostgres(self.workdir, self.ports.postgres)
+
+    # --- start and stop -------------------------------------------------------------------------
+    def start(self, tenant_spec: dict) -> None:
+        for port in (self.ports.upstream, *self.ports.gateways):
+            if not is_port_free(port):
+                raise RuntimeError(f"port {port} is taken")
+        self.redis.start()
+        self.postgres.init()
+        self.start_upstream()
+        self.write_catalogue()
+        self.manage("migrate", "--noinput", timeout=900)
+        self.tenants = self.make_tenants(tenant_spec)
+        for index in range(2):
+            self.gateways.append(self.gateway_proc(index))
+            self.start_gateway(index)
+        self.start_worker()
+        self.start_beat()
+
+    def stop(self) -> None:
+        stop_all()
+        self.postgres.destroy()
+        shutil.rmtree(self.workdir, ignore_errors=True)
+
+    # --- pieces -------------------------------------------------------------------------------
+    def env(self) -> dict[str, str]:
+        upstream = f"http://127.0.0.1:{self.ports.upstream}"
+        return {
+            "DEBUG": "0",
+            "SECRET_KEY": "reliability-suite-secret-key-0123456789abcdefghijklmnop",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "DATABASE_URL": self.postgres.url(),
+            "REDIS_URL": self.redis.url(0),
+            "GATEWAY_MODELS_CONFIG": str(self.workdir / "models.yaml"),
+            "PRIMARY_API_KEY": "sk-rel-primary",
+            "FALLBACK_API_KEY": "sk-rel-fallback",
+            "STRIPE_TEST_SECRET_KEY": "sk_test_reliabilitysuite000000000000",
+            "STRIPE_API_HOST": upstream,
+            "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
+            "LOG_LEVEL": "WARNING",
+            "GATEWAY_USAGE_BEAT_SECONDS": "2",
+            # Probes and alert rules would call the fake upstream and skew its call counts.
+            "GATEWAY_PROBE_IDLE_SECONDS": "3600",
+            "GATEWAY_ALERT_INTERVAL_SECONDS": "3600",
+            # Every process writes its metric samples here, never into the checkout.
+            "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "prometheus"),
+        }
+
+    def write_catalogue(self) -> None:
+        text = (HERE / "models.yaml").read_text()
+        (self.workdir / "models.yaml").write_text(
+            text.replace("UPSTREAM_PORT", str(self.ports.upstream))
+        )
+
+    def manage(self, *args: str, timeout: float = 120, env: dict | None = None) -> str:
+        done = subprocess.run(
+            [self.python, "manage.py", *args],
+            cwd=REPO,
+            env={**os.environ, **self.env(), **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(
+                f"manage.py {args[0]} failed:\n{(done.stdout + done.stderr)[-3000:]}"
+            )
+        return done.stdout
+
+    def make_tenants(self, spec: dict) -> dict:
+        code = (HERE / "tenants.py").read_text()
+        out = self.manage("shell", "-c", code, env={"RELIABILITY_TENANTS": json.dumps(spec)})
+        for line in out.splitlines():
+            if line.startswith("TENANTS="):
+                return json.loads(line[len("TENANTS=") :])
+        raise RuntimeError(f"tenants.py printed no tenants:\n{out[-2000:]}")
+
+    def start_upstream(self) -> None:
+        argv = [self.python, "-m", "uvicorn", "fake_upstream:app", "--app-dir", str(HERE)]
+        argv += ["--host", "127.0.0.1", "--port", str(self.ports.upstream)]
+        argv += ["--log-level", "warning", "--no-access-log", "--timeout-keep-alive", "30"]
+        self.upstream = Proc("upstream", argv, self.workdir / "upstream.log").start()
+        wait_for_port(self.ports.upstream, 30, self.upstream)
+
+    def gateway_proc(self, index: int) -> Proc:
+        port = self.ports.gateways[index]
+        argv = [self.python, "-m", "uvicorn", "gateway_project.asgi:application"]
+        argv += ["--host", "127.0.0.1", "--port", str(port), "--log-level", "warning"]
+        argv += ["--timeout-graceful-shutdown", "30"]
+        return Proc(f"gateway{index}", argv, self.workdir / f"gateway{index}.log", env=self.env())
+
+    def start_gateway(self, index: int) -> None:
+        proc = self.gateways[index]
+        proc.start()
+        wait_for_port(self.ports.gateways[index], 90, proc)
+        self.wait_http(f"{self.gateway_url(index)}/healthz", 60)
+
+    def gateway_url(self, index: int) -> str:
+        return f"http://127.0.0.1:{self.ports.gateways[index]}"
+
+    def start_worker(self) -> None:
+        argv = [self.python, "-m", "celery", "-A", "gateway_project", "worker"]
+        argv += ["--concurrency", "1", "--loglevel", "warning", "--without-gossip"]
+        argv += ["--without-mingle", "-n", "reliability@%h"]
+        if self.worker is None:
+            self.worker = Proc("worker", argv, self.workdir / "worker.log", env=self.env())
+        self.worker.start()
+
+    def start_beat(self) -> None:
+        argv = [self.python, "-m", "celery", "-A", "gateway_project", "beat"]
+        argv += ["--loglevel", "warning", "--schedule", str(self.workdir / "beat-schedule")]
+        self.beat = Proc("beat", argv, self.workdir / "beat.log", env=self.env()).start()
+
+    def wait_http(self, url: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(url, timeout=2).status_code < 500:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise RuntimeError(f"{url} did not answer in {timeout:.0f}s")
+
+    # --- the fake upstream's remote control ---------------------------------------------------
+    def fault(self, **providers: dict) -> None:
+        """`fault(primary={"mode": "5xx"})`; unnamed settings keep their values."""
+        url = f"http://127.0.0.1:{self.ports.upstream}/_control"
+        httpx.post(url, json=providers, timeout=5).raise_for_status()
+
+    def reset_upstream(self) -> None:
+        httpx.post(f"http://127.0.0.1:{self.ports.upstream}/_reset", timeout=5).raise_for_status()
+
+    def upstream_calls(self) -> dict[str, list[float]]:
+        return httpx.get(f"http://127.0.0.1:{self.ports.upstream}/_stats", timeout=5).json()
