@@ -1,7 +1,7 @@
 """A fake upstream with fault modes: two OpenAI-dialect providers and the Stripe subscriptions API.
 
-Served by uvicorn as a plain ASGI app. `/primary/v1/chat/completions` and
-`/fallback/v1/chat/completions` speak OpenAI's chat completions dialect
+Served by uvicorn as a plain ASGI app. `/<provider>/v1/chat/completions` (one path per provider of
+`catalogue.py`) speaks OpenAI's chat completions dialect
 (https://platform.openai.com/docs/api-reference/chat/create, errors as in
 https://platform.openai.com/docs/guides/error-codes): a bearer key is required (401
 `invalid_api_key` otherwise), `model` and a non-empty `messages` list of objects with a known
@@ -13,7 +13,8 @@ set, then `data: [DONE]`.
 (https://docs.stripe.com/api/subscriptions/retrieve), with the state the suite stored, or a 500
 `api_error` when told to fail.
 
-The suite steers it over HTTP: `POST /_control` merges `{provider: {mode, ...}}`,
+Each provider has its own fault state. The suite steers it over HTTP: `POST /_control` merges
+`{provider: {mode, ...}}`,
 `GET /_stats` returns the call times per provider, `POST /_reset` forgets both.
 Modes: ok, 5xx, 429 (with `retry_after`), silence (never answers), stall (a few chunks, then
 nothing), truncate (a stream cut before its end; a JSON body cut in half), huge (`huge_mb` of
@@ -27,7 +28,8 @@ import json
 import time
 from typing import Any
 
-KEYS = {"primary": "sk-rel-primary", "fallback": "sk-rel-fallback"}
+from catalogue import PROVIDERS, api_key
+
 ROLES = {"system", "developer", "user", "assistant", "tool", "function"}
 WORDS = ["Hello", "!", " How", " can", " I", " help", " you", " today", "?"]
 USAGE = {"prompt_tokens": 12, "completion_tokens": 9, "total_tokens": 21}
@@ -43,10 +45,10 @@ state: dict[str, Any] = {}
 
 def reset() -> None:
     state.clear()
-    state["primary"] = dict(DEFAULT)
-    state["fallback"] = dict(DEFAULT)
+    for provider in PROVIDERS:
+        state[provider] = dict(DEFAULT)
     state["stripe"] = {"fail": False, "subscriptions": {}}
-    state["calls"] = {"primary": [], "fallback": [], "stripe": []}
+    state["calls"] = {name: [] for name in (*PROVIDERS, "stripe")}
 
 
 reset()
@@ -76,9 +78,9 @@ async def app(scope, receive, send) -> None:
         return await send_json(send, 200, state["calls"])
     if path.startswith("/v1/subscriptions/") and method == "GET":
         return await stripe_subscription(scope, send, path.rsplit("/", 1)[1])
-    for provider in KEYS:
-        if path == f"/{provider}/v1/chat/completions" and method == "POST":
-            return await chat(provider, scope, body, receive, send)
+    provider, _, rest = path.lstrip("/").partition("/")
+    if provider in PROVIDERS and rest == "v1/chat/completions" and method == "POST":
+        return await chat(provider, scope, body, receive, send)
     await send_json(send, 404, error("Unknown request URL.", "invalid_request_error", None))
 
 
@@ -116,7 +118,7 @@ async def send_head(send, status: int, content_type: str, headers: list, length=
 
 
 def validate(provider: str, scope, body: bytes) -> tuple[int, dict] | dict:
-    if header(scope, b"authorization") != f"Bearer {KEYS[provider]}":
+    if header(scope, b"authorization") != f"Bearer {api_key(provider)}":
         return 401, error(
             "Incorrect API key provided.", "invalid_request_error", None, "invalid_api_key"
         )

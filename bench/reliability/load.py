@@ -27,6 +27,7 @@ class Outcome:
     error: str = ""  # transport error class, or the error event of a stream
     done: bool = False  # a stream that reached `data: [DONE]`
     body: str = ""
+    size: int = 0  # bytes of the answer's body (a stream: of its data lines)
     headers: dict = field(default_factory=dict)
 
     @property
@@ -59,11 +60,12 @@ async def chat(
     timeout: float = 30.0,
     disconnect_after_chunks: int | None = None,
     body: dict | None = None,
+    model: str = MODEL,
 ) -> Outcome:
     """One request; never raises. A stream is read to its end (or cut after N data lines)."""
     outcome = Outcome(new_id(tag))
     headers = {"Authorization": f"Bearer {key}", "X-Request-ID": outcome.request_id}
-    payload = body or chat_body(stream=stream)
+    payload = body or chat_body(stream=stream, model=model)
     try:
         async with asyncio.timeout(timeout):
             if not stream:
@@ -71,6 +73,7 @@ async def chat(
                     f"{base_url}/v1/chat/completions", json=payload, headers=headers
                 )
                 outcome.status, outcome.body = response.status_code, response.text[:300]
+                outcome.size = len(response.content)
                 outcome.headers = dict(response.headers)
             else:
                 await read_stream(
@@ -94,6 +97,7 @@ async def read_stream(client, base_url, payload, headers, outcome, disconnect_af
             if not line.startswith("data:"):
                 continue
             seen += 1
+            outcome.size += len(line)
             data = line[5:].strip()
             if data == "[DONE]":
                 outcome.done = True
@@ -126,7 +130,7 @@ async def loop_for(
     async def client_loop(index: int) -> None:
         while time.monotonic() < stop_at and len(outcomes) < cap:
             outcomes.append(await call(index))
-            await asyncio.sleep(0.02)
+            await asyncio.sleep(0.05)  # a client's think time
 
     await asyncio.gather(*(client_loop(i) for i in range(clients)))
     return outcomes

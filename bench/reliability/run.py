@@ -96,7 +96,7 @@ def main() -> int:
         )
         rows = asyncio.run(run_all(stack, chosen))
     finally:
-        stack.stop()
+        stack.stop(keep_logs=Path(args.out) / "logs")
     json_path, md_path = write(
         rows, subset, started, Path(args.out), docs=not (args.ci or args.only)
     )

@@ -136,3 +136,44 @@ async def spend_race(ctx: Context) -> Row:
             **rows,
         },
     )
+
+
+@scenario("revoked key", "limits", ci=True, tenants={"revoke": {}})
+async def revoked_key(ctx: Context) -> Row:
+    """Revoke through the management API once both processes have the key cached; then measure
+    how long each process keeps accepting it."""
+    tenant = ctx.stack.tenants["revoke"]
+    warm = await spread(ctx, "revoke", 6, 2, "revoke")
+    login = await ctx.client.post(
+        f"{ctx.url(0)}/api/auth/login",
+        json={"email": tenant["email"], "password": tenant["password"]},
+    )
+    token = login.json()["token"]
+    revoked = await ctx.client.delete(
+        f"{ctx.url(1)}/api/auth/api-keys/{tenant['key_id']}",
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    revoked_at, refused_at, after = time.monotonic(), {}, []
+    while len(refused_at) < 2 and time.monotonic() - revoked_at < 45:
+        for index in (0, 1):
+            outcome = await chat(ctx.client, ctx.url(index), tenant["key"], "revoke")
+            after.append(outcome)
+            if outcome.status == 401:
+                refused_at.setdefault(index, outcome.started - revoked_at)
+        await asyncio.sleep(0.1)
+    slowest = max(refused_at.values()) if len(refused_at) == 2 else None
+    accepted_after = accepted(after)
+    return Row(
+        "revoked key",
+        "limits",
+        f"revoked on one process (answered {revoked.status_code}): refused by both after "
+        f"{slowest if slowest is None else round(slowest, 1)} s; {accepted_after} requests "
+        f"accepted after the revocation",
+        "refused on every process within 1 s",
+        accepted(warm) == 6 and slowest is not None and slowest <= 1.0,
+        {
+            "revoke_status": revoked.status_code,
+            "refused_after_s": refused_at,
+            "accepted_after": accepted_after,
+        },
+    )

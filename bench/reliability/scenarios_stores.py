@@ -150,9 +150,9 @@ async def postgres_fault(ctx: Context, name: str, mode: str, down_s: float) -> R
     return Row(
         name,
         "postgres",
-        f"{down_s:.0f} s down: {fives(during)} 5xx around it ({five_hundreds} were 500), "
-        f"{fives(later)} 5xx after it ({len(later)} requests, two organisations); p99 "
-        f"{p99_ms(during)} ms during; {ledger_text(rows)}; recovered in {recover} s",
+        f"{down_s:.0f} s down: {fives(during)} 5xx while down and 5 s after, {fives(later)} "
+        f"5xx later ({len(later)} requests, two organisations), {five_hundreds} of all were "
+        f"500; p99 {p99_ms(during)} ms during; {ledger_text(rows)}; recovered in {recover} s",
         "no 500 (503 + Retry-After while down); 0 5xx once back; 0 lost",
         not five_hundreds and not fives(later) and clean(rows) and recover is not None,
         {

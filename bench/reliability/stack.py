@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
+from catalogue import write_catalogue
 from datastores import PrivatePostgres, PrivateRedis
 from processes import REPO, Proc, is_port_free, stop_all, wait_for_port
 
@@ -41,12 +42,14 @@ class Stack:
     beat: Proc | None = None
     upstream: Proc | None = None
     tenants: dict = field(default_factory=dict)
+    provider_keys: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.workdir.chmod(0o755)
         (self.workdir / "prometheus").mkdir(exist_ok=True)
         self.redis = PrivateRedis(self.workdir, self.ports.redis)
         self.postgres = PrivatePostgres(self.workdir, self.ports.postgres)
+        self.provider_keys = write_catalogue(self.workdir / "models.json", self.ports.upstream)
 
     # --- start and stop -------------------------------------------------------------------------
     def start(self, tenant_spec: dict) -> None:
@@ -56,7 +59,6 @@ class Stack:
         self.redis.start()
         self.postgres.init()
         self.start_upstream()
-        self.write_catalogue()
         self.manage("migrate", "--noinput", timeout=900)
         self.tenants = self.make_tenants(tenant_spec)
         for index in range(2):
@@ -65,9 +67,15 @@ class Stack:
         self.start_worker()
         self.start_beat()
 
-    def stop(self) -> None:
+    def stop(self, keep_logs: Path | None = None) -> None:
+        """Stop everything; keep the servers' logs in `keep_logs`, delete the rest."""
         stop_all()
         self.postgres.destroy()
+        if keep_logs is not None:
+            shutil.rmtree(keep_logs, ignore_errors=True)
+            keep_logs.mkdir(parents=True)
+            for log in self.workdir.glob("*.log"):
+                shutil.copy(log, keep_logs / log.name)
         shutil.rmtree(self.workdir, ignore_errors=True)
 
     # --- pieces -------------------------------------------------------------------------------
@@ -79,9 +87,8 @@ class Stack:
             "ALLOWED_HOSTS": "127.0.0.1,localhost",
             "DATABASE_URL": self.postgres.url(),
             "REDIS_URL": self.redis.url(0),
-            "GATEWAY_MODELS_CONFIG": str(self.workdir / "models.yaml"),
-            "PRIMARY_API_KEY": "sk-rel-primary",
-            "FALLBACK_API_KEY": "sk-rel-fallback",
+            "GATEWAY_MODELS_CONFIG": str(self.workdir / "models.json"),
+            **self.provider_keys,
             "STRIPE_TEST_SECRET_KEY": "sk_test_reliabilitysuite000000000000",
             "STRIPE_API_HOST": upstream,
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
@@ -93,12 +100,6 @@ class Stack:
             # Every process writes its metric samples here, never into the checkout.
             "PROMETHEUS_MULTIPROC_DIR": str(self.workdir / "prometheus"),
         }
-
-    def write_catalogue(self) -> None:
-        text = (HERE / "models.yaml").read_text()
-        (self.workdir / "models.yaml").write_text(
-            text.replace("UPSTREAM_PORT", str(self.ports.upstream))
-        )
 
     def manage(self, *args: str, timeout: float = 120, env: dict | None = None) -> str:
         done = subprocess.run(

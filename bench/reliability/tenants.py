@@ -18,6 +18,7 @@ from billing.models import BillingAccount, Plan
 from organizations.api_keys import mint_api_key
 from organizations.memberships import create_organization
 
+PASSWORD = "reliability-suite-password-1"  # a throwaway cluster's users, deleted with it
 spec = json.loads(os.environ["RELIABILITY_TENANTS"])
 made = {}
 with transaction.atomic():
@@ -26,7 +27,7 @@ with transaction.atomic():
         Plan.objects.update_or_create(
             slug=slug, defaults={"name": slug, "is_public": False, **wanted.get("plan", {})}
         )
-        user = User.objects.create_user(f"{name}@reliability.example.com", None)
+        user = User.objects.create_user(f"{name}@reliability.example.com", PASSWORD)
         org = create_organization(name=f"Reliability {name}", owner=user)
         org.plan = slug
         org.save(update_fields=["plan"])
@@ -34,6 +35,12 @@ with transaction.atomic():
             organization=org, defaults={"stripe_customer_id": f"cus_rel_{org.pk}"}
         )
         key, secret = mint_api_key(org, name=name, created_by=user, **wanted.get("key", {}))
-        made[name] = {"key": secret, "org_id": org.pk, "key_id": key.pk}
+        made[name] = {
+            "key": secret,
+            "org_id": org.pk,
+            "key_id": key.pk,
+            "email": user.email,
+            "password": PASSWORD,
+        }
 
 print("TENANTS=" + json.dumps(made))
