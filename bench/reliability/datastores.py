@@ -141,6 +141,25 @@ class PrivatePostgres:
             raise RuntimeError(f"psql failed: {done.stderr.strip()}")
         return done.stdout.strip()
 
+    def dump(self, path: Path) -> None:
+        partial = path.with_suffix(".partial")
+        subprocess.run(
+            ["pg_dump", "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", "gateway"]
+            + ["--no-owner", "-f", str(partial)],
+            check=True,
+            timeout=120,
+        )
+        partial.rename(path)
+
+    def restore(self, path: Path) -> None:
+        subprocess.run(
+            ["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", PG_USER, "-d", "gateway"]
+            + ["-q", "-v", "ON_ERROR_STOP=1", "-f", str(path)],
+            check=True,
+            capture_output=True,
+            timeout=120,
+        )
+
     def destroy(self) -> None:
         self.stop("fast")
         shutil.rmtree(self.root, ignore_errors=True)

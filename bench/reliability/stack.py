@@ -3,6 +3,7 @@ processes (uvicorn on the project's ASGI app), a Celery worker and Celery beat."
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -20,6 +21,19 @@ from processes import REPO, Proc, is_port_free, stop_all, wait_for_port
 
 HERE = Path(__file__).resolve().parent
 WEBHOOK_SECRET = "whsec_reliabilitysuite0123456789abcdef"
+
+
+def schema_cache() -> Path | None:
+    """Where the migrated schema of this checkout is kept; None when RELIABILITY_SCHEMA_CACHE=0."""
+    if os.environ.get("RELIABILITY_SCHEMA_CACHE", "1") == "0":
+        return None
+    digest = hashlib.sha256()
+    paths = sorted(p for p in REPO.glob("*/migrations/*.py") if ".venv" not in p.parts)
+    for path in [*paths, REPO / "requirements.txt"]:
+        digest.update(path.name.encode() + path.read_bytes())
+    folder = Path.home() / ".cache" / "llm-gateway-reliability"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder / f"schema-{digest.hexdigest()[:16]}.sql"
 
 
 @dataclass
@@ -43,6 +57,7 @@ class Stack:
     upstream: Proc | None = None
     tenants: dict = field(default_factory=dict)
     provider_keys: dict = field(default_factory=dict)
+    born: float = field(default_factory=time.monotonic)
 
     def __post_init__(self) -> None:
         self.workdir.chmod(0o755)
@@ -59,13 +74,39 @@ class Stack:
         self.redis.start()
         self.postgres.init()
         self.start_upstream()
-        self.manage("migrate", "--noinput", timeout=900)
+        self.step("Redis, PostgreSQL and the fake upstream up")
+        self.migrate()
         self.tenants = self.make_tenants(tenant_spec)
-        for index in range(2):
-            self.gateways.append(self.gateway_proc(index))
-            self.start_gateway(index)
+        self.step("tenants made")
+        self.gateways = [self.gateway_proc(index) for index in range(2)]
+        for proc in self.gateways:
+            proc.start()
         self.start_worker()
         self.start_beat()
+        for index in range(2):
+            self.wait_gateway(index)
+        self.step("gateways, worker and beat up")
+
+    def step(self, what: str) -> None:
+        print(f"   {time.monotonic() - self.born:5.0f} s  {what}", flush=True)
+
+    def migrate(self) -> None:
+        """Migrate once per run. dj-stripe's migrations take most of a minute, so the migrated
+        schema is kept (keyed by every migration file and the pinned requirements) and restored
+        first on the next run; `migrate` then only checks that nothing is left to apply."""
+        cache = schema_cache()
+        if cache is not None and cache.exists():
+            try:
+                self.postgres.restore(cache)
+                self.step("schema restored from the cache")
+            except subprocess.CalledProcessError:
+                cache.unlink()  # a damaged copy: start from an empty database instead
+                self.postgres.psql("postgres", "DROP DATABASE gateway")
+                self.postgres.psql("postgres", "CREATE DATABASE gateway")
+        self.manage("migrate", "--noinput", timeout=900)
+        self.step("migrated")
+        if cache is not None and not cache.exists():
+            self.postgres.dump(cache)
 
     def stop(self, keep_logs: Path | None = None) -> None:
         """Stop everything; keep the servers' logs in `keep_logs`, delete the rest."""
@@ -140,10 +181,21 @@ class Stack:
         return Proc(f"gateway{index}", argv, self.workdir / f"gateway{index}.log", env=self.env())
 
     def start_gateway(self, index: int) -> None:
+        self.gateways[index].start()
+        self.wait_gateway(index)
+
+    def wait_gateway(self, index: int) -> None:
         proc = self.gateways[index]
-        proc.start()
         wait_for_port(self.ports.gateways[index], 90, proc)
         self.wait_http(f"{self.gateway_url(index)}/healthz", 60)
+
+    def restart_gateways(self) -> None:
+        for proc in self.gateways:
+            proc.stop()
+        for proc in self.gateways:
+            proc.start()
+        for index in range(2):
+            self.wait_gateway(index)
 
     def gateway_url(self, index: int) -> str:
         return f"http://127.0.0.1:{self.ports.gateways[index]}"
