@@ -150,7 +150,7 @@ async def postgres_fault(ctx: Context, name: str, mode: str, down_s: float) -> R
     five_hundreds = count(outcomes, lambda o: o.status == 500)
     rows = ledger.audit(ctx.pg_url, outcomes, timeout=40)
     recover = recovery_seconds(outcomes, ended)
-    await asyncio.to_thread(ctx.stack.restart_gateways)  # see fresh_processes_note
+    await asyncio.to_thread(ctx.stack.restart_gateways)  # see the docstring
     return Row(
         name,
         "postgres",
