@@ -17,6 +17,14 @@ from report import Row
 HUGE_MB = 60
 
 
+def statuses_by_provider(outcomes) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for outcome in outcomes:
+        name = outcome.headers.get("x-gateway-provider", "none")
+        counts[name] = counts.get(name, 0) + 1
+    return counts
+
+
 def clean(rows: dict) -> bool:
     return not rows["lost"] and not rows["duplicated"]
 
@@ -138,7 +146,9 @@ async def upstream_stall(ctx: Context) -> Row:
 
 @scenario("upstream truncation", "upstream")
 async def upstream_truncation(ctx: Context) -> Row:
-    ctx.stack.fault(faulty_truncate={"mode": "truncate"})
+    # Chunks 0.2 s apart: the client has the first ones before the cut, so the gateway can no
+    # longer fail over and must end the stream with an error.
+    ctx.stack.fault(faulty_truncate={"mode": "truncate", "chunk_delay": 0.2})
     plain = await requests(ctx, "truncate", 10, 10)
     streams = await requests(ctx, "truncate", 10, 10, stream=True)
     outcomes = plain + streams
@@ -157,6 +167,7 @@ async def upstream_truncation(ctx: Context) -> Row:
         "no 500 (fallback or 502 naming the provider; a cut stream ends in an error event); 0 lost",
         not five_hundreds and not complete and clean(rows),
         {
+            "providers": statuses_by_provider(outcomes),
             "500": five_hundreds,
             "streams_passed_as_complete": complete,
             "plain": statuses(plain),
