@@ -70,7 +70,7 @@ async def worker_killed(ctx: Context) -> Row:
     for at in (4, 5, 5):  # three kills, 4, 9 and 14 s in: one lands during a flush
         await after(at, kill_and_restart)
     outcomes = await load
-    rows = ledger.audit(ctx.pg_url, outcomes, timeout=45)
+    rows = ledger.audit(ctx.pg_url, outcomes)
     return Row(
         "Celery worker killed mid-task",
         "processes",

@@ -148,7 +148,7 @@ async def postgres_fault(ctx: Context, name: str, mode: str, down_s: float) -> R
     during = between(outcomes, began, ended + 5)
     later = between(outcomes, ended + 5, float("inf"))
     five_hundreds = count(outcomes, lambda o: o.status == 500)
-    rows = ledger.audit(ctx.pg_url, outcomes, timeout=40)
+    rows = ledger.audit(ctx.pg_url, outcomes)
     recover = recovery_seconds(outcomes, ended)
     await asyncio.to_thread(ctx.stack.restart_gateways)  # see the docstring
     return Row(
