@@ -20,7 +20,8 @@ def clean(rows: dict) -> bool:
 
 def ledger_text(rows: dict) -> str:
     return (
-        f"rows lost {rows['lost']}, duplicated {rows['duplicated']} (of {rows['owed_rows']} owed)"
+        f"rows lost {rows['lost']}, duplicated {rows['duplicated']} (of {rows['owed_rows']} "
+        f"owed; waited {rows['rows_waited_s']} s for them)"
     )
 
 
