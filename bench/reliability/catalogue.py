@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-FAULTS = ("5xx", "429", "silence", "stall", "truncate", "huge", "absurd")
+FAULTS = ("5xx", "429", "silence", "stall", "truncate", "cut", "huge", "absurd")
 PROVIDERS = ("primary", "fallback", *(f"faulty_{fault}" for fault in FAULTS))
 PRICE = {"valid_from": "2024-07-18", "input_per_mtok": "0.15", "output_per_mtok": "0.60"}
 

@@ -148,28 +148,33 @@ async def upstream_stall(ctx: Context) -> Row:
 async def upstream_truncation(ctx: Context) -> Row:
     # Chunks 0.2 s apart: the client has the first ones before the cut, so the gateway can no
     # longer fail over and must end the stream with an error.
-    ctx.stack.fault(faulty_truncate={"mode": "truncate", "chunk_delay": 0.2})
+    # (a provider of its own: the cut JSON bodies would open the circuit of the first).
+    ctx.stack.fault(faulty_truncate={"mode": "truncate"})
+    ctx.stack.fault(faulty_cut={"mode": "truncate", "chunk_delay": 0.2})
     plain = await requests(ctx, "truncate", 10, 10)
-    streams = await requests(ctx, "truncate", 10, 10, stream=True)
+    streams = await requests(ctx, "cut", 10, 10, stream=True)
     outcomes = plain + streams
     five_hundreds = count(outcomes, lambda o: o.status == 500)
     # A cut stream relayed from the faulty provider and closed with [DONE] as if whole.
     complete = count(
         streams,
-        lambda o: o.done and not o.error and o.headers.get("x-gateway-provider") != "fallback",
+        lambda o: o.done and not o.error and o.headers.get("x-gateway-provider") == "faulty_cut",
     )
+    flagged = count(streams, lambda o: o.error == "error_event")
     rows = ledger.audit(ctx.pg_url, outcomes)
     return Row(
         "upstream truncation",
         "upstream",
-        f"cut JSON and cut streams: {five_hundreds} answered 500, {complete}/10 cut streams passed "
-        f"off as complete; plain: {statuses(plain)}; {ledger_text(rows)}",
+        f"cut JSON and cut streams: {five_hundreds} answered 500; of 10 streams cut after their "
+        f"first chunks, {complete} passed off as complete, {flagged} ended with an error event; "
+        f"plain answers {statuses(plain)}; {ledger_text(rows)}",
         "no 500 (fallback or 502 naming the provider; a cut stream ends in an error event); 0 lost",
         not five_hundreds and not complete and clean(rows),
         {
             "providers": statuses_by_provider(outcomes),
             "500": five_hundreds,
             "streams_passed_as_complete": complete,
+            "streams_with_error_event": flagged,
             "plain": statuses(plain),
             "streams": statuses(streams),
             **rows,
