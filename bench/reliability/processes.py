@@ -17,6 +17,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+# Process groups of this run, on disk too: a run killed with SIGKILL cannot clean up after
+# itself, so the next run ends what it left (see reap_leftovers).
+LEDGER = Path.home() / ".cache" / "llm-gateway-reliability" / "running"
+OURS = ("redis-server", "postgres", "uvicorn", "celery")
 _running: list[Proc] = []
 
 
@@ -45,6 +49,9 @@ class Proc:
         log.close()
         if self not in _running:
             _running.append(self)
+        LEDGER.parent.mkdir(parents=True, exist_ok=True)
+        with LEDGER.open("a") as ledger:
+            ledger.write(f"{self.pid}\n")
         return self
 
     @property
@@ -95,6 +102,26 @@ def stop_all() -> None:
     for proc in reversed(_running):
         with contextlib.suppress(Exception):
             proc.stop(grace=5)
+    LEDGER.unlink(missing_ok=True)
+
+
+def reap_leftovers() -> int:
+    """End the process groups a killed earlier run left running; returns how many."""
+    if not LEDGER.exists():
+        return 0
+    reaped = 0
+    for line in LEDGER.read_text().split():
+        pid = int(line)
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue  # gone already
+        if any(name in cmdline for name in OURS):  # not a recycled pid of something else
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(pid, signal.SIGKILL)
+                reaped += 1
+    LEDGER.unlink(missing_ok=True)
+    return reaped
 
 
 atexit.register(stop_all)

@@ -17,7 +17,7 @@ from pathlib import Path
 import httpx
 from catalogue import write_catalogue
 from datastores import PrivatePostgres, PrivateRedis
-from processes import REPO, Proc, is_port_free, stop_all, wait_for_port
+from processes import REPO, Proc, is_port_free, reap_leftovers, stop_all, wait_for_port
 
 HERE = Path(__file__).resolve().parent
 WEBHOOK_SECRET = "whsec_reliabilitysuite0123456789abcdef"
@@ -68,9 +68,16 @@ class Stack:
 
     # --- start and stop -------------------------------------------------------------------------
     def start(self, tenant_spec: dict) -> None:
-        for port in (self.ports.upstream, *self.ports.gateways):
+        if reap_leftovers():
+            time.sleep(1)  # let the ports go
+        ports = (self.ports.redis, self.ports.postgres, self.ports.upstream, *self.ports.gateways)
+        for port in ports:
             if not is_port_free(port):
                 raise RuntimeError(f"port {port} is taken")
+        # No run is alive (its ports would be taken): remove what a killed one left on disk.
+        for stale in Path(tempfile.gettempdir()).glob("reliability-*"):
+            if stale != self.workdir:
+                shutil.rmtree(stale, ignore_errors=True)
         self.redis.start()
         self.postgres.init()
         self.start_upstream()
