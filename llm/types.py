@@ -52,6 +52,10 @@ class ChatRequest:
     seed: int | None = None
     # Parameters passed through untouched to OpenAI-dialect providers.
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set per candidate from its parameter rules (llm.params): names the provider uses instead of
+    # OpenAI's, and whether to ask for usage on streams (False where usage comes unasked).
+    wire_names: dict[str, str] = field(default_factory=dict)
+    stream_usage: bool = True
 
 
 @dataclass
