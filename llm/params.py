@@ -4,7 +4,8 @@ The rules are data in models_config.yaml (`params:` on a provider, overridden pe
 OpenAI chat-completions parameter a rule says one of:
 
 - accept   the provider takes it (natively, or its dialect translates it);
-- rename   sent under another name (`max_tokens` -> `max_completion_tokens`, `seed` -> `random_seed`);
+- rename   sent under another name (`max_tokens` -> `max_completion_tokens`,
+           `seed` -> `random_seed`);
 - drop     not sent, and said so in X-Gateway-Params-Dropped (`stream_options` where usage comes
            anyway, `user` where the provider has no such field);
 - refuse   the candidate cannot honour the request: routing skips it, and when no candidate is

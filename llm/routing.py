@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
-from llm.catalog import AliasEntry, Catalog, ModelEntry
 from llm import params
+from llm.catalog import AliasEntry, Catalog, ModelEntry
 from llm.errors import (
     ModelNotAllowedError,
     NoRouteError,

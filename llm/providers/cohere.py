@@ -76,9 +76,7 @@ def translate_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] 
     return [
         {
             "type": "function",
-            "function": {
-                k: v for k, v in (tool.get("function") or {}).items() if k != "strict"
-            },
+            "function": {k: v for k, v in (tool.get("function") or {}).items() if k != "strict"},
         }
         for tool in tools
     ]

@@ -176,7 +176,7 @@ class PerplexityDialect:
         self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]
     ) -> EmbeddingResult:
         raise ProviderError(
-            ErrorKind.BAD_REQUEST, f"{provider.name} offers no embeddings here", provider=provider.id
+            ErrorKind.BAD_REQUEST, f"{provider.name} has no embeddings here", provider=provider.id
         )
 
     async def list_models(self, client: httpx.AsyncClient, provider: ProviderConfig) -> list[str]:
