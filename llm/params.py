@@ -103,7 +103,10 @@ class Decision:
     refused: tuple[str, str] | None = None  # (param, why)
 
     def dropped_text(self) -> str:
-        return ", ".join(f"{p} ({why})" if why else p for p, why in self.dropped.items())
+        """For X-Gateway-Params-Dropped; stream_options is the gateway's own ask, not said."""
+        return ", ".join(
+            f"{p} ({why})" if why else p for p, why in self.dropped.items() if p != "stream_options"
+        )
 
 
 def parse_rule(spec: Any) -> Rule:

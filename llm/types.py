@@ -90,6 +90,7 @@ class ChatResult:
     reasoning: str | None = None  # DeepSeek reasoning_content and the like
     citations: list[str] | None = None  # Perplexity
     cost: Decimal | None = None  # filled by the caller from the catalogue
+    logprobs: Any = None  # the choice's logprobs object, as OpenAI-dialect providers return it
 
 
 class StreamEventType(StrEnum):
@@ -113,6 +114,7 @@ class StreamEvent:
     error: ProviderError | None = None
     citations: list[str] | None = None
     model: str | None = None  # the upstream model that answered, on USAGE/DONE when known
+    logprobs: Any = None  # on DELTA events, when the provider streams logprobs
 
 
 @dataclass

@@ -138,6 +138,7 @@ def parse_chat(
         latency_ms=latency_ms,
         reasoning=message.get("reasoning_content") or message.get("reasoning") or None,
         citations=parse_citations(data),
+        logprobs=choice.get("logprobs") or None,
     )
 
 
@@ -157,7 +158,11 @@ async def decode_stream(
         if usage is not None:
             state.usage = usage
         for choice in chunk.get("choices") or []:
-            for event in delta_events(choice.get("delta") or {}):
+            events = delta_events(choice.get("delta") or {})
+            texts = [e for e in events if e.type is StreamEventType.DELTA]
+            if texts and choice.get("logprobs"):
+                texts[0].logprobs = choice["logprobs"]
+            for event in events:
                 yield event
             reason = map_finish_reason(choice.get("finish_reason"))
             if reason:
