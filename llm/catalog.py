@@ -275,6 +275,15 @@ def _model(
                 per_request=Decimal(row.get("per_request", "0")),
             )
         )
+    rules = parse_rules(spec.get("params"), provider_rules)
+    for name, rule in rules.rules.items():
+        if rule.action == "rename" and not rule.to:
+            complain([*path, "params", name], "a rename needs `to` (or write {rename: <name>})")
+    if "stream" in caps and rules.rule("stream_options").action == "refuse":
+        complain(
+            [*path, "capabilities"],
+            "a streaming model must accept or drop stream_options (the gateway asks for usage)",
+        )
     if "embeddings" in caps and len(caps) > 1:
         complain([*path, "capabilities"], "embeddings models cannot also be chat models")
     if not embeddings_only and "chat" not in caps:
@@ -291,7 +300,7 @@ def _model(
         speed_rank=spec["speed_rank"],
         fallbacks=tuple(spec.get("fallbacks", ())),
         demo=spec.get("demo", False),
-        params=parse_rules(spec.get("params"), provider_rules),
+        params=rules,
     )
 
 

@@ -62,9 +62,6 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body["instructions"] = "\n\n".join(system)
     if request.max_tokens is not None:
         body["max_output_tokens"] = request.max_tokens
-    effort = request.extra.get("reasoning_effort")
-    if effort:
-        body["reasoning"] = {"effort": effort}
     return body
 
 
