@@ -2,7 +2,8 @@
 
 Perplexity ended Sonar chat completions on 2026-09-27 and serves Sonar through the Agent API
 (https://docs.perplexity.ai/docs/agent-api/migrate-from-sonar/how-to): `messages` become `input`
-items, the system prompt becomes `instructions`, the token cap is `max_output_tokens`, and web
+items, the system prompt becomes `instructions`, the token cap is `max_output_tokens`
+(`temperature` is kept: https://docs.perplexity.ai/api-reference/agent-post), and web
 search is the `web_search` tool (billed per invocation, see the pricing page). An upstream id
 "preset:<name>" is sent as `preset` (e.g. pro-search, the old sonar-pro tier) instead of `model`.
 Answers arrive as `output` message items with `output_text` parts and url citations; streams are
@@ -62,6 +63,8 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body["instructions"] = "\n\n".join(system)
     if request.max_tokens is not None:
         body["max_output_tokens"] = request.max_tokens
+    if request.temperature is not None:
+        body["temperature"] = request.temperature
     return body
 
 

@@ -46,12 +46,18 @@ CASES = [
         "anthropic/claude-3.5-haiku",
         headers=OPENROUTER_HEADERS,
     ),
-    _openai_like(
-        "perplexity",
-        "Perplexity",
-        "https://api.perplexity.ai",
-        "sonar",
-        quirks={"list_models": False},
+    Case(
+        ProviderConfig(
+            id="perplexity",
+            name="Perplexity",
+            dialect="perplexity",
+            base_url="https://api.perplexity.ai",
+            api_key="pplx-test-key",
+        ),
+        "perplexity/sonar",
+        "https://api.perplexity.ai/v1/agent",
+        "https://api.perplexity.ai/v1/agent",
+        ("authorization", "Bearer pplx-test-key"),
     ),
     _openai_like("deepseek", "DeepSeek", "https://api.deepseek.com", "deepseek-chat"),
     Case(
@@ -109,4 +115,13 @@ CASES = [
     ),
 ]
 BY_ID = {case.id: case for case in CASES}
+# Sonar over chat completions (retired by Perplexity on 2026-09-27; OpenRouter still relays its
+# models that way): the OpenAI dialect's citation and search_results handling.
+SONAR_CHAT_COMPLETIONS = _openai_like(
+    "perplexity",
+    "Perplexity",
+    "https://api.perplexity.ai",
+    "sonar",
+    quirks={"list_models": False},
+)
 KEYED_CASES = [case for case in CASES if case.auth is not None]

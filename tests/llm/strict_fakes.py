@@ -861,6 +861,7 @@ PERPLEXITY_FIELDS = frozenset(
         "instructions",
         "max_output_tokens",
         "max_steps",
+        "temperature",
         "stream",
         "tools",
         "reasoning",
