@@ -354,6 +354,8 @@ class Anthropic:
     """The Messages API: https://docs.anthropic.com/en/api/messages. Unknown fields answer 400
     "Extra inputs are not permitted"; Claude 4.5 models answer 400 when temperature and top_p
     are both given (https://platform.claude.com/docs/en/about-claude/models/migration-guide);
+    Claude Sonnet 5.5 refuses non-default sampling parameters and forced tool use
+    (https://platform.claude.com/docs/en/models/sonnet-5-5/overview);
     temperature runs 0..1; turns alternate starting with user. Usage: input on message_start,
     output on message_delta."""
 
@@ -381,6 +383,13 @@ class Anthropic:
             )
         if not 0 <= body.get("temperature", 0) <= 1:
             return "temperature: Input should be less than or equal to 1"
+        if body["model"].startswith("claude-sonnet-5"):  # Sonnet 5 and 5.5 overview pages
+            if body.get("temperature", 1) != 1 or "top_p" in body:
+                return (
+                    "Sampling parameters other than the defaults are not supported for this model."
+                )
+            if (body.get("tool_choice") or {}).get("type") in ("tool", "any"):
+                return "Forced tool use is not supported for this model."
         for i, tool in enumerate(body.get("tools") or []):
             for name in tool:
                 if name not in ANTHROPIC_TOOL_FIELDS:

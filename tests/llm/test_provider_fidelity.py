@@ -416,3 +416,32 @@ def test_an_unlisted_openai_parameter_is_the_gateways_400_not_the_providers(cata
     with pytest.raises(UnsupportedParameterError) as caught:
         resolve(catalog, model, request=ask(extra={"verbosity": "low"}))
     assert caught.value.param == "verbosity"
+
+
+# --- per-model rules: Claude Sonnet 5.5 ------------------------------------------------------
+
+
+async def test_sonnet_55_gets_no_sampling_parameters_and_says_so(catalog, runtime, upstreams):
+    result, info = await complete(
+        catalog, runtime, "claude-sonnet-5-5", ask(temperature=0.2, top_p=0.5)
+    )
+
+    [sent] = upstreams.sent_to("anthropic")
+    assert "temperature" not in sent and "top_p" not in sent
+    assert result.text == ANSWER
+    dropped = info.headers()["X-Gateway-Params-Dropped"]
+    assert dropped.startswith("temperature (") and "top_p (" in dropped
+
+
+def test_sonnet_55_refuses_forced_tool_use_before_anthropic_does(catalog) -> None:
+    forced = ask(tools=[STRICT_TOOL], tool_choice="required")
+    with pytest.raises(UnsupportedParameterError) as caught:
+        resolve(catalog, "claude-sonnet-5-5", request=forced)
+    assert caught.value.param == "tool_choice"
+
+
+async def test_anthropic_answers_400_to_forced_tool_use_on_sonnet_55(catalog, runtime) -> None:
+    forced = ask(tools=[STRICT_TOOL], tool_choice="required")
+    with pytest.raises(ProviderError) as caught:
+        await send_raw(catalog, runtime, "claude-sonnet-5-5", forced)
+    assert caught.value.status == 400
