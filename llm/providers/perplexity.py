@@ -58,7 +58,9 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         body["preset"] = request.model.removeprefix(PRESET_PREFIX)
     else:
         body["model"] = request.model
+        # One step: at most one web_search, the per-request fee the catalogue charges.
         body["tools"] = [{"type": "web_search"}]
+        body["max_steps"] = 1
     if system:
         body["instructions"] = "\n\n".join(system)
     if request.max_tokens is not None:

@@ -192,6 +192,19 @@ REFUSED = [
     ("deepseek-reasoner", {"logprobs": True}, "logprobs"),
     ("gpt-4o-mini", {"reasoning_effort": "low"}, "reasoning_effort"),
     ("gpt-4o-mini", {"n": 2}, "n"),
+    ("openrouter/gpt-5-mini", {"stop": ["\n"]}, "stop"),
+    ("command-a-03-2025", {"parallel_tool_calls": False, "tools": [STRICT_TOOL]}, None),
+    ("command-a-03-2025", {"reasoning_effort": "low"}, "reasoning_effort"),
+    ("ollama/llama3.2", {"parallel_tool_calls": False, "tools": [STRICT_TOOL]}, None),
+    ("ollama/llama3.2", {"logprobs": True}, "logprobs"),
+    ("ollama/llama3.2", {"reasoning_effort": "low"}, "reasoning_effort"),
+    ("together/gpt-oss-120b", {"parallel_tool_calls": True, "tools": [STRICT_TOOL]}, None),
+    ("huggingface/gpt-oss-120b", {"parallel_tool_calls": True, "tools": [STRICT_TOOL]}, None),
+    ("deepseek-chat", {"parallel_tool_calls": True, "tools": [STRICT_TOOL]}, None),
+    ("sonar", {"seed": 7}, "seed"),
+    ("sonar", {"logprobs": True}, "logprobs"),
+    ("sonar", {"reasoning_effort": "low"}, "reasoning_effort"),
+    ("sonar", {"parallel_tool_calls": True}, None),
 ]
 
 
@@ -213,6 +226,25 @@ def test_a_refused_matrix_cell_is_the_gateways_400_naming_the_parameter(
     assert strict.requests == []
 
 
+MISSING_CAPABILITY = [
+    # (model, request fields): the model lacks the capability in the catalogue
+    ("sonar", {"response_format": {"type": "json_object"}}),
+    ("huggingface/llama-3.3-70b-instruct", {"response_format": {"type": "json_object"}}),
+    ("claude-sonnet-5-5", {"response_format": {"type": "json_object"}}),
+    ("sonar", {"tools": [STRICT_TOOL]}),
+    ("deepseek-reasoner", {"tools": [STRICT_TOOL]}),
+]
+
+
+@pytest.mark.parametrize(("model", "fields"), MISSING_CAPABILITY)
+def test_a_missing_capability_is_the_gateways_400_naming_the_model(client, strict, model, fields):
+    with pytest.raises(openai.BadRequestError) as caught:
+        client.chat.completions.create(model=model, messages=QUESTION, **fields)
+
+    gateway_400(caught.value, model, strict)
+    assert caught.value.code == "unsupported_capability"
+
+
 def test_temperature_zero_on_gpt5_is_dropped_and_said_in_a_header(client, strict) -> None:
     raw = client.chat.completions.with_raw_response.create(
         model="gpt-5-mini", messages=QUESTION, temperature=0
@@ -222,3 +254,37 @@ def test_temperature_zero_on_gpt5_is_dropped_and_said_in_a_header(client, strict
     assert raw.headers["x-gateway-params-dropped"].startswith("temperature (")
     [(_provider, _path, sent)] = strict.requests
     assert "temperature" not in sent
+
+
+def test_an_alias_skips_candidates_that_refuse_and_says_which_in_a_header(client, strict):
+    raw = client.chat.completions.with_raw_response.create(
+        model="open-weights", messages=QUESTION, logprobs=True, top_logprobs=2
+    )
+
+    assert raw.parse().choices[0].message.content
+    assert raw.headers["x-gateway-provider"] == "huggingface"
+    skipped = raw.headers["x-gateway-route-skipped"]
+    assert "groq/llama-3.1-8b-instant (refuses logprobs)" in skipped
+    assert "together/llama-3.3-70b-instruct-turbo (refuses logprobs)" in skipped
+    assert "ollama/llama3.2 (refuses logprobs)" in skipped
+    [(provider, _path, sent)] = strict.requests
+    assert (provider, sent["logprobs"], sent["top_logprobs"]) == ("huggingface", True, 2)
+
+
+def test_logprobs_come_back_where_the_provider_gives_them(client, strict) -> None:
+    reply = client.chat.completions.create(
+        model="gpt-4o-mini", messages=QUESTION, logprobs=True, top_logprobs=1
+    )
+    assert reply.choices[0].logprobs.content[0].token == "Paris"
+
+    chunks = list(
+        client.chat.completions.create(
+            model="gpt-4o-mini", messages=QUESTION, logprobs=True, stream=True
+        )
+    )
+    tokens = [
+        c.choices[0].logprobs.content[0].token
+        for c in chunks
+        if c.choices and c.choices[0].logprobs
+    ]
+    assert tokens and set(tokens) == {"Paris"}

@@ -139,6 +139,14 @@ REASONING_UNSUPPORTED = (
 )
 
 
+LOGPROBS = {
+    "content": [
+        {"token": "Paris", "logprob": -0.01, "bytes": [80, 97, 114, 105, 115], "top_logprobs": []}
+    ],
+    "refusal": None,
+}
+
+
 def openai_error(message: str, param: str | None = None, code: str | None = None) -> dict:
     return {
         "error": {
@@ -280,7 +288,12 @@ class OpenAICompatible:
             "created": 1_750_000_000,
             "model": body["model"],
             "choices": [
-                {"index": 0, "message": message, "finish_reason": finish, "logprobs": None}
+                {
+                    "index": 0,
+                    "message": message,
+                    "finish_reason": finish,
+                    "logprobs": LOGPROBS if body.get("logprobs") else None,
+                }
             ],
         }
         if self.usage == "x_groq":
@@ -305,7 +318,10 @@ class OpenAICompatible:
         else:
             text = message["content"]
             for piece in (text[: len(text) // 2], text[len(text) // 2 :]):
-                chunks.append({**base, "choices": [{"index": 0, "delta": {"content": piece}}]})
+                choice = {"index": 0, "delta": {"content": piece}}
+                if body.get("logprobs"):
+                    choice["logprobs"] = LOGPROBS
+                chunks.append({**base, "choices": [choice]})
         last = {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}
         if self.usage == "last_chunk":
             last["usage"] = self.usage_body()

@@ -346,7 +346,7 @@ async def test_perplexity_sonar_goes_to_the_agent_api_with_web_search(
     [(provider, path, sent)] = upstreams.requests
     assert (provider, path) == ("perplexity", "/v1/agent")
     assert sent["model"] == "perplexity/sonar"
-    assert sent["tools"] == [{"type": "web_search"}]
+    assert sent["tools"] == [{"type": "web_search"}] and sent["max_steps"] == 1
     assert sent["instructions"] == "Be brief."
     assert sent["input"] == [{"role": "user", "content": "Capital of France?"}]
     assert sent["max_output_tokens"] == 100
