@@ -445,3 +445,56 @@ async def test_anthropic_answers_400_to_forced_tool_use_on_sonnet_55(catalog, ru
     with pytest.raises(ProviderError) as caught:
         await send_raw(catalog, runtime, "claude-sonnet-5-5", forced)
     assert caught.value.status == 400
+
+
+# --- translations the matrix promises ----------------------------------------------------------
+
+
+async def test_cohere_gets_strict_tools_request_wide(catalog, runtime, upstreams) -> None:
+    forced = {"type": "function", "function": {"name": "get_weather"}}
+    result, _ = await complete(
+        catalog, runtime, "command-a-03-2025", ask(tools=[STRICT_TOOL], tool_choice=forced)
+    )
+
+    [sent] = upstreams.sent_to("cohere")
+    assert sent["strict_tools"] is True and sent["tool_choice"] == "REQUIRED"
+    assert "strict" not in sent["tools"][0]["function"]
+    assert result.tool_calls[0].name == "get_weather"
+
+
+async def test_anthropic_gets_parallel_tool_calls_false_as_disable_parallel_tool_use(
+    catalog, runtime, upstreams
+) -> None:
+    await complete(
+        catalog,
+        runtime,
+        "claude-sonnet-4-5",
+        ask(tools=[STRICT_TOOL], tool_choice="auto", extra={"parallel_tool_calls": False}),
+    )
+
+    [sent] = upstreams.sent_to("anthropic")
+    assert sent["tool_choice"] == {"type": "auto", "disable_parallel_tool_use": True}
+    assert "strict" not in sent["tools"][0]
+    assert sent["tools"][0]["input_schema"] == STRICT_TOOL["function"]["parameters"]
+
+
+async def test_gemini_gets_reasoning_effort_as_a_thinking_budget(catalog, runtime, upstreams):
+    await complete(
+        catalog, runtime, "gemini-2.5-pro", ask(extra={"reasoning_effort": "low"}, seed=3)
+    )
+
+    config = upstreams.sent_to("gemini")[0]["generationConfig"]
+    assert config["thinkingConfig"] == {"thinkingBudget": 1024}
+    assert config["seed"] == 3
+
+
+async def test_gemini_drops_parallel_tool_calls_true_and_says_so(catalog, runtime, upstreams):
+    _, info = await complete(
+        catalog,
+        runtime,
+        "gemini-2.5-flash",
+        ask(tools=[STRICT_TOOL], extra={"parallel_tool_calls": True}),
+    )
+
+    assert "parallel_tool_calls" not in upstreams.sent_to("gemini")[0]
+    assert info.headers()["X-Gateway-Params-Dropped"].startswith("parallel_tool_calls (")
