@@ -56,6 +56,7 @@ PARAMS = (
     "stream_options",
     "messages[].name",
 )
+_ORDER = {name: i for i, name in enumerate(PARAMS)}  # decisions name parameters in this order
 _REQUEST_FIELDS = ("max_tokens", "temperature", "top_p", "stop", "seed", "user", "tools")
 _MORE_FIELDS = ("tool_choice", "response_format")
 
@@ -152,7 +153,8 @@ def decide(rules: ParamRules, request: ChatRequest, model: str = "") -> Decision
     present = present_params(request)
     renamed: dict[str, str] = {}
     dropped: dict[str, str] = {}
-    for param, value in present.items():
+    for param in sorted(present, key=lambda p: (_ORDER.get(p, len(_ORDER)), p)):
+        value = present[param]
         rule = rules.rule(param)
         action = rule.action_for(value, present)
         if action == "refuse":

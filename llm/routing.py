@@ -118,11 +118,7 @@ def resolve(
 
     def usable(model: ModelEntry, extra: frozenset[str] = frozenset()) -> bool:
         why = None
-        refused = refusal(model)
-        if refused is not None:
-            refusals.append((model.id, *refused))
-            why = f"refuses {refused[0]}"
-        elif not catalog.is_configured(model.provider):
+        if not catalog.is_configured(model.provider):
             why = f"{model.provider} not configured"
         elif not (need | extra) <= model.capabilities:
             why = "lacks " + ",".join(sorted((need | extra) - model.capabilities))
@@ -130,6 +126,9 @@ def resolve(
             why = "not allowed"
         elif not model.has_price_at(when):
             why = "not priced yet"
+        elif (refused := refusal(model)) is not None:
+            refusals.append((model.id, *refused))
+            why = f"refuses {refused[0]}"
         if why:
             skipped.append(f"{model.id} ({why})")
         return why is None

@@ -21,7 +21,7 @@ from llm.http import set_client
 from llm.runtime import configure_runtime, set_runtime
 from llm.types import ChatRequest
 from tests.api.conftest import _close_shared_client
-from tests.llm.strict_fakes import StrictUpstreams
+from tests.llm.strict import StrictUpstreams
 from tests.llm.test_provider_fidelity import KEYS, STRICT_TOOL
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -21,7 +21,7 @@ from llm.runtime import Runtime
 from llm.types import ChatRequest, ErrorKind, ProviderError
 from tests.llm.conftest import FakeClock, make_runtime
 from tests.llm.fakes import collect, text_of
-from tests.llm.strict_fakes import ANSWER, COMPLETION_TOKENS, PROMPT_TOKENS, StrictUpstreams
+from tests.llm.strict import ANSWER, COMPLETION_TOKENS, PROMPT_TOKENS, StrictUpstreams
 
 KEYS = {
     f"{name}_API_KEY": f"key-{name.lower()}"
