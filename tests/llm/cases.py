@@ -115,8 +115,8 @@ CASES = [
     ),
 ]
 BY_ID = {case.id: case for case in CASES}
-# Sonar over chat completions (retired by Perplexity on 2026-09-27; OpenRouter still relays its
-# models that way): the OpenAI dialect's citation and search_results handling.
+# Sonar over chat completions, as Perplexity served it until 2026-09-27: the OpenAI dialect still
+# reads citations and search_results whenever a provider sends them.
 SONAR_CHAT_COMPLETIONS = _openai_like(
     "perplexity",
     "Perplexity",
