@@ -288,3 +288,18 @@ def test_logprobs_come_back_where_the_provider_gives_them(client, strict) -> Non
         if c.choices and c.choices[0].logprobs
     ]
     assert tokens and set(tokens) == {"Paris"}
+
+
+TOOL_MODELS = sorted(m.id for m in CATALOG.models.values() if "tools" in m.capabilities)
+
+
+@pytest.mark.parametrize("model", TOOL_MODELS)
+def test_every_model_with_tools_takes_a_strict_json_schema_tool(client, strict, model) -> None:
+    reply = client.chat.completions.create(
+        model=model, messages=QUESTION, tools=[STRICT_TOOL], tool_choice="auto"
+    )
+
+    assert reply.choices[0].message.content or reply.choices[0].message.tool_calls
+    if strict.requests:  # the demo provider answers locally
+        [(_provider, _path, sent)] = strict.requests
+        assert "get_weather" in json.dumps(sent)
