@@ -47,7 +47,7 @@ class RoutePlan:
     alias: str | None
     reason: str
     candidates: tuple[Candidate, ...]
-    skipped: tuple[str, ...] = ()  # "model (why)" for every candidate left out
+    skipped: tuple[str, ...] = ()  # "model (refuses param)": left out for a parameter rule
 
     def candidate_ids(self) -> list[str]:
         return [c.model.id for c in self.candidates]
@@ -183,7 +183,7 @@ def resolve(
         alias=alias,
         reason=reason,
         candidates=candidates,
-        skipped=tuple(s for s in skipped if "refuses" in s),
+        skipped=tuple(f"{model} (refuses {param})" for model, param, _why in refusals),
     )
 
 
