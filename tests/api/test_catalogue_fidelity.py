@@ -303,3 +303,18 @@ def test_every_model_with_tools_takes_a_strict_json_schema_tool(client, strict, 
     if strict.requests:  # the demo provider answers locally
         [(_provider, _path, sent)] = strict.requests
         assert "get_weather" in json.dumps(sent)
+
+
+def test_a_stream_says_what_was_dropped_in_its_headers(client, strict) -> None:
+    with client.chat.completions.with_streaming_response.create(
+        model="claude-sonnet-4-5", messages=QUESTION, temperature=0.2, top_p=0.9, stream=True
+    ) as response:
+        text = "".join(
+            chunk.choices[0].delta.content or "" for chunk in response.parse() if chunk.choices
+        )
+        dropped = response.headers["x-gateway-params-dropped"]
+
+    assert text
+    assert dropped.startswith("top_p (Claude 4.5 models take temperature or top_p")
+    [(_provider, _path, sent)] = strict.requests
+    assert sent["temperature"] == 0.2 and "top_p" not in sent
