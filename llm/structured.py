@@ -78,14 +78,17 @@ async def complete_structured(
     max_repairs: int = 2,
     runtime: Runtime | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
+    paid: list[Charge] | None = None,
 ) -> StructuredResult:
-    """Ask for JSON matching schema; repair up to max_repairs times; deadline covers them all."""
+    """Ask for JSON matching schema; repair up to max_repairs times; deadline covers them all.
+    Each paid answer is also appended to paid as it arrives, so a caller that is cancelled
+    half-way still knows what was spent."""
     validator = check_schema(schema)
     rt = runtime or get_runtime()
     ends_at = rt.monotonic() + deadline
     messages = list(request.messages)
     results: list[ChatResult] = []
-    charges: list[Charge] = []
+    charges: list[Charge] = [] if paid is None else paid
     errors: list[str] = []
     route: RouteInfo | None = None
     for attempt in range(1, max_repairs + 2):

@@ -78,6 +78,7 @@ class Call:
     cache_opt_out: bool = False  # Cache-Control: no-cache (do not answer from the cache)
     no_store: bool = False  # Cache-Control: no-store (keep nothing: no cache entry, no prompt)
     cost: Decimal | None = None  # shown in X-Gateway-Cost once the outcome is known
+    paid: list[Charge] = field(default_factory=list)  # answers paid so far (structured output)
     settled: bool = False
 
     @property
@@ -317,6 +318,7 @@ def client_gone(call: Call) -> Outcome:
         status=499,
         error_class="client_disconnected" if ending is Ending.CLIENT_GONE else "gateway_stopping",
         route=call.route,
+        charges=tuple(call.paid),
     )
 
 
@@ -485,6 +487,7 @@ def respond_json(
 
 def respond_error(call: Call, error: ApiError, cause: BaseException | None = None) -> HttpResponse:
     result = failed(call, error, cause)
-    call.cost = result.cost
+    # After a deadline the provider may still bill: the cost is known only once settled.
+    call.cost = None if result.ending is Ending.DEADLINE else result.cost
     settle(call, result)
     return error.response(response_headers(call))

@@ -188,6 +188,7 @@ async def generate_structured(call: Call, request) -> HttpResponse:
         policy=pipeline.retry_policy(),
         name=call.parsed.extra.get("schema_name") or "response",
         max_repairs=MAX_REPAIRS,
+        paid=call.paid,
     )
     call.route = structured.route
     outcome = pipeline.served(call, structured.charges)
