@@ -50,6 +50,18 @@ def unlimited_plan(db):
 
 
 @pytest.fixture
+def shared_redis(settings, gateway_server):
+    """The gateway settles through Redis, as in production: settling then really waits on the
+    network, which is when a client closing the connection used to cancel it."""
+    from gateway_project.redis_client import close_redis
+    from tests.stores import use_redis
+
+    use_redis(settings)
+    yield
+    gateway_server.call(close_redis())
+
+
+@pytest.fixture
 def sdk(gateway, key):
     client = openai.OpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0)
     yield client
@@ -86,8 +98,10 @@ def usage_chunks(model: str, text: str, usage: dict) -> list[str]:
 # --- streams that end normally ----------------------------------------------------------------
 
 
-def test_sync_sdk_streams_closed_right_after_done_each_leave_one_row(gateway, key, sdk):
-    streams = 50
+def test_sync_sdk_streams_closed_right_after_done_each_leave_one_row(
+    shared_redis, gateway, key, sdk
+):
+    streams = 100
     for _ in range(streams):
         stream = sdk.chat.completions.create(
             model="gpt-4o-mini",
@@ -106,7 +120,7 @@ def test_sync_sdk_streams_closed_right_after_done_each_leave_one_row(gateway, ke
         assert str(record.cost) == "0.00000540"
 
 
-def test_httpx_closing_at_done_leaves_one_row_per_stream(gateway, key):
+def test_httpx_closing_at_done_leaves_one_row_per_stream(shared_redis, gateway, key):
     streams = 50
     with httpx.Client(timeout=30) as client:
         for _ in range(streams):
@@ -124,7 +138,7 @@ def test_httpx_closing_at_done_leaves_one_row_per_stream(gateway, key):
     assert all(r.billing_reason == "reported" and r.output_tokens == 6 for r in records)
 
 
-async def test_async_sdk_concurrent_streams_each_leave_one_row(gateway, key):
+async def test_async_sdk_concurrent_streams_each_leave_one_row(shared_redis, gateway, key):
     client = openai.AsyncOpenAI(base_url=f"{gateway}/v1", api_key=key, max_retries=0)
 
     async def one() -> None:
