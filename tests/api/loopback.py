@@ -94,7 +94,9 @@ class FakeOpenAI:
     def then(self, *replies: Reply) -> None:
         self.script.extend(replies)
 
-    def completion(self, model: str) -> dict[str, Any]:
+    def completion(self, model: str, max_tokens: int | None = None) -> dict[str, Any]:
+        # Like the real API, never more output than the cap the request sent.
+        completion_tokens = min(self.completion_tokens, max_tokens or self.completion_tokens)
         return {
             "id": "chatcmpl-upstream",
             "object": "chat.completion",
@@ -109,8 +111,8 @@ class FakeOpenAI:
             ],
             "usage": {
                 "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": self.prompt_tokens + completion_tokens,
             },
         }
 
@@ -172,7 +174,11 @@ class FakeOpenAI:
             return
         if not data.get("stream"):
             await _send(
-                send, 200, json.dumps(reply.body or self.completion(data["model"])).encode()
+                send,
+                200,
+                json.dumps(
+                    reply.body or self.completion(data["model"], data.get("max_tokens"))
+                ).encode(),
             )
             return
         include_usage = bool((data.get("stream_options") or {}).get("include_usage"))

@@ -449,6 +449,41 @@ def test_a_prompt_three_times_the_naive_estimate_fits_its_reservation(gateway, k
     assert record.input_tokens == 3 * naive and not record.usage_anomaly
 
 
+async def test_concurrent_requests_without_max_tokens_stay_within_the_token_quota(
+    gateway, key, upstreams, monkeypatch
+):
+    from asgiref.sync import sync_to_async
+
+    from billing import admission
+    from billing.limits import forget_cached_plans
+    from billing.models import Plan
+
+    primary, _ = upstreams
+    # Left alone, the model would write 10,000 tokens: only the cap sent upstream bounds it.
+    monkeypatch.setattr(primary, "completion_tokens", 10_000)
+    await sync_to_async(Plan.objects.filter(slug="free").update)(monthly_tokens=50_000)
+    forget_cached_plans()
+    admission.clear_in_process_state()
+    async with httpx.AsyncClient(timeout=30) as client:
+        responses = await asyncio.gather(
+            *[
+                client.post(
+                    f"{gateway}/v1/chat/completions",
+                    json={"model": "gpt-4o-mini", "messages": HELLO},
+                    headers={"Authorization": f"Bearer {key}"},
+                )
+                for _ in range(50)
+            ]
+        )
+    served = [r for r in responses if r.status_code == 200]
+    assert served and len(served) < 50
+    assert all(request["max_tokens"] == 4096 for request in primary.requests)
+    records = await asyncio.to_thread(rows, 50)
+    billed = sum(r.input_tokens + r.output_tokens for r in records)
+    assert billed <= 50_000
+    admission.clear_in_process_state()
+
+
 # --- caching opt-out, embeddings cache, prompt logging --------------------------------------------
 
 
