@@ -361,6 +361,19 @@ def test_a_deadline_with_no_answer_bills_the_prompt_estimated(gateway, key, upst
     assert record.cost > 0
 
 
+def test_a_stream_whose_first_event_misses_the_deadline_bills_the_prompt(
+    gateway, key, upstreams, settings
+):
+    primary, _ = upstreams
+    settings.GATEWAY_REQUEST_DEADLINE_SECONDS = 0.2
+    primary.then(Reply(delay=1.0))
+    body = {"model": "gpt-4o-mini", "messages": HELLO, "stream": True}
+    assert post(gateway, key, body).status_code == 504
+    [record] = rows(1)
+    assert (record.outcome, record.billing_reason) == ("deadline", "deadline_estimated")
+    assert record.input_estimated and record.input_tokens > 0 and record.cost > 0
+
+
 SCHEMA = {
     "type": "object",
     "properties": {"city": {"type": "string"}, "population": {"type": "integer"}},
