@@ -13,7 +13,6 @@ response finishing can cancel it, and a graceful stop drains it.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import itertools
 import json
 import logging
@@ -230,9 +229,9 @@ def new_route(call: Call) -> RouteInfo:
 
 
 def served(call: Call, charges: tuple[Charge, ...]) -> Outcome:
-    result = outcome(Ending.SERVED, BillingReason.REPORTED, route=call.route, charges=charges)
-    if result.usage.estimated:
-        result = dataclasses.replace(result, billing_reason=BillingReason.ESTIMATED)
+    estimated = any(charge.usage.estimated for charge in charges)
+    reason = BillingReason.ESTIMATED if estimated else BillingReason.REPORTED
+    result = outcome(Ending.SERVED, reason, route=call.route, charges=charges)
     call.cost = result.cost
     return result
 
@@ -265,7 +264,7 @@ def stream_ended(call: Call, *, error_class: str = "", ending: Ending | None = N
         ending, reason, status = Ending.UPSTREAM_CUT, BillingReason.UPSTREAM_CUT, 502
     else:
         ending, reason, status = Ending.SERVED, BillingReason.REPORTED, 200
-        if charges and charges[0].usage.estimated:
+        if any(charge.usage.estimated for charge in charges):
             reason = BillingReason.ESTIMATED
     result = outcome(
         ending, reason, status=status, error_class=error_class, route=route, charges=charges

@@ -219,6 +219,29 @@ async def test_reasoning_streamed_before_a_disconnect_is_billed(gateway, key, up
     assert record.output_tokens >= 100 and record.output_estimated
 
 
+def test_a_client_gone_before_the_answer_pays_what_the_provider_then_reports(
+    gateway, key, upstreams
+):
+    primary, _ = upstreams
+    primary.then(Reply(delay=0.8))
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{gateway}/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": HELLO},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=0.3,
+        )
+    [record] = rows(1)
+    assert (record.outcome, record.billing_reason, record.status) == (
+        "client_gone",
+        "client_gone",
+        499,
+    )
+    # The provider finished the answer nobody read: billed as it reported it.
+    assert (record.input_tokens, record.output_tokens) == (12, 6)
+    assert not record.tokens_estimated
+
+
 ANTHROPIC_AND_GEMINI = textwrap.dedent(
     """\
       anthropic: {{name: Anthropic, dialect: anthropic, base_url: "{anthropic}"}}
