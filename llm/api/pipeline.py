@@ -4,18 +4,15 @@ authenticate -> parse -> route -> admit (rate limits + quota reservation) -> cac
 provider (failover) -> respond -> settle.
 
 Every step is a small function over a `Call`, the request's running record. However the call
-ends, the view builds one immutable Outcome (llm/outcome.py) and hands it to `settle(call,
-outcome)`: the only writer of the quota settlement, the usage record, the request log line and
-the metrics. settle runs in a task the process owns, so neither a client hanging up nor the
-response finishing can cancel it, and a graceful stop drains it.
+ends, the view builds one immutable Outcome (llm/outcome.py, through the builders below) and
+hands it to `settlement.settle(call, outcome)`: the only writer of the quota settlement, the
+usage record, the request log line and the metrics.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import logging
 import re
 import secrets
 import time
@@ -28,10 +25,9 @@ from django.conf import settings
 from django.http import HttpResponse
 
 from gateway_project.redis_client import get_redis
-from llm.api import governance
+from llm.api import governance, settlement
 from llm.api.auth import Caller, authenticate
 from llm.api.errors import ApiError, bad_request, from_gateway_error
-from llm.api.observe import observe_call, redacted_prompt
 from llm.api.parsing import ParsedChat
 from llm.api.responses import money
 from llm.catalog import ModelEntry
@@ -44,18 +40,13 @@ from llm.outcome import BillingReason, Charge, Ending, Outcome, outcome
 from llm.routing import RoutePlan, needs_for
 from llm.runtime import configure_runtime, is_runtime_configured, plan_route
 from llm.tokens import estimate_messages_tokens, prompt_upper_bound
-from llm.types import TOKEN_CLASSES, ChatResult, Usage
+from llm.types import ChatResult
 
-logger = logging.getLogger(__name__)
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Request ids: a random prefix per process plus a counter, unique without a syscall per request.
 _ID_PREFIX = secrets.token_hex(8)
 _id_counter = itertools.count(1)
 DEFAULT_MAX_OUTPUT = 4096  # the worst case reserved when neither request nor catalogue bounds it
-_background: set[asyncio.Task] = set()
-_stopping = False  # set when a graceful stop begins: calls it cuts end as "stopping"
-# Ways out after which a provider may still answer (and bill) the attempt in flight.
-LATE_ENDINGS = frozenset({Ending.DEADLINE, Ending.CLIENT_GONE, Ending.STOPPING})
 
 
 @dataclass
@@ -310,7 +301,7 @@ def failed(call: Call, error: ApiError, cause: BaseException | None = None) -> O
 def client_gone(call: Call) -> Outcome:
     """The client went away before a non-streamed answer: the attempt in flight may still
     answer (settle waits for it a little); its usage is billed as reported, else estimated."""
-    ending = Ending.STOPPING if _stopping else Ending.CLIENT_GONE
+    ending = Ending.STOPPING if settlement.is_stopping() else Ending.CLIENT_GONE
     return outcome(
         ending,
         BillingReason(ending.value),
@@ -319,141 +310,6 @@ def client_gone(call: Call) -> Outcome:
         route=call.route,
         charges=tuple(call.paid),
     )
-
-
-# --- settle: the one writer -----------------------------------------------------------------
-
-
-def settle(call: Call, result: Outcome) -> None:
-    """Settle the call once: quota, usage record, log line and metrics, in a task the process
-    owns (a cancelled request cannot cancel it; drain_background waits for it at shutdown)."""
-    if call.settled or call.caller is None:
-        return
-    call.settled = True
-    task = asyncio.get_running_loop().create_task(_settle(call, result))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-async def _settle(call: Call, result: Outcome) -> None:
-    try:
-        result = await with_late_answer(result)
-        await governance.settle(call.admission, result)
-        observe_call(call, result)
-        await governance.record(usage_record(call, result))
-        if result.is_anomalous:
-            await governance.report_usage_anomaly(call.request_id, call.caller, result)
-    except Exception:
-        logger.exception("Settling %s failed", call.request_id)
-
-
-async def with_late_answer(result: Outcome) -> Outcome:
-    """The deadline passed (or the client left) while a provider was still answering. Wait for it
-    up to GATEWAY_LATE_ANSWER_GRACE_SECONDS: if it answers, bill what it reports; if not, bill
-    the prompt, estimated. An attempt that failed bills nothing, as any failed attempt."""
-    route = result.route
-    if result.ending not in LATE_ENDINGS or route is None or route.in_flight is None:
-        return result
-    in_flight, pending, extra = route.in_flight, route.pending, None
-    if pending is not None:
-        try:
-            _, extra = await asyncio.wait_for(
-                asyncio.shield(pending), settings.GATEWAY_LATE_ANSWER_GRACE_SECONDS
-            )
-        except TimeoutError:
-            pending.cancel()
-        except Exception:
-            return result  # the provider answered with an error: not billed
-    late = extra is not None
-    if extra is None:
-        extra = in_flight.estimated_charge()
-    reason = result.billing_reason
-    if result.ending is Ending.DEADLINE:
-        reason = BillingReason.DEADLINE_LATE_ANSWER if late else BillingReason.DEADLINE_ESTIMATED
-    return outcome(
-        result.ending,
-        reason,
-        status=result.status,
-        error_class=result.error_class,
-        route=route,
-        charges=(*result.charges, extra),
-    )
-
-
-async def drain_background() -> None:
-    """Wait for every pending settle (graceful shutdown); calls cut by the stop say so."""
-    global _stopping
-    _stopping = True
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
-
-
-def is_stopping() -> bool:
-    return _stopping
-
-
-def usage_record(call: Call, result: Outcome) -> dict[str, Any]:
-    """The usage record's column values, all from the outcome."""
-    caller, route, usage = call.caller, result.route, result.usage
-    reported = result.reported if result.is_anomalous else None
-    return {
-        "organization_id": caller.organization.pk,
-        "api_key_id": caller.key.pk,
-        "user_id": caller.key.created_by_id,
-        "request_id": call.request_id,
-        "client_request_id": call.client_request_id,
-        "created_at": call.created_at.isoformat(),
-        "endpoint": call.endpoint,
-        "requested_model": call.parsed.model if call.parsed else "",
-        "provider": (route.served_provider or "") if route else "",
-        "upstream_model": (route.upstream_model or route.served_model or "") if route else "",
-        "input_tokens": usage.input_tokens,
-        "output_tokens": usage.output_tokens,
-        "cached_input_tokens": usage.cached_input_tokens,
-        "cache_write_5m_tokens": usage.cache_write_5m_tokens,
-        "cache_write_1h_tokens": usage.cache_write_1h_tokens,
-        "reasoning_tokens": usage.reasoning_tokens,
-        "tool_use_prompt_tokens": usage.tool_use_prompt_tokens,
-        "billed_input_units": usage.billed_input_units,
-        "billed_output_units": usage.billed_output_units,
-        "service_tier": usage.service_tier,
-        "tokens_estimated": usage.estimated,
-        "input_estimated": usage.input_estimated,
-        "output_estimated": usage.output_estimated,
-        "usage_anomaly": result.is_anomalous,
-        "reported_usage": reported_counts(reported) if reported is not None else None,
-        "cost": str(result.cost),
-        "price_version": result.price_version,
-        "latency_ms": round(call.elapsed_ms),
-        "ttft_ms": round(result.ttft_ms) if result.ttft_ms is not None else None,
-        "upstream_ms": round(result.upstream_ms),
-        "status": result.status,
-        "error_class": result.error_class,
-        "outcome": result.ending.value,
-        "billing_reason": result.billing_reason.value,
-        "attempts": len(route.providers_tried()) if route else 0,
-        "cache_hit": result.cache_hit,
-        "stream": call.stream,
-        "client_disconnected": result.ending in (Ending.CLIENT_GONE, Ending.STOPPING),
-        "prompt_text": logged_prompt(call),
-    }
-
-
-def reported_counts(usage: Usage) -> dict[str, int]:
-    """The counts as the upstream reported them (kept when they were bounded)."""
-    counts = {name: getattr(usage, name) for name in TOKEN_CLASSES}
-    for name in ("billed_input_units", "billed_output_units"):
-        if getattr(usage, name) is not None:
-            counts[name] = getattr(usage, name)
-    return counts
-
-
-def logged_prompt(call: Call) -> str | None:
-    """The redacted prompt, for organisations that turned prompt logging on (and not for a
-    request that asked us to keep nothing, Cache-Control: no-store)."""
-    if call.no_store or call.parsed is None or not call.caller.organization.prompt_logging:
-        return None
-    return redacted_prompt(call.parsed.request.messages)
 
 
 def response_headers(call: Call) -> dict[str, str]:
@@ -477,7 +333,7 @@ def respond_json(
     call: Call, result: Outcome, body: dict[str, Any], status: int = 200
 ) -> HttpResponse:
     """The answer; settling runs alongside it, off the response's path."""
-    settle(call, result)
+    settlement.settle(call, result)
     response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
     for name, value in response_headers(call).items():
         response[name] = value
@@ -488,5 +344,5 @@ def respond_error(call: Call, error: ApiError, cause: BaseException | None = Non
     result = failed(call, error, cause)
     # After a deadline the provider may still bill: the cost is known only once settled.
     call.cost = None if result.ending is Ending.DEADLINE else result.cost
-    settle(call, result)
+    settlement.settle(call, result)
     return error.response(response_headers(call))

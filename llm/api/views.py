@@ -13,7 +13,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
 from llm import failover
-from llm.api import pipeline
+from llm.api import pipeline, settlement
 from llm.api.catalog_views import openai_model_list
 from llm.api.errors import ApiError, from_gateway_error
 from llm.api.parsing import load_json, parse_chat, parse_generate
@@ -46,7 +46,7 @@ def api_view(endpoint: str):
             except ApiError as error:
                 return pipeline.respond_error(call, error, error)
             except asyncio.CancelledError:
-                pipeline.settle(call, pipeline.client_gone(call))
+                settlement.settle(call, pipeline.client_gone(call))
                 raise
             except Exception as exc:
                 logger.exception("Unexpected error in %s (request %s)", endpoint, call.request_id)
@@ -135,7 +135,7 @@ async def relay(call: Call, stream, writer: ChunkWriter):
                 yield line
         await stream.aclose()
         outcome = pipeline.stream_ended(call, error_class=error_class)
-        pipeline.settle(call, outcome)
+        settlement.settle(call, outcome)
         if call.parsed.include_usage:
             yield writer.usage(outcome.usage, outcome.cost)
         yield writer.done()
@@ -143,8 +143,8 @@ async def relay(call: Call, stream, writer: ChunkWriter):
         # The client (or our stop) went away: close the upstream, bill what it produced.
         if not call.settled:
             await _close_quietly(stream)
-            ending = Ending.STOPPING if pipeline.is_stopping() else Ending.CLIENT_GONE
-            pipeline.settle(call, pipeline.stream_ended(call, ending=ending))
+            ending = Ending.STOPPING if settlement.is_stopping() else Ending.CLIENT_GONE
+            settlement.settle(call, pipeline.stream_ended(call, ending=ending))
         raise
 
 
