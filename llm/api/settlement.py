@@ -86,11 +86,14 @@ async def with_late_answer(result: Outcome) -> Outcome:
 
 
 async def drain_background() -> None:
-    """Wait for every pending settle (graceful shutdown); calls cut by the stop say so."""
+    """Wait for every pending settle (graceful shutdown); calls cut meanwhile say "stopping"."""
     global _stopping
     _stopping = True
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
+    try:
+        while _background:
+            await asyncio.gather(*list(_background), return_exceptions=True)
+    finally:
+        _stopping = False  # drained: a process that serves again starts afresh
 
 
 def is_stopping() -> bool:
