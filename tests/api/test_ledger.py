@@ -189,6 +189,32 @@ async def test_disconnects_at_random_chunks_each_leave_one_billed_row(gateway, k
         assert 0 < record.output_tokens < 5 * 6 and record.cost > 0
 
 
+async def test_a_stream_cut_by_a_graceful_stop_is_billed_like_a_disconnect(
+    gateway, key, upstreams, monkeypatch
+):
+    from llm.api import settlement
+
+    primary, _ = upstreams
+    chunks = primary.stream_chunks("gpt-4o-mini", include_usage=False)
+    primary.then(Reply(chunks=chunks * 5, chunk_delay=0.01))
+    monkeypatch.setattr(settlement, "_stopping", True)  # the drain at shutdown has begun
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream(
+            "POST",
+            f"{gateway}/v1/chat/completions",
+            json={"model": "gpt-4o-mini", "messages": HELLO, "stream": True},
+            headers={"Authorization": f"Bearer {key}"},
+        ) as response,
+    ):
+        async for line in response.aiter_lines():
+            if line.startswith("data: "):
+                break
+    [record] = await asyncio.to_thread(rows, 1)
+    assert (record.outcome, record.billing_reason) == ("stopping", "stopping")
+    assert record.output_tokens > 0 and record.output_estimated
+
+
 def reasoning_chunks(model: str, words: int) -> list[str]:
     base = {"id": "chatcmpl-up", "object": "chat.completion.chunk", "model": model}
     return [
