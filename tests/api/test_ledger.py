@@ -589,6 +589,15 @@ def test_prompt_logging_keeps_the_redacted_prompt_on_the_row(gateway, key, upstr
     assert logged.prompt_text.startswith("user: My key is")
     assert secret not in logged.prompt_text and "[redacted]" in logged.prompt_text
     assert opted_out.prompt_text is None
+    # The dashboard's request list shows it, with how each call was billed.
+    listed = httpx.get(
+        f"{gateway}/api/dashboard/recent-requests",
+        headers={"Authorization": f"Bearer {key}"},
+        timeout=30,
+    ).json()["results"]
+    shown = {r["request_id"]: r for r in listed}
+    assert shown[logged.request_id]["prompt_text"] == logged.prompt_text
+    assert shown[logged.request_id]["billing_reason"] == "reported"
 
 
 def test_without_prompt_logging_no_prompt_is_kept(gateway, key, upstreams):

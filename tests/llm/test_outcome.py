@@ -9,6 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from llm.catalog import ModelEntry, PriceRow
+from llm.costs import COST_QUANTUM
 from llm.outcome import BillingReason, Ending, UsageBound, bound_usage, charge_for, outcome
 from llm.tokens import estimate_messages_tokens, fill_unreported, prompt_upper_bound
 from llm.types import ChatRequest, Usage
@@ -98,3 +99,38 @@ def test_unreported_numbers_are_estimated_and_flagged_reported_ones_kept():
     assert usage.output_estimated and not usage.input_estimated
     nothing = fill_unreported(None, messages, "")
     assert nothing.input_estimated and nothing.input_tokens == estimate_messages_tokens(messages)
+
+
+counts = st.integers(min_value=0, max_value=10**15)
+
+
+@given(
+    reported=st.builds(
+        Usage,
+        input_tokens=counts,
+        output_tokens=counts,
+        cached_input_tokens=counts,
+        cache_write_5m_tokens=counts,
+        cache_write_1h_tokens=counts,
+        reasoning_tokens=counts,
+        tool_use_prompt_tokens=counts,
+    ),
+    prompt=st.integers(min_value=1, max_value=2_000_000),
+    output=st.integers(min_value=1, max_value=200_000),
+)
+def test_no_charge_bills_more_than_reported_or_than_the_bound(reported, prompt, output):
+    bound = UsageBound(prompt=prompt, output=output, tool_prompt=prompt)
+    billed = bound_usage(reported, bound)
+    assert billed.input_tokens <= min(reported.input_tokens, prompt)
+    assert billed.output_tokens <= min(reported.output_tokens, output)
+    assert billed.tool_use_prompt_tokens <= reported.tool_use_prompt_tokens
+    for name in ("cached_input_tokens", "cache_write_5m_tokens", "cache_write_1h_tokens"):
+        assert getattr(billed, name) <= getattr(reported, name)
+    cache = billed.cached_input_tokens + billed.cache_write_5m_tokens + billed.cache_write_1h_tokens
+    assert cache <= billed.input_tokens
+    assert billed.reasoning_tokens <= billed.output_tokens
+    sent = request("x")
+    charge = charge_for(MODEL, PRICE, billed, bound, sent)
+    # Never more than the bound at this price (prompt and tool-use prompt at 3, output at 15).
+    most = (2 * prompt * Decimal(3) + output * Decimal(15)) / 1_000_000
+    assert charge.cost <= most + COST_QUANTUM
