@@ -21,6 +21,8 @@ from processes import REPO, Proc, is_port_free, reap_leftovers, stop_all, wait_f
 
 HERE = Path(__file__).resolve().parent
 WEBHOOK_SECRET = "whsec_reliabilitysuite0123456789abcdef"
+FIRST_BYTE_S = 15
+IDLE_S = 15
 
 
 def schema_cache() -> Path | None:
@@ -142,6 +144,12 @@ class Stack:
             "STRIPE_WEBHOOK_SECRET": WEBHOOK_SECRET,
             "LOG_LEVEL": "WARNING",
             "GATEWAY_USAGE_BEAT_SECONDS": "2",
+            # As an operator of this topology would set them: two processes share each limit
+            # when Redis is away, and a silent provider or a stalled stream is given up after
+            # FIRST_BYTE_S / IDLE_S (so the silence and stall rows fit in 90 s).
+            "GATEWAY_EXPECTED_PROCESSES": "2",
+            "GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS": str(FIRST_BYTE_S),
+            "GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS": str(IDLE_S),
             # Probes and alert rules would call the fake upstream and skew its call counts.
             "GATEWAY_PROBE_IDLE_SECONDS": "3600",
             "GATEWAY_ALERT_INTERVAL_SECONDS": "3600",
