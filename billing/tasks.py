@@ -6,10 +6,9 @@ import logging
 
 from celery import shared_task
 
-from billing import invoices, metering, quota_warnings, subscriptions, webhooks
+from billing import invoices, metering, subscriptions, webhooks
 from billing.accounts import PAYING
 from billing.models import BillingAccount
-from organizations.models import Organization
 from organizations.tenancy import get_organization_for_task
 
 logger = logging.getLogger(__name__)
@@ -49,19 +48,6 @@ def sync_all_invoices() -> int:
     org_ids = list(accounts.values_list("organization_id", flat=True))
     for org_id in org_ids:
         sync_org_invoices.delay(org_id)
-    return len(org_ids)
-
-
-@shared_task(**TASK_OPTIONS)
-def send_org_quota_warnings(org_id: int) -> int:
-    return len(quota_warnings.send_quota_warnings(get_organization_for_task(org_id)))
-
-
-@shared_task(**TASK_OPTIONS)
-def send_all_quota_warnings() -> int:
-    org_ids = list(Organization.objects.filter(is_suspended=False).values_list("pk", flat=True))
-    for org_id in org_ids:
-        send_org_quota_warnings.delay(org_id)
     return len(org_ids)
 
 
