@@ -99,7 +99,8 @@ def _fit_decimal(field: models.DecimalField, value: Any) -> Decimal:
     if not number.is_finite():
         raise ValueError(f"{field.name} is not a finite number")
     places = Decimal(1).scaleb(-field.decimal_places)
-    largest = Decimal(10) ** (field.max_digits - field.decimal_places) - places
+    # A whole number: SQLite keeps decimals as floats, and 9999999999.99999999 reads back as 1e10.
+    largest = Decimal(10) ** (field.max_digits - field.decimal_places) - 1
     if abs(number) > largest:
         raise _OutOfBounds(largest.copy_sign(number))
     return number.quantize(places, rounding=ROUND_HALF_EVEN)

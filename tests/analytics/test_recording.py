@@ -5,6 +5,7 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -297,3 +298,40 @@ async def test_admission_starts_a_month_from_the_recorded_rows(settings, org):
 
     assert first.admitted
     assert second.limit_name == "monthly requests of the Free plan"
+
+
+def flush_gauges():
+    return (
+        REGISTRY.get_sample_value("gateway_usage_flush_last_success_timestamp_seconds"),
+        REGISTRY.get_sample_value("gateway_usage_flush_lag_seconds"),
+    )
+
+
+async def test_a_flush_sets_the_flush_metrics_even_with_nothing_queued(store):
+    before = time.time()
+
+    assert await aflush_pending_usage() == 0
+
+    last_success, lag = flush_gauges()
+    assert last_success >= before
+    assert lag == 0
+
+
+def test_entries_left_waiting_show_as_flush_lag(settings, org):
+    settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 60
+    client = redis_queue_with(settings, org, 2)
+    read_as_another_flusher(client, 1)  # held by a flusher that has not died long enough
+    time.sleep(0.05)
+
+    flush_pending_usage()
+
+    assert flush_gauges()[1] >= 0.05
+
+
+def test_a_flush_that_cannot_reach_redis_does_not_count_as_success(settings):
+    settings.REDIS_URL = DEAD_REDIS_URL
+    recording.metrics.record_usage_flush(lag_s=0, at=1.0)
+
+    flush_pending_usage()
+
+    assert flush_gauges()[0] == 1.0
