@@ -339,6 +339,18 @@ def flush_pending_usage() -> int:
     return written
 
 
+def count_queued_usage() -> int:
+    """Usage records waiting to be written (this process's buffer and the Redis stream)."""
+    queued = len(_buffer)
+    client = get_sync_redis()
+    if client is not None:
+        try:
+            queued += client.xlen(STREAM_KEY)
+        except REDIS_ERRORS:
+            logger.warning("Redis unavailable to count queued usage")
+    return queued
+
+
 async def aflush_pending_usage() -> int:
     """`flush_pending_usage` for async code (ASGI shutdown, the background flusher)."""
     return await sync_to_async(flush_pending_usage)()

@@ -38,9 +38,8 @@ def overage_in_slice(included: int, used_before: int, used_in_slice: int) -> int
     return max(0, used_before + used_in_slice - included) - max(0, used_before - included)
 
 
-def report_overage(org: Organization, now: datetime | None = None) -> int:
-    """Report what every complete slice owes beyond what was reported; returns tokens reported."""
-    now = now or timezone.now()
+def find_metered_customer(org: Organization) -> tuple[str, int] | None:
+    """(Stripe customer, included tokens) when the organisation's overage goes to the meter."""
     limits = limits_for_plan(org.plan)
     account = find_billing_account(org)
     if (
@@ -50,8 +49,17 @@ def report_overage(org: Organization, now: datetime | None = None) -> int:
         or account.status not in PAYING
         or not account.stripe_customer_id
     ):
+        return None
+    return account.stripe_customer_id, limits.monthly_tokens
+
+
+def report_overage(org: Organization, now: datetime | None = None) -> int:
+    """Report what every complete slice owes beyond what was reported; returns tokens reported."""
+    now = now or timezone.now()
+    metered = find_metered_customer(org)
+    if metered is None:
         return 0
-    customer = account.stripe_customer_id
+    customer, included = metered
     unsent = MeterReport.objects.for_org(org).filter(reported_at__isnull=True)
     for report in unsent.order_by("slice_start", "sequence"):
         _send(report, customer)  # finish what a killed run started
@@ -67,8 +75,23 @@ def report_overage(org: Organization, now: datetime | None = None) -> int:
         periods.insert(0, previous)
     reported = 0
     for start, end in periods:
-        reported += _report_period(org, customer, limits.monthly_tokens, start, min(end, horizon))
+        reported += _report_period(org, customer, included, start, min(end, horizon))
     return reported
+
+
+def overage_due_by_slice(
+    org: Organization, included: int, start: datetime, end: datetime
+) -> dict[datetime, int]:
+    """The overage each complete hour slice of [start, end) owes, from the one definition of
+    usage; `start` is the period's start (the allowance is counted from there)."""
+    tokens = {hour: totals.tokens for hour, totals in usage_by_hour(org, start, end).items()}
+    due, used_before, slice_start = {}, 0, start
+    while slice_start + SLICE <= end:
+        in_slice = tokens.get(slice_start, 0)
+        due[slice_start] = overage_in_slice(included, used_before, in_slice)
+        used_before += in_slice
+        slice_start += SLICE
+    return due
 
 
 def _report_period(
@@ -76,7 +99,6 @@ def _report_period(
 ) -> int:
     if end <= start:
         return 0
-    tokens = {hour: totals.tokens for hour, totals in usage_by_hour(org, start, end).items()}
     done = {
         row["slice_start"]: (row["tokens"], row["reports"])
         for row in MeterReport.objects.for_org(org)
@@ -85,10 +107,8 @@ def _report_period(
         .annotate(tokens=Sum("tokens"), reports=Count("id"))
         .order_by()
     }
-    reported, used_before, slice_start = 0, 0, start
-    while slice_start + SLICE <= end:
-        in_slice = tokens.get(slice_start, 0)
-        due = overage_in_slice(included, used_before, in_slice)
+    reported = 0
+    for slice_start, due in overage_due_by_slice(org, included, start, end).items():
         already, sequence = done.get(slice_start, (0, 0))
         if due > already:
             report = _claim(org, slice_start, sequence, due - already)
@@ -97,10 +117,8 @@ def _report_period(
                 reported += report.tokens
         elif due < already:
             logger.warning(
-                "org %s: slice %s reported %s, owes %s", org.pk, slice_start, already, due
+                "org %s: slice %s reported %s, due %s", org.pk, slice_start, already, due
             )
-        used_before += in_slice
-        slice_start += SLICE
     return reported
 
 
