@@ -103,9 +103,7 @@ def clean_ledger():
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(requests=requests_strategy)
-def test_the_ledger_adds_up_over_any_mix_of_ways_out(
-    requests, metered_org, fake_stripe, settings
-):
+def test_the_ledger_adds_up_over_any_mix_of_ways_out(requests, metered_org, fake_stripe, settings):
     settings.REDIS_URL = ""  # the in-process queue; the Redis stream has its own tests
     clean_ledger()
     fake_stripe.meter_events.clear()
