@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -11,9 +11,10 @@ from analytics.rollups import roll_up_usage
 from billing.accounts import get_billing_account
 from billing.metering import overage_in_slice, report_overage
 from billing.models import MeterReport, SubscriptionStatus
+from tests.clock import next_month, next_month_start
 
 pytestmark = pytest.mark.django_db
-START = datetime(2026, 6, 1, tzinfo=UTC)
+START = next_month(1)
 _ids = itertools.count()
 
 
@@ -108,7 +109,7 @@ def test_a_late_row_is_billed_as_the_difference_under_a_new_identifier(starter_o
 
 
 def test_late_rows_of_the_last_hour_of_a_month_are_reported_after_it_ends(starter_org, fake_stripe):
-    month_end = datetime(2026, 7, 1, tzinfo=UTC)
+    month_end = next_month_start(START)
     use(starter_org, month_end - timedelta(minutes=10), 500_100)
     with time_machine.travel(month_end + timedelta(hours=2), tick=False):
         assert roll_up_and_report(starter_org) == 100
