@@ -265,6 +265,14 @@ CELERY_BEAT_SCHEDULE["probe-idle-providers"] = {
     "task": "llm.tasks.probe_idle_providers",
     "schedule": float(env("GATEWAY_PROBE_IDLE_SECONDS", "60")),
 }
+# Gateway processes beat every few seconds; one silent for GATEWAY_PROCESS_DEAD_SECONDS is dead and
+# the sweeper turns its in-flight requests into usage rows (billing/inflight.py).
+GATEWAY_PROCESS_HEARTBEAT_SECONDS = float(env("GATEWAY_PROCESS_HEARTBEAT_SECONDS", "10"))
+GATEWAY_PROCESS_DEAD_SECONDS = float(env("GATEWAY_PROCESS_DEAD_SECONDS", "45"))
+CELERY_BEAT_SCHEDULE["sweep-interrupted-requests"] = {
+    "task": "billing.tasks.sweep_interrupted_requests",
+    "schedule": float(env("GATEWAY_SWEEP_SECONDS", "30")),
+}
 CELERY_BEAT_SCHEDULE["flush-usage-records"] = {
     "task": "analytics.tasks.flush_usage_records",
     "schedule": float(env("GATEWAY_USAGE_BEAT_SECONDS", "5")),
