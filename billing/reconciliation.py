@@ -50,11 +50,15 @@ class Reconciliation:
     drift: list[str] = field(default_factory=list)
 
 
+COST_PLACES = Decimal("0.00000001")  # a usage row's cost has 8 places; so has any sum of them
+
+
 def _sums(totals: dict) -> Sums:
+    # Quantized: SQLite sums its decimal column as floats (PostgreSQL's numeric is exact).
     return Sums(
         requests=totals["requests"] or 0,
         tokens=(totals["input_tokens"] or 0) + (totals["output_tokens"] or 0),
-        cost=Decimal(totals["cost"] or 0),
+        cost=Decimal(totals["cost"] or 0).quantize(COST_PLACES),
     )
 
 
