@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from billing import inflight, invoices, metering, subscriptions, webhooks
+from billing import invoices, metering, subscriptions, sweeper, webhooks
 from billing.accounts import PAYING
 from billing.models import BillingAccount
 from organizations.tenancy import get_organization_for_task
@@ -64,4 +64,4 @@ def retry_failed_webhooks() -> int:
 @shared_task(acks_late=True, ignore_result=True)
 def sweep_interrupted_requests() -> int:
     """Requests of gateway processes that died become usage rows (beat: every 30 s)."""
-    return inflight.sweep_interrupted_requests()
+    return sweeper.sweep_interrupted_requests()

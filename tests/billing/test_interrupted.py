@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from analytics.models import UsageRecord
 from analytics.recording import serialise_usage, write_usage_payloads
-from billing import admission, inflight
+from billing import admission, inflight, sweeper
 from billing.limits import PlanLimits
 from billing.tasks import sweep_interrupted_requests
 from tests.stores import TEST_REDIS_URL, use_redis
@@ -40,8 +40,7 @@ def held_row(org, request_id="req-held"):
 
 
 async def admit_and_hold(org, row):
-    decision = await admission.admit(org.id, None, LIMITS, None, 600, Decimal("0.5"))
-    await inflight.hold_usage_row(decision.reservation, row)
+    decision = await admission.admit(org.id, None, LIMITS, None, 600, Decimal("0.5"), usage_row=row)
     return decision.reservation
 
 
@@ -55,8 +54,8 @@ def test_a_dead_processs_request_becomes_one_interrupted_row(settings, org):
     assert month_fields(client, reservation)["r:usd"] == "500000000"  # $0.5 held
 
     later = time.time() + settings.GATEWAY_PROCESS_DEAD_SECONDS + 1  # no beat since
-    assert inflight.sweep_interrupted_requests(now=later) == 1
-    assert inflight.sweep_interrupted_requests(now=later) == 0
+    assert sweeper.sweep_interrupted_requests(now=later) == 1
+    assert sweeper.sweep_interrupted_requests(now=later) == 0
 
     row = UsageRecord.objects.get()
     assert (row.request_id, row.input_tokens, row.output_tokens) == ("req-held", 120, 0)
@@ -72,7 +71,7 @@ def test_a_late_real_row_after_the_sweep_is_not_a_second_row(settings, org):
     use_redis(settings)
     row = held_row(org)
     async_to_sync(admit_and_hold)(org, row)
-    inflight.sweep_interrupted_requests(now=time.time() + 3600)
+    sweeper.sweep_interrupted_requests(now=time.time() + 3600)
 
     write_usage_payloads([serialise_usage({**row, "output_tokens": 50})])
 
@@ -85,11 +84,10 @@ def test_a_live_processs_requests_are_left_alone_and_settling_drops_the_row(sett
 
     assert sweep_interrupted_requests.apply().get() == 0
     assert client.hlen(f"gw:inflight:{inflight.PROCESS_ID}") == 1
-    async_to_sync(admission.settle)(reservation, 130, Decimal("0.0001"))
-    async_to_sync(inflight.drop_usage_row)(reservation)
+    async_to_sync(admission.settle)(reservation, 130, Decimal("0.0001"))  # drops the held row
 
     assert client.hlen(f"gw:inflight:{inflight.PROCESS_ID}") == 0
-    assert inflight.sweep_interrupted_requests(now=time.time() + 3600) == 0
+    assert sweeper.sweep_interrupted_requests(now=time.time() + 3600) == 0
     assert not UsageRecord.objects.exists()
 
 
@@ -98,7 +96,7 @@ import asyncio, sys, time
 from decimal import Decimal
 import django
 django.setup()
-from billing import admission, inflight
+from billing import admission, inflight, sweeper
 from billing.limits import PlanLimits
 
 async def main():
@@ -133,6 +131,6 @@ def test_a_process_killed_mid_request_leaves_a_row_after_the_sweep(settings, org
         process.send_signal(signal.SIGKILL)
         process.wait(timeout=30)
 
-    assert inflight.sweep_interrupted_requests(now=time.time() + 3600) == 1
+    assert sweeper.sweep_interrupted_requests(now=time.time() + 3600) == 1
     row = UsageRecord.objects.get(request_id="req-killed")
     assert (row.input_tokens, row.output_tokens, row.error_class) == (77, 0, "interrupted")
