@@ -31,6 +31,7 @@ from billing.metering import report_overage
 from billing.models import MeterReport, Plan, SubscriptionStatus
 from billing.periods import current_period
 from billing.reconciliation import reconcile_usage
+from billing.sweeper import interrupted_row
 
 pytestmark = pytest.mark.django_db
 _ids = itertools.count()
@@ -82,8 +83,9 @@ def usage_row(org, way_out, at, input_tokens, output_tokens):
     elif way_out == "disconnect":
         row.update(client_disconnected=True, stream=True)
     elif way_out == "interrupted":
-        row.update(status=499, error_class="interrupted", output_tokens=0, tokens_estimated=True)
+        # The row held at admission (the prompt estimate and its cost), as the sweeper writes it.
         row["cost"] = Decimal(input_tokens) * Decimal("0.00000015")
+        row = interrupted_row(row)
     elif way_out == "poison":
         row.update(requested_model="x" * 10_000, input_tokens=10**15, cost=Decimal(10**12))
     reported = (row["input_tokens"], row["output_tokens"], row["cost"])
