@@ -39,6 +39,7 @@ from typing import Any, NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import DataError, IntegrityError, transaction
 from django.utils import timezone
 
@@ -47,7 +48,7 @@ from analytics.models import DeadLetterUsage, PendingRollup, UsageRecord
 from analytics.rollups import floor_hour, usage_totals
 from analytics.usage_bounds import bound_usage_values, usage_fields
 from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis, get_sync_redis
-from organizations.models import Organization
+from organizations.models import ApiKey, Organization
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +128,10 @@ def _insert_alone(row: UsageRecord) -> None:
         logger.warning("Usage record %s of a deleted organisation not written", row.request_id)
         return
     # The key or user was deleted since (the row would have been SET_NULL): keep the row.
-    row.api_key_id = None
-    row.user_id = None
+    if row.api_key_id and not ApiKey.objects.filter(pk=row.api_key_id).exists():
+        row.api_key_id = None
+    if row.user_id and not get_user_model().objects.filter(pk=row.user_id).exists():
+        row.user_id = None
     try:
         _insert([row])
     except ROW_ERRORS as error:
