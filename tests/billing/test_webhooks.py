@@ -185,7 +185,6 @@ def test_a_failed_payment_opens_the_organisations_alert_and_a_paid_invoice_resol
     alert = Alert.objects.get(kind=AlertKind.PAYMENT_FAILED)
     assert alert.organization == org and alert.is_open
     assert "99.00 USD" in alert.detail and "in_9" in alert.detail
-    assert any("Payment failed" in message.subject for message in mail.outbox)
 
     post_event("invoice.paid", invoice)
 
