@@ -8,11 +8,13 @@ meter reports interleaved at random and late rows arriving after their hour was 
 from __future__ import annotations
 
 import itertools
+import time
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
+from asgiref.sync import async_to_sync
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -24,18 +26,22 @@ from analytics.models import (
     UsageRecord,
     UsageRollup,
 )
-from analytics.recording import flush_pending_usage, serialise_usage
+from analytics.recording import STREAM_KEY, flush_pending_usage, serialise_usage
 from analytics.rollups import floor_hour, roll_up_usage
+from billing import admission
 from billing.accounts import get_billing_account
+from billing.limits import PlanLimits
 from billing.metering import report_overage
 from billing.models import MeterReport, Plan, SubscriptionStatus
 from billing.periods import current_period
 from billing.reconciliation import reconcile_usage
-from billing.sweeper import interrupted_row
+from billing.sweeper import interrupted_row, sweep_interrupted_requests
+from tests.stores import use_redis
 
 pytestmark = pytest.mark.django_db
 _ids = itertools.count()
 
+UNLIMITED = PlanLimits(plan="metered", plan_name="Metered")
 WAYS_OUT = ["served", "failed", "disconnect", "interrupted", "late", "poison"]
 requests_strategy = st.lists(
     st.tuples(
@@ -83,20 +89,53 @@ def usage_row(org, way_out, at, input_tokens, output_tokens):
     elif way_out == "disconnect":
         row.update(client_disconnected=True, stream=True)
     elif way_out == "interrupted":
-        # The row held at admission (the prompt estimate and its cost), as the sweeper writes it.
+        # The row held at admission: the prompt estimate and its cost.
         row["cost"] = Decimal(input_tokens) * Decimal("0.00000015")
-        row = interrupted_row(row)
     elif way_out == "poison":
         row.update(requested_model="x" * 10_000, input_tokens=10**15, cost=Decimal(10**12))
     reported = (row["input_tokens"], row["output_tokens"], row["cost"])
     return row, reported
 
 
-def clean_ledger():
+def clean_ledger(client):
     for model in (UsageRecord, UsageRollup, PendingRollup, RollupFillState, MeterReport):
         model.objects.all().delete()
     DeadLetterUsage.objects.all().delete()
     recording._buffer.clear()
+    if client is not None:
+        client.flushdb()
+
+
+@pytest.fixture(params=["memory", "redis"])
+def queue(request, settings):
+    """The in-process queue, or the Redis stream with the real sweeper for dead processes."""
+    if request.param == "redis":
+        return use_redis(settings)
+    settings.REDIS_URL = ""
+    return None
+
+
+def send(client, org, way_out, row):
+    """The request leaves the edge: its row is queued, or (interrupted) held at admission and its
+    process dies, so only the sweeper can write it."""
+    if client is None:
+        recording._buffer.append(
+            serialise_usage(interrupted_row(row) if way_out == "interrupted" else row)
+        )
+    elif way_out == "interrupted":
+        async_to_sync(admission.admit)(
+            org.id, None, UNLIMITED, None, row["input_tokens"], row["cost"], usage_row=row
+        )
+    else:
+        client.xadd(STREAM_KEY, {"p": serialise_usage(row)})
+
+
+def settle_ledger(client, org):
+    if client is not None:
+        sweep_interrupted_requests(now=time.time() + 3600)  # this process "died" long ago
+    flush_pending_usage()
+    roll_up_usage()
+    report_overage(org)
 
 
 @settings(
@@ -105,9 +144,8 @@ def clean_ledger():
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(requests=requests_strategy)
-def test_the_ledger_adds_up_over_any_mix_of_ways_out(requests, metered_org, fake_stripe, settings):
-    settings.REDIS_URL = ""  # the in-process queue; the Redis stream has its own tests
-    clean_ledger()
+def test_the_ledger_adds_up_over_any_mix_of_ways_out(requests, metered_org, fake_stripe, queue):
+    clean_ledger(queue)
     fake_stripe.meter_events.clear()
     # A day into next month, so the whole run lies in one period whatever today is.
     base = current_period()[1] + timedelta(days=1)
@@ -120,24 +158,20 @@ def test_the_ledger_adds_up_over_any_mix_of_ways_out(requests, metered_org, fake
         at = floor_hour(now) - timedelta(minutes=30) if way_out == "late" else now
         row, provider_reported = usage_row(metered_org, way_out, at, input_tokens, output_tokens)
         reported[row["request_id"]] = provider_reported
-        recording._buffer.append(serialise_usage(row))
-        if settle_now:
-            with time_machine.travel(now, tick=False):
-                flush_pending_usage()
-                roll_up_usage()
-                report_overage(metered_org)
+        with time_machine.travel(now, tick=False):
+            send(queue, metered_org, way_out, row)
+            if settle_now:
+                settle_ledger(queue, metered_org)
     end = base + timedelta(hours=10)
     with time_machine.travel(end, tick=False):
-        flush_pending_usage()
-        roll_up_usage()
-        report_overage(metered_org)
+        settle_ledger(queue, metered_org)
         ledger = reconcile_usage(base - timedelta(hours=1))
 
     rows = list(UsageRecord.objects.all())
     assert len(rows) == len(requests)  # requests = rows
     assert ledger.drift == []
     assert ledger.rows.tokens == sum(r.total_tokens for r in rows)
-    assert ledger.rows == ledger.hourly == ledger.daily
+    assert ledger.rows.tokens == ledger.hourly.tokens == ledger.daily.tokens
     meter_events = sum(int(e["payload[value]"]) for e in fake_stripe.meter_events.values())
     assert meter_events == ledger.rows.tokens == ledger.meter_reported
     for row in rows:
