@@ -60,6 +60,11 @@ TOKENS = Counter(
 )  # direction: input | output
 COST = Counter("gateway_cost_usd", "Cost charged to organisations, in USD.", ["provider", "model"])
 CACHE = Counter("gateway_cache_requests", "Response-cache lookups.", ["endpoint", "result"])
+USAGE_ANOMALIES = Counter(
+    "gateway_usage_anomalies",
+    "Upstream usage reports above what the request could produce (billed at the bound).",
+    ["provider"],
+)
 REFUSALS = Counter("gateway_refusals", "Requests refused by admission control.", ["kind"])
 FAILOVERS = Counter(
     "gateway_failovers", "Requests moved to another provider.", ["from_provider", "to_provider"]
@@ -195,6 +200,10 @@ def record_usage_flush(lag_s: float = 0.0, at: float | None = None) -> None:
 
 def record_usage_dead_letter() -> None:
     USAGE_DEAD_LETTERS.inc()
+
+
+def record_usage_anomaly(provider: str) -> None:
+    USAGE_ANOMALIES.labels(bound_label("provider", provider)).inc()
 
 
 def record_alert_fired(kind: str) -> None:
