@@ -25,7 +25,6 @@ from asgiref.sync import async_to_sync
 from django.conf import settings
 
 from analytics.recording import serialise_usage, write_usage_payloads
-from analytics.usage_bounds import usage_fields
 from billing.admission import Reservation, settle
 from billing.inflight import PROCESSES_KEY, held_key
 from gateway_project.redis_client import get_sync_redis
@@ -38,7 +37,8 @@ BILLING_REASON = "process_died_prompt_only"
 
 def interrupted_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """The held row as an interrupted request bills it: the prompt as estimated, no output."""
-    policy = {
+    return {
+        **row,
         "output_tokens": 0,
         "status": row.get("status") or 500,
         "error_class": INTERRUPTED,
@@ -46,8 +46,6 @@ def interrupted_row(row: Mapping[str, Any]) -> dict[str, Any]:
         "outcome": INTERRUPTED,
         "billing_reason": BILLING_REASON,
     }
-    columns = usage_fields()
-    return {**row, **{name: value for name, value in policy.items() if name in columns}}
 
 
 def sweep_interrupted_requests(now: float | None = None) -> int:
