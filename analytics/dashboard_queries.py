@@ -1,0 +1,238 @@
+"""The dashboard's numbers: totals, breakdowns and daily series from the roll-ups.
+
+Hours before the roll-up high-water mark are read from hourly roll-ups; records after it are read
+raw and grouped the same way, so every figure is exact and no query scans the organisation's whole
+history. Request lists and latency percentiles read raw records through bounded, indexed queries.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, time, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncDate
+from django.utils import timezone
+
+from analytics.models import Frequency, UsageRecord, UsageRollup
+from analytics.rollups import floor_hour, get_fill_end
+from analytics.usage_queries import latency_percentiles
+from organizations.models import Organization
+
+LATENCY_SAMPLE = 10_000  # percentiles are computed over at most this many latest requests
+# dashboard name -> (roll-up field, raw record field)
+DIMENSIONS = {
+    "model": ("model", "requested_model"),
+    "provider": ("provider", "provider"),
+    "error_class": ("error_class", "error_class"),
+    "key": ("api_key_id", "api_key_id"),
+}
+METRICS = [
+    "requests",
+    "errors",
+    "cache_hits",
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cost",
+    "latency_ms_sum",
+]
+
+
+@dataclass
+class Usage:
+    """Totals of one group (or of everything) in a date range."""
+
+    requests: int = 0
+    errors: int = 0
+    cache_hits: int = 0
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_input_tokens: int = 0
+    cost: Decimal = field(default_factory=lambda: Decimal(0))
+    latency_ms_sum: int = 0
+
+    def add(self, row: dict[str, Any]) -> None:
+        for name in METRICS:
+            value = row.get(name) or 0
+            setattr(self, name, getattr(self, name) + (Decimal(value) if name == "cost" else value))
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+    @property
+    def success_rate(self) -> float | None:
+        return (self.requests - self.errors) / self.requests if self.requests else None
+
+    @property
+    def error_rate(self) -> float | None:
+        return self.errors / self.requests if self.requests else None
+
+    @property
+    def cache_hit_rate(self) -> float | None:
+        return self.cache_hits / self.requests if self.requests else None
+
+    @property
+    def mean_latency_ms(self) -> float | None:
+        return self.latency_ms_sum / self.requests if self.requests else None
+
+
+@dataclass(frozen=True)
+class Period:
+    start: date
+    end: date  # inclusive
+
+    @property
+    def since(self) -> datetime:
+        return datetime.combine(self.start, time.min, tzinfo=timezone.get_current_timezone())
+
+    @property
+    def until(self) -> datetime:
+        return self.since + timedelta(days=(self.end - self.start).days + 1)
+
+    @property
+    def days(self) -> list[date]:
+        return [self.start + timedelta(days=n) for n in range((self.end - self.start).days + 1)]
+
+
+def last_days(days: int = 30, today: date | None = None) -> Period:
+    today = today or timezone.now().date()
+    return Period(today - timedelta(days=days - 1), today)
+
+
+def _rollup_aggregates() -> dict[str, Any]:
+    return {name: Sum(name) for name in METRICS}
+
+
+def _raw_aggregates() -> dict[str, Any]:
+    return {
+        "requests": Count("id"),
+        "errors": Count("id", filter=Q(status__gte=400)),
+        "cache_hits": Count("id", filter=Q(cache_hit=True)),
+        "input_tokens": Sum("input_tokens"),
+        "output_tokens": Sum("output_tokens"),
+        "cached_input_tokens": Sum("cached_input_tokens"),
+        "cost": Sum("cost"),
+        "latency_ms_sum": Sum("latency_ms"),
+    }
+
+
+def grouped_usage(
+    org: Organization,
+    period: Period,
+    by: tuple[str, ...] = (),
+    filters: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> dict[tuple, Usage]:
+    """{(value of each `by` dimension, ...): Usage} over the period; "day" groups by UTC date."""
+    now = now or timezone.now()
+    since, until = period.since, min(period.until, now)
+    fill_end = get_fill_end()
+    rolled_end = min(fill_end, floor_hour(until)) if fill_end else since
+    rolled_end = max(rolled_end, since)
+    groups: dict[tuple, Usage] = defaultdict(Usage)
+    filters = {k: v for k, v in (filters or {}).items() if v not in (None, "") and k in DIMENSIONS}
+    if rolled_end > since:
+        rolled = UsageRollup.objects.for_org(org).filter(
+            frequency=Frequency.HOUR, period_start__gte=since, period_start__lt=rolled_end
+        )
+        rolled = rolled.filter(**{DIMENSIONS[k][0]: v for k, v in filters.items()})
+        _collect(groups, rolled, by, 0, "period_start", _rollup_aggregates())
+    raw = UsageRecord.objects.for_org(org).filter(created_at__gte=rolled_end, created_at__lt=until)
+    raw = raw.filter(**{DIMENSIONS[k][1]: v for k, v in filters.items()})
+    _collect(groups, raw, by, 1, "created_at", _raw_aggregates())
+    return dict(groups)
+
+
+def _collect(groups, rows, by, side: int, time_field: str, aggregates) -> None:
+    fields = []
+    if "day" in by:
+        rows = rows.annotate(day=TruncDate(time_field))
+    for name in by:
+        fields.append("day" if name == "day" else DIMENSIONS[name][side])
+    if fields:
+        rows = rows.values(*fields).annotate(**aggregates).order_by()
+        for row in rows:
+            groups[tuple(row[f] for f in fields)].add(row)
+    else:
+        groups[()].add(rows.aggregate(**aggregates))
+
+
+def totals(org: Organization, period: Period, filters=None) -> Usage:
+    return grouped_usage(org, period, (), filters).get((), Usage())
+
+
+def daily_series(org: Organization, period: Period, filters=None) -> list[dict[str, Any]]:
+    """One point per day of the period (zeros included), for the charts."""
+    by_day = grouped_usage(org, period, ("day",), filters)
+    series = []
+    for day in period.days:
+        usage = by_day.get((day,), Usage())
+        series.append(
+            {
+                "day": day.isoformat(),
+                "requests": usage.requests,
+                "errors": usage.errors,
+                "cost": float(usage.cost),  # chart coordinates only; money stays Decimal
+            }
+        )
+    return series
+
+
+def breakdown(org: Organization, period: Period, dimension: str, filters=None) -> list[dict]:
+    """Rows of one dimension, largest cost (then requests) first, with each row's share."""
+    groups = grouped_usage(org, period, (dimension,), filters)
+    total_cost = sum((u.cost for u in groups.values()), Decimal(0))
+    total_requests = sum(u.requests for u in groups.values())
+    rows = [
+        {
+            "value": key[0],
+            "usage": usage,
+            "cost_share": usage.cost / total_cost if total_cost else None,
+            "request_share": usage.requests / total_requests if total_requests else None,
+        }
+        for key, usage in groups.items()
+    ]
+    return sorted(rows, key=lambda r: (r["usage"].cost, r["usage"].requests), reverse=True)
+
+
+def recent_latency(org: Organization, period: Period) -> dict[str, float | None]:
+    """p50/p95 latency over the latest LATENCY_SAMPLE requests of the period (index-bounded)."""
+    latest = (
+        UsageRecord.objects.for_org(org)
+        .filter(created_at__gte=period.since, created_at__lt=period.until)
+        .order_by("-created_at")
+        .values("id")[:LATENCY_SAMPLE]
+    )
+    return latency_percentiles(UsageRecord.objects.filter(id__in=latest))
+
+
+def has_traffic(org: Organization) -> bool:
+    return UsageRecord.objects.for_org(org).exists()
+
+
+def export_rows(org: Organization, period: Period, filters=None):
+    """CSV rows: one per day × model × provider × error class × key."""
+    groups = grouped_usage(org, period, ("day", "model", "provider", "error_class", "key"), filters)
+    for (day, model, provider, error_class, key_id), usage in sorted(
+        groups.items(), key=lambda item: tuple(str(v) for v in item[0])
+    ):
+        yield {
+            "day": day.isoformat() if day else "",
+            "model": model,
+            "provider": provider,
+            "error_class": error_class,
+            "api_key_id": key_id or "",
+            "requests": usage.requests,
+            "errors": usage.errors,
+            "cache_hits": usage.cache_hits,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "cached_input_tokens": usage.cached_input_tokens,
+            "cost_usd": usage.cost.quantize(Decimal("0.00000001")),
+            "mean_latency_ms": round(usage.mean_latency_ms or 0),
+        }

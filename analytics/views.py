@@ -1,0 +1,188 @@
+"""Dashboard pages of analytics: overview, analytics (with CSV export), the request log."""
+
+from __future__ import annotations
+
+import csv
+from datetime import datetime
+
+from django.http import HttpResponse
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from analytics import dashboard_queries as queries
+from analytics.forms import RequestFilterForm, UsageFilterForm
+from analytics.models import AlertSettings, UsageRecord
+from analytics.settings_forms import AlertSettingsForm
+from analytics.usage_queries import records_for_org
+from organizations import tenancy
+from organizations.decorators import require_role, tenant_page
+
+PAGE_SIZE = 50
+# Optional record fields: shown when the model has them (token classes, billing reason).
+OPTIONAL_TOKEN_FIELDS = [
+    ("cache_write_tokens", "Cache-write tokens"),
+    ("reasoning_tokens", "Reasoning tokens"),
+    ("audio_tokens", "Audio tokens"),
+    ("image_tokens", "Image tokens"),
+]
+
+
+@require_GET
+@tenant_page()
+def overview(request):
+    org = request.tenant.organization
+    period = queries.last_days(30)
+    if not queries.has_traffic(org):
+        base_url = request.build_absolute_uri("/v1")
+        context = {"empty": True, "period": period, "base_url": base_url}
+        return render(request, "analytics/overview.html", context)
+    totals = queries.totals(org, period)
+    context = {
+        "period": period,
+        "totals": totals,
+        "latency": queries.recent_latency(org, period),
+        "latency_sample": queries.LATENCY_SAMPLE,
+        "series": queries.daily_series(org, period),
+        "top_models": queries.breakdown(org, period, "model")[:5],
+    }
+    return render(request, "analytics/overview.html", context)
+
+
+@require_GET
+@tenant_page()
+def analytics_page(request):
+    org = request.tenant.organization
+    form = UsageFilterForm(org, request.GET)
+    if not form.is_valid():
+        return render(request, "analytics/analytics.html", {"form": form}, status=400)
+    data = form.cleaned_data
+    period, filters = queries.Period(data["start"], data["end"]), form.filters()
+    if request.GET.get("format") == "csv":
+        return _csv_response(org, period, filters)
+    by_key = queries.breakdown(org, period, "key", filters)
+    for row in by_key:
+        row["label"] = form.key_names.get(row["value"], "deleted key" if row["value"] else "none")
+    context = {
+        "form": form,
+        "period": period,
+        "totals": queries.totals(org, period, filters),
+        "series": queries.daily_series(org, period, filters),
+        "by_model": queries.breakdown(org, period, "model", filters),
+        "by_provider": queries.breakdown(org, period, "provider", filters),
+        "by_error": [
+            row
+            for row in queries.breakdown(org, period, "error_class", filters)
+            if row["value"] and row["usage"].requests
+        ],
+        "by_key": by_key,
+        "csv_query": request.GET.urlencode(),
+    }
+    return render(request, "analytics/analytics.html", context)
+
+
+def _csv_response(org, period, filters) -> HttpResponse:
+    response = HttpResponse(content_type="text/csv")
+    name = f"usage-{org.slug}-{period.start}-{period.end}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    rows = list(queries.export_rows(org, period, filters))
+    writer = csv.DictWriter(response, fieldnames=list(rows[0]) if rows else ["day"])
+    writer.writeheader()
+    writer.writerows(rows)
+    return response
+
+
+@require_GET
+@tenant_page()
+def requests_page(request):
+    org = request.tenant.organization
+    form = RequestFilterForm(org, request.GET)
+    valid = form.is_valid()
+    rows = records_for_org(org, form.filters() if valid else {}).select_related("api_key")
+    rows = rows.order_by("-created_at", "-id")
+    before = _parse_cursor(form.cleaned_data.get("before") if valid else "")
+    if before is not None:
+        at, pk = before
+        rows = rows.filter(created_at__lte=at).exclude(created_at=at, id__gte=pk)
+    page = list(rows[: PAGE_SIZE + 1])
+    context = {
+        "form": form,
+        "records": page[:PAGE_SIZE],
+        "next_cursor": _cursor(page[PAGE_SIZE - 1]) if len(page) > PAGE_SIZE else "",
+        "is_first_page": before is None,
+        "filter_query": _query_without(request.GET, "before"),
+    }
+    template = "analytics/requests.html"
+    if request.htmx and request.htmx.target == "request-log":
+        template += "#request-log"
+    return render(request, template, context, status=200 if valid else 400)
+
+
+def _cursor(record: UsageRecord) -> str:
+    return f"{record.created_at.isoformat()}_{record.pk}"
+
+
+def _parse_cursor(value: str | None) -> tuple[datetime, int] | None:
+    if not value:
+        return None
+    at, _, pk = value.rpartition("_")
+    try:
+        moment, pk = datetime.fromisoformat(at), int(pk)
+    except ValueError:
+        return None
+    return (moment, pk) if timezone.is_aware(moment) else None
+
+
+def _query_without(query, name: str) -> str:
+    query = query.copy()
+    query.pop(name, None)
+    return query.urlencode()
+
+
+@require_GET
+@tenant_page()
+def request_detail(request, pk):
+    org = request.tenant.organization
+    record = tenancy.get_for_org(UsageRecord.objects.select_related("api_key"), org, pk)
+    token_classes = [
+        ("Input tokens", record.input_tokens),
+        ("Cached input tokens", record.cached_input_tokens),
+        ("Output tokens", record.output_tokens),
+    ] + [
+        (label, getattr(record, name))
+        for name, label in OPTIONAL_TOKEN_FIELDS
+        if getattr(record, name, None) is not None
+    ]
+    context = {
+        "record": record,
+        "token_classes": token_classes,
+        "billing_reason": getattr(record, "billing_reason", None),
+        "has_prompt_field": hasattr(record, "prompt"),
+        "prompt": getattr(record, "prompt", "") if org.prompt_logging else "",
+        "prompt_logging": org.prompt_logging,
+    }
+    return render(request, "analytics/request_detail.html", context)
+
+
+@require_http_methods(["GET", "POST"])
+@tenant_page()
+def alert_settings(request):
+    """Alert recipients and webhook: a section of the settings page, also a page of its own."""
+    org = request.tenant.organization
+    current = AlertSettings.objects.for_org(org).first() or AlertSettings(organization=org)
+    form = AlertSettingsForm(request.POST or None, instance=current)
+    saved = False
+    if request.method == "POST":
+        require_role(request, "manage_settings")
+        if form.is_valid():
+            form.save()
+            saved = True
+    if not request.tenant.can("manage_settings"):
+        for field in form.fields.values():
+            field.disabled = True
+    context = {"alert_form": form, "saved": saved, "can_edit": request.tenant.can("manage_settings")}
+    template = "analytics/alert_settings.html"
+    if request.htmx:
+        template += "#alert-settings"
+    status = 400 if request.method == "POST" and not saved else 200
+    return render(request, template, context, status=status)
