@@ -10,7 +10,9 @@ urlpatterns = [
     # The JSON usage API of the original design.
     path("api/dashboard/recent-requests", api.RecentRequestsView.as_view(), name="recent-requests"),
     path("api/dashboard/analytics", api.AnalyticsView.as_view(), name="analytics"),
-    path("api/dashboard/organization", api.DashboardOrganizationView.as_view(), name="organization"),
+    path(
+        "api/dashboard/organization", api.DashboardOrganizationView.as_view(), name="organization"
+    ),
     path("api/dashboard/team-members", api.TeamMembersView.as_view(), name="team-members"),
     # Dashboard pages.
     path("dashboard/", views.overview, name="overview"),

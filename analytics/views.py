@@ -180,7 +180,11 @@ def alert_settings(request):
     if not request.tenant.can("manage_settings"):
         for field in form.fields.values():
             field.disabled = True
-    context = {"alert_form": form, "saved": saved, "can_edit": request.tenant.can("manage_settings")}
+    context = {
+        "alert_form": form,
+        "saved": saved,
+        "can_edit": request.tenant.can("manage_settings"),
+    }
     template = "analytics/alert_settings.html"
     if request.htmx:
         template += "#alert-settings"

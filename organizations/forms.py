@@ -47,9 +47,7 @@ class ApiKeyForm(forms.Form):
         data = dict(self.cleaned_data)
         day = data.pop("expires_on")
         data["expires_at"] = (
-            datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone())
-            if day
-            else None
+            datetime.combine(day, time.min, tzinfo=timezone.get_current_timezone()) if day else None
         )
         return data
 
@@ -66,13 +64,25 @@ class RoleForm(forms.Form):
 class OrganizationSettingsForm(forms.ModelForm):
     class Meta:
         model = Organization
-        fields = ["name", "default_route_alias", "cache_enabled", "cache_ttl_seconds", "prompt_logging"]
+        fields = [
+            "name",
+            "default_route_alias",
+            "cache_enabled",
+            "cache_ttl_seconds",
+            "prompt_logging",
+        ]
         labels = {
             "name": "Organization name",
             "default_route_alias": "Default model or alias",
             "cache_enabled": "Serve repeated requests from the response cache",
             "cache_ttl_seconds": "Cache lifetime (seconds)",
             "prompt_logging": "Keep prompt text with each request (shown in the request log)",
+        }
+        help_texts = {
+            "default_route_alias": "Used when a request names no model.",
+            "cache_enabled": "",
+            "cache_ttl_seconds": "Empty: the gateway's default.",
+            "prompt_logging": "Redacted; off by default.",
         }
         widgets = {"default_route_alias": forms.TextInput(attrs={"list": "route-names"})}
 
@@ -92,4 +102,3 @@ class OrganizationSettingsForm(forms.ModelForm):
         if ttl is not None and not 1 <= ttl <= MAX_CACHE_TTL:
             raise forms.ValidationError(f"Choose 1 to {MAX_CACHE_TTL} seconds (30 days).")
         return ttl
-

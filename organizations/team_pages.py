@@ -87,7 +87,8 @@ def invite(request):
         else:
             url = memberships.send_invitation_email(invitation, request)
             messages.success(
-                request, f"Invitation sent to {invitation.email}. They can also use this link: {url}"
+                request,
+                f"Invitation sent to {invitation.email}. They can also use this link: {url}",
             )
             return redirect("organizations:team")
     return render(request, TEMPLATE, _team_context(request, invite_form=form), status=400)

@@ -48,19 +48,24 @@ def _names(limits: PlanLimits) -> list[str]:
     return [a.name for a in aliases] + [m.id for m in models]
 
 
-async def _tenant(request) -> TenantContext | None:
-    user = await request.auser()
-    return await sync_to_async(get_context_for_user)(user)
+def _load_tenant(user) -> tuple[TenantContext | None, PlanLimits | None]:
+    tenant = get_context_for_user(user)
+    return tenant, limits_for_plan(tenant.organization.plan) if tenant else None
+
+
+async def _tenant(request) -> tuple[TenantContext | None, PlanLimits | None]:
+    """The member's organisation and its plan's limits (database work, off the event loop)."""
+    return await sync_to_async(_load_tenant)(await request.auser())
 
 
 @login_required
 @require_GET
 async def playground(request) -> HttpResponse:
-    tenant = await _tenant(request)
+    tenant, limits = await _tenant(request)
     if tenant is None:
         return redirect("home")
     org = tenant.organization
-    names = _names(limits_for_plan(org.plan))
+    names = _names(limits)
     default = org.default_route_alias if org.default_route_alias in names else None
     form = PlaygroundForm(names, initial={"model": default or (names[0] if names else None)})
     context = {"form": form, "can_send": tenant.can("use_api"), "has_models": bool(names)}
@@ -71,18 +76,17 @@ async def playground(request) -> HttpResponse:
 @require_POST
 async def playground_send(request) -> HttpResponse:
     """Stream the answer as the API's own server-sent events, or answer a JSON error."""
-    tenant = await _tenant(request)
+    tenant, limits = await _tenant(request)
     if tenant is None or not tenant.can("use_api"):
         return _refusal(403, "Your role in this organization cannot send requests.")
     org = tenant.organization
-    limits = limits_for_plan(org.plan)
     form = PlaygroundForm(_names(limits), request.POST)
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
         return _refusal(400, f"{field}: {errors[0]}", field)
     if org.is_suspended:
         return _refusal(403, "This organization is suspended.")
-    key = await sync_to_async(get_playground_key)(org, request.user)
+    key = await sync_to_async(get_playground_key)(org, tenant.user)
     call = pipeline.begin(request, "playground")
     call.caller = Caller(key, org, limits)
     return await views.answer(call, _stream(call, form.cleaned_data))
@@ -111,14 +115,14 @@ def _refusal(status: int, message: str, field: str | None = None) -> HttpRespons
 @login_required
 @require_GET
 async def models_page(request) -> HttpResponse:
-    tenant = await _tenant(request)
+    tenant, limits = await _tenant(request)
     if tenant is None:
         return redirect("home")
     pipeline.ensure_runtime()
     health = get_runtime().health
     await health.refresh()
     catalog = get_catalog()
-    models, aliases = usable_names_for(limits_for_plan(tenant.organization.plan))
+    models, aliases = usable_names_for(limits)
     now = datetime.now(UTC)
     rows = [
         {
