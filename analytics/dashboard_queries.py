@@ -2,7 +2,8 @@
 
 Hours before the roll-up high-water mark are read from hourly roll-ups; records after it are read
 raw and grouped the same way, so every figure is exact and no query scans the organisation's whole
-history. Request lists and latency percentiles read raw records through bounded, indexed queries.
+history. A page asks for its period's "cube" once (two grouped queries) and sums it in memory.
+Request lists and latency percentiles read raw records through bounded, indexed queries.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from analytics.rollups import floor_hour, get_fill_end
 from analytics.usage_queries import latency_percentiles
 from organizations.models import Organization
 
-LATENCY_SAMPLE = 10_000  # percentiles are computed over at most this many latest requests
+LATENCY_SAMPLE = 5_000  # percentiles are computed over at most this many latest requests
 # dashboard name -> (roll-up field, raw record field)
 DIMENSIONS = {
     "model": ("model", "requested_model"),
@@ -121,54 +122,57 @@ def _raw_aggregates() -> dict[str, Any]:
     }
 
 
-def grouped_usage(
-    org: Organization,
-    period: Period,
-    by: tuple[str, ...] = (),
-    filters: dict[str, Any] | None = None,
-    now: datetime | None = None,
+CUBE = ("day", "model", "provider", "error_class", "key")
+
+
+def usage_cube(
+    org: Organization, period: Period, filters: dict[str, Any] | None = None, now=None
 ) -> dict[tuple, Usage]:
-    """{(value of each `by` dimension, ...): Usage} over the period; "day" groups by UTC date."""
+    """{(day, model, provider, error class, key id): Usage} over the period, in two queries.
+
+    Every figure of a page (totals, series, breakdowns) is then summed from this in memory: a
+    period has at most days × models × providers × error classes × keys groups."""
     now = now or timezone.now()
     since, until = period.since, min(period.until, now)
     fill_end = get_fill_end()
-    rolled_end = min(fill_end, floor_hour(until)) if fill_end else since
-    rolled_end = max(rolled_end, since)
-    groups: dict[tuple, Usage] = defaultdict(Usage)
+    rolled_end = max(min(fill_end, floor_hour(until)) if fill_end else since, since)
+    cube: dict[tuple, Usage] = defaultdict(Usage)
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "") and k in DIMENSIONS}
     if rolled_end > since:
         rolled = UsageRollup.objects.for_org(org).filter(
             frequency=Frequency.HOUR, period_start__gte=since, period_start__lt=rolled_end
         )
         rolled = rolled.filter(**{DIMENSIONS[k][0]: v for k, v in filters.items()})
-        _collect(groups, rolled, by, 0, "period_start", _rollup_aggregates())
+        _collect(cube, rolled, 0, "period_start", _rollup_aggregates())
     raw = UsageRecord.objects.for_org(org).filter(created_at__gte=rolled_end, created_at__lt=until)
     raw = raw.filter(**{DIMENSIONS[k][1]: v for k, v in filters.items()})
-    _collect(groups, raw, by, 1, "created_at", _raw_aggregates())
+    _collect(cube, raw, 1, "created_at", _raw_aggregates())
+    return dict(cube)
+
+
+def _collect(cube, rows, side: int, time_field: str, aggregates) -> None:
+    fields = ["day"] + [DIMENSIONS[name][side] for name in CUBE[1:]]
+    rows = rows.annotate(day=TruncDate(time_field)).values(*fields).annotate(**aggregates)
+    for row in rows.order_by():
+        cube[tuple(row[f] for f in fields)].add(row)
+
+
+def grouped(cube: dict[tuple, Usage], by: tuple[str, ...]) -> dict[tuple, Usage]:
+    """The cube summed down to the `by` dimensions."""
+    positions = [CUBE.index(name) for name in by]
+    groups: dict[tuple, Usage] = defaultdict(Usage)
+    for key, usage in cube.items():
+        groups[tuple(key[i] for i in positions)].add(usage.__dict__)
     return dict(groups)
 
 
-def _collect(groups, rows, by, side: int, time_field: str, aggregates) -> None:
-    fields = []
-    if "day" in by:
-        rows = rows.annotate(day=TruncDate(time_field))
-    for name in by:
-        fields.append("day" if name == "day" else DIMENSIONS[name][side])
-    if fields:
-        rows = rows.values(*fields).annotate(**aggregates).order_by()
-        for row in rows:
-            groups[tuple(row[f] for f in fields)].add(row)
-    else:
-        groups[()].add(rows.aggregate(**aggregates))
+def totals(cube: dict[tuple, Usage]) -> Usage:
+    return grouped(cube, ()).get((), Usage())
 
 
-def totals(org: Organization, period: Period, filters=None) -> Usage:
-    return grouped_usage(org, period, (), filters).get((), Usage())
-
-
-def daily_series(org: Organization, period: Period, filters=None) -> list[dict[str, Any]]:
+def daily_series(cube: dict[tuple, Usage], period: Period) -> list[dict[str, Any]]:
     """One point per day of the period (zeros included), for the charts."""
-    by_day = grouped_usage(org, period, ("day",), filters)
+    by_day = grouped(cube, ("day",))
     series = []
     for day in period.days:
         usage = by_day.get((day,), Usage())
@@ -183,9 +187,9 @@ def daily_series(org: Organization, period: Period, filters=None) -> list[dict[s
     return series
 
 
-def breakdown(org: Organization, period: Period, dimension: str, filters=None) -> list[dict]:
+def breakdown(cube: dict[tuple, Usage], dimension: str) -> list[dict]:
     """Rows of one dimension, largest cost (then requests) first, with each row's share."""
-    groups = grouped_usage(org, period, (dimension,), filters)
+    groups = grouped(cube, (dimension,))
     total_cost = sum((u.cost for u in groups.values()), Decimal(0))
     total_requests = sum(u.requests for u in groups.values())
     rows = [
@@ -215,11 +219,10 @@ def has_traffic(org: Organization) -> bool:
     return UsageRecord.objects.for_org(org).exists()
 
 
-def export_rows(org: Organization, period: Period, filters=None):
+def export_rows(cube: dict[tuple, Usage]):
     """CSV rows: one per day × model × provider × error class × key."""
-    groups = grouped_usage(org, period, ("day", "model", "provider", "error_class", "key"), filters)
     for (day, model, provider, error_class, key_id), usage in sorted(
-        groups.items(), key=lambda item: tuple(str(v) for v in item[0])
+        cube.items(), key=lambda item: tuple(str(v) for v in item[0])
     ):
         yield {
             "day": day.isoformat() if day else "",

@@ -37,14 +37,14 @@ def overview(request):
         base_url = request.build_absolute_uri("/v1")
         context = {"empty": True, "period": period, "base_url": base_url}
         return render(request, "analytics/overview.html", context)
-    totals = queries.totals(org, period)
+    cube = queries.usage_cube(org, period)
     context = {
         "period": period,
-        "totals": totals,
+        "totals": queries.totals(cube),
         "latency": queries.recent_latency(org, period),
         "latency_sample": queries.LATENCY_SAMPLE,
-        "series": queries.daily_series(org, period),
-        "top_models": queries.breakdown(org, period, "model")[:5],
+        "series": queries.daily_series(cube, period),
+        "top_models": queries.breakdown(cube, "model")[:5],
     }
     return render(request, "analytics/overview.html", context)
 
@@ -58,21 +58,22 @@ def analytics_page(request):
         return render(request, "analytics/analytics.html", {"form": form}, status=400)
     data = form.cleaned_data
     period, filters = queries.Period(data["start"], data["end"]), form.filters()
+    cube = queries.usage_cube(org, period, filters)
     if request.GET.get("format") == "csv":
-        return _csv_response(org, period, filters)
-    by_key = queries.breakdown(org, period, "key", filters)
+        return _csv_response(org, period, cube)
+    by_key = queries.breakdown(cube, "key")
     for row in by_key:
         row["label"] = form.key_names.get(row["value"], "deleted key" if row["value"] else "none")
     context = {
         "form": form,
         "period": period,
-        "totals": queries.totals(org, period, filters),
-        "series": queries.daily_series(org, period, filters),
-        "by_model": queries.breakdown(org, period, "model", filters),
-        "by_provider": queries.breakdown(org, period, "provider", filters),
+        "totals": queries.totals(cube),
+        "series": queries.daily_series(cube, period),
+        "by_model": queries.breakdown(cube, "model"),
+        "by_provider": queries.breakdown(cube, "provider"),
         "by_error": [
             row
-            for row in queries.breakdown(org, period, "error_class", filters)
+            for row in queries.breakdown(cube, "error_class")
             if row["value"] and row["usage"].requests
         ],
         "by_key": by_key,
@@ -81,11 +82,11 @@ def analytics_page(request):
     return render(request, "analytics/analytics.html", context)
 
 
-def _csv_response(org, period, filters) -> HttpResponse:
+def _csv_response(org, period, cube) -> HttpResponse:
     response = HttpResponse(content_type="text/csv")
     name = f"usage-{org.slug}-{period.start}-{period.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
-    rows = list(queries.export_rows(org, period, filters))
+    rows = list(queries.export_rows(cube))
     writer = csv.DictWriter(response, fieldnames=list(rows[0]) if rows else ["day"])
     writer.writeheader()
     writer.writerows(rows)

@@ -17,6 +17,7 @@ from analytics.models import UsageRecord
 from analytics.recording import flush_pending_usage
 from organizations.models import Organization
 from tests.api.conftest import (  # noqa: F401 (fixtures)
+    _close_shared_client,
     gateway,
     gateway_server,
     upstream_servers,
@@ -52,7 +53,8 @@ def site(site_server, gateway, fake_stripe, settings, monkeypatch):  # noqa: F81
     settings.GATEWAY_API_KEY_CACHE_SECONDS = 0
     settings.GATEWAY_BILLING_RETURN_URL = f"{site_server.url}/billing/"
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = False
-    return site_server.url
+    yield site_server.url
+    site_server.call(_close_shared_client())  # the upstream client lives in this server's loop
 
 
 @pytest.fixture

@@ -39,7 +39,7 @@ def session(client, settings, plans):
     return sign_in
 
 
-def test_the_answer_streams_and_is_recorded_on_the_playground_key(gateway, session, owner, org):
+def test_the_answer_streams_and_is_recorded_on_the_playground_key(gateway, session, owner, org):  # noqa: F811
     browser = session(owner, gateway)
     data = {"model": "gpt-4o-mini", "prompt": "Say hello", "max_tokens": "50"}
     with browser.stream("POST", "/dashboard/playground/send/", data=data) as response:
@@ -64,7 +64,7 @@ def test_the_answer_streams_and_is_recorded_on_the_playground_key(gateway, sessi
     assert row.cost > 0
 
 
-def test_a_model_outside_the_catalogue_is_a_400_naming_the_field(gateway, session, owner):
+def test_a_model_outside_the_catalogue_is_a_400_naming_the_field(gateway, session, owner):  # noqa: F811
     response = session(owner, gateway).post(
         "/dashboard/playground/send/", data={"model": "gpt-9", "prompt": "hi"}
     )
@@ -73,7 +73,7 @@ def test_a_model_outside_the_catalogue_is_a_400_naming_the_field(gateway, sessio
     assert not UsageRecord.objects.exists()
 
 
-def test_the_models_page_lists_prices_context_and_health(gateway, session, owner):
+def test_the_models_page_lists_prices_context_and_health(gateway, session, owner):  # noqa: F811
     html = session(owner, gateway).get("/dashboard/models/").text
     table = html[html.index('id="model-list"') :]
     assert "gpt-4o-mini" in table and "$0.15" in table and "$0.60" in table

@@ -180,4 +180,4 @@ def test_the_usage_pages_cost_the_same_queries_for_more_records(
 
     client = browser(owner)
     for url in ("/dashboard/", "/dashboard/analytics/", "/dashboard/requests/"):
-        assert constant_queries(client, url, more) <= 20, url
+        assert constant_queries(client, url, more) <= 12, url

@@ -42,7 +42,7 @@ class Command(BaseCommand):
         if org is None:
             raise CommandError(f"No organization with slug {org_slug!r}.")
         keys = list(ApiKey.objects.for_org(org).values_list("pk", flat=True)) or [None]
-        rng = random.Random(seed)
+        rng = random.Random(seed)  # noqa: S311 (synthetic data, not secrets)
         now = timezone.now()
         span = days * 86400
         prefix = f"seed-{org.pk}-{int(now.timestamp())}"
