@@ -165,3 +165,27 @@ def test_the_switcher_lists_only_the_users_organisations(browser, owner, other_o
     assert (
         browser(owner).post("/organizations/switch/", {"organization": "nope"}).status_code == 404
     )
+
+
+@pytest.mark.parametrize(
+    "path", ["/accounts/login/", "/accounts/signup/", "/accounts/password/reset/"]
+)
+def test_sign_in_pages_use_the_layout(client, path):
+    html = client.get(path).content.decode()
+    assert '<main id="main" tabindex="-1" class="auth">' in html
+    assert "/static/css/app.css" in html and "<label" in html
+
+
+def test_a_failing_page_is_a_friendly_500_not_a_stack_trace(browser, owner, monkeypatch):
+    from analytics import dashboard_queries
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database on fire")
+
+    monkeypatch.setattr(dashboard_queries, "has_traffic", broken)
+    client = browser(owner)
+    client.raise_request_exception = False
+    response = client.get("/dashboard/")
+    assert response.status_code == 500
+    html = response.content.decode()
+    assert "Something went wrong" in html and "database on fire" not in html
