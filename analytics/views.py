@@ -21,10 +21,12 @@ from organizations.decorators import require_role, tenant_page
 PAGE_SIZE = 50
 # Optional record fields: shown when the model has them (token classes, billing reason).
 OPTIONAL_TOKEN_FIELDS = [
-    ("cache_write_tokens", "Cache-write tokens"),
-    ("reasoning_tokens", "Reasoning tokens"),
-    ("audio_tokens", "Audio tokens"),
-    ("image_tokens", "Image tokens"),
+    ("cache_write_5m_tokens", "Cache-write tokens (5 min)"),
+    ("cache_write_1h_tokens", "Cache-write tokens (1 h)"),
+    ("reasoning_tokens", "Reasoning tokens (in output)"),
+    ("tool_use_prompt_tokens", "Tool-use prompt tokens"),
+    ("billed_input_units", "Billed input units"),
+    ("billed_output_units", "Billed output units"),
 ]
 
 
@@ -152,14 +154,16 @@ def request_detail(request, pk):
     ] + [
         (label, getattr(record, name))
         for name, label in OPTIONAL_TOKEN_FIELDS
-        if getattr(record, name, None) is not None
+        if getattr(record, name, None)  # absent, or none of this class
     ]
     context = {
         "record": record,
         "token_classes": token_classes,
         "billing_reason": getattr(record, "billing_reason", None),
-        "has_prompt_field": hasattr(record, "prompt"),
-        "prompt": getattr(record, "prompt", "") if org.prompt_logging else "",
+        "outcome": getattr(record, "outcome", None),
+        "service_tier": getattr(record, "service_tier", None),
+        "has_prompt_field": hasattr(record, "prompt_text"),
+        "prompt": (getattr(record, "prompt_text", None) or "") if org.prompt_logging else "",
         "prompt_logging": org.prompt_logging,
     }
     return render(request, "analytics/request_detail.html", context)

@@ -13,7 +13,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from billing.limits import PlanLimits, limits_for_plan
 from llm.api import pipeline, views
@@ -72,27 +72,33 @@ async def playground(request) -> HttpResponse:
     return await sync_to_async(render)(request, "llm/playground.html", context)
 
 
-@login_required
-@require_POST
-async def playground_send(request) -> HttpResponse:
-    """Stream the answer as the API's own server-sent events, or answer a JSON error."""
+async def _send_prompt(call: pipeline.Call, request) -> HttpResponse:
+    """Stream the answer as the API's own server-sent events, or answer the API's JSON error."""
     tenant, limits = await _tenant(request)
     if tenant is None or not tenant.can("use_api"):
-        return _refusal(403, "Your role in this organization cannot send requests.")
+        raise ApiError(403, "Your role in this organization cannot send requests.", code="refused")
     org = tenant.organization
     form = PlaygroundForm(_names(limits), request.POST)
     if not form.is_valid():
         field, errors = next(iter(form.errors.items()))
-        return _refusal(400, f"{field}: {errors[0]}", field)
+        raise ApiError(400, f"{field}: {errors[0]}", param=field, code="invalid_request")
     if org.is_suspended:
-        return _refusal(403, "This organization is suspended.")
+        raise ApiError(403, "This organization is suspended.", code="organization_suspended")
     key = await sync_to_async(get_playground_key)(org, tenant.user)
-    call = pipeline.begin(request, "playground")
     call.caller = Caller(key, org, limits)
-    return await views.answer(call, _stream(call, form.cleaned_data))
+    call.parsed = parse_chat(_chat_body(form.cleaned_data))
+    await pipeline.route(call)
+    await pipeline.admit(call)
+    return await views.stream_chat(call)
 
 
-async def _stream(call: pipeline.Call, data: dict) -> HttpResponse:
+# The API's own view wrapper (errors, settling, recording), behind the session login; unlike the
+# API, a browser form: the CSRF check applies.
+playground_send = login_required(views.api_view("playground")(_send_prompt))
+playground_send.csrf_exempt = False
+
+
+def _chat_body(data: dict) -> dict:
     body = {
         "model": data["model"],
         "messages": [{"role": "user", "content": data["prompt"]}],
@@ -101,15 +107,7 @@ async def _stream(call: pipeline.Call, data: dict) -> HttpResponse:
     }
     if data.get("max_tokens"):
         body["max_tokens"] = data["max_tokens"]
-    call.parsed = parse_chat(body)
-    await pipeline.route(call)
-    await pipeline.admit(call)
-    return await views.stream_chat(call)
-
-
-def _refusal(status: int, message: str, field: str | None = None) -> HttpResponse:
-    # The API's own error shape; refused before any call, so nothing is recorded or billed.
-    return ApiError(status, message, param=field, code="refused").response()
+    return body
 
 
 @login_required

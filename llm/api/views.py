@@ -37,30 +37,27 @@ def api_view(endpoint: str):
         @functools.wraps(handle)
         async def view(request) -> HttpResponse:
             call = pipeline.begin(request, endpoint)
-            return await answer(call, handle(call, request))
+            try:
+                return await handle(call, request)
+            except GatewayError as error:
+                call.route = error.route or call.route
+                if isinstance(getattr(error, "usage", None), Usage):
+                    # Structured output that never validated: every attempt is still paid for.
+                    call.usage, call.cost = error.usage, error.cost or Decimal(0)
+                return await pipeline.respond_error(call, from_gateway_error(error))
+            except ApiError as error:
+                return await pipeline.respond_error(call, error)
+            except Exception:
+                logger.exception("Unexpected error in %s (request %s)", endpoint, call.request_id)
+                error = ApiError(
+                    500, "Internal error; the request was not billed.", code="internal"
+                )
+                call.usage, call.cost = Usage(), Decimal(0)
+                return await pipeline.respond_error(call, error)
 
         return view
 
     return decorate
-
-
-async def answer(call: Call, handling) -> HttpResponse:
-    """Await a call's handling; turn any error into its JSON answer, settled and recorded."""
-    try:
-        return await handling
-    except GatewayError as error:
-        call.route = error.route or call.route
-        if isinstance(getattr(error, "usage", None), Usage):
-            # Structured output that never validated: every attempt is still paid for.
-            call.usage, call.cost = error.usage, error.cost or Decimal(0)
-        return await pipeline.respond_error(call, from_gateway_error(error))
-    except ApiError as error:
-        return await pipeline.respond_error(call, error)
-    except Exception:
-        logger.exception("Unexpected error in %s (request %s)", call.endpoint, call.request_id)
-        error = ApiError(500, "Internal error; the request was not billed.", code="internal")
-        call.usage, call.cost = Usage(), Decimal(0)
-        return await pipeline.respond_error(call, error)
 
 
 async def complete_chat(call: Call):

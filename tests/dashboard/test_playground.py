@@ -79,3 +79,13 @@ def test_the_models_page_lists_prices_context_and_health(gateway, session, owner
     assert "gpt-4o-mini" in table and "$0.15" in table and "$0.60" in table
     assert "128,000" in table and "healthy" in table
     assert "llama-3.1-8b → gpt-4o-mini" in html  # the alias "small"
+
+
+def test_the_playground_needs_the_pages_csrf_token(gateway, session, owner):  # noqa: F811
+    browser = session(owner, gateway)
+    del browser.headers["X-CSRFToken"]
+    response = browser.post(
+        "/dashboard/playground/send/", data={"model": "gpt-4o-mini", "prompt": "hi"}
+    )
+    assert response.status_code == 403
+    assert not UsageRecord.objects.exists()
