@@ -19,8 +19,8 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics.models import Frequency, UsageRecord, UsageRollup
-from analytics.rollups import floor_hour, get_fill_end
-from analytics.usage_queries import latency_percentiles
+from analytics.rollups import floor_day, floor_hour, get_fill_end
+from analytics.usage_queries import percentile
 from organizations.models import Organization
 
 LATENCY_SAMPLE = 5_000  # percentiles are computed over at most this many latest requests
@@ -57,9 +57,25 @@ class Usage:
     latency_ms_sum: int = 0
 
     def add(self, row: dict[str, Any]) -> None:
-        for name in METRICS:
-            value = row.get(name) or 0
-            setattr(self, name, getattr(self, name) + (Decimal(value) if name == "cost" else value))
+        """Add a grouped query's row (sums are None where no row matched)."""
+        self.requests += row["requests"] or 0
+        self.errors += row["errors"] or 0
+        self.cache_hits += row["cache_hits"] or 0
+        self.input_tokens += row["input_tokens"] or 0
+        self.output_tokens += row["output_tokens"] or 0
+        self.cached_input_tokens += row["cached_input_tokens"] or 0
+        self.cost += Decimal(row["cost"] or 0)
+        self.latency_ms_sum += row["latency_ms_sum"] or 0
+
+    def merge(self, other: Usage) -> None:
+        self.requests += other.requests
+        self.errors += other.errors
+        self.cache_hits += other.cache_hits
+        self.input_tokens += other.input_tokens
+        self.output_tokens += other.output_tokens
+        self.cached_input_tokens += other.cached_input_tokens
+        self.cost += other.cost
+        self.latency_ms_sum += other.latency_ms_sum
 
     @property
     def tokens(self) -> int:
@@ -126,35 +142,54 @@ CUBE = ("day", "model", "provider", "error_class", "key")
 
 
 def usage_cube(
-    org: Organization, period: Period, filters: dict[str, Any] | None = None, now=None
+    org: Organization,
+    period: Period,
+    filters: dict[str, Any] | None = None,
+    dims: tuple[str, ...] = CUBE,
 ) -> dict[tuple, Usage]:
-    """{(day, model, provider, error class, key id): Usage} over the period, in two queries.
+    """{(day, model, provider, error class, key id): Usage} over the period, in a few queries.
 
     Every figure of a page (totals, series, breakdowns) is then summed from this in memory: a
-    period has at most days × models × providers × error classes × keys groups."""
-    now = now or timezone.now()
-    since, until = period.since, min(period.until, now)
+    period has at most days × models × providers × error classes × keys groups. Dimensions left
+    out of `dims` are summed in SQL and read as None."""
+    since, until = period.since, min(period.until, timezone.now())
     fill_end = get_fill_end()
     rolled_end = max(min(fill_end, floor_hour(until)) if fill_end else since, since)
     cube: dict[tuple, Usage] = defaultdict(Usage)
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "") and k in DIMENSIONS}
-    if rolled_end > since:
-        rolled = UsageRollup.objects.for_org(org).filter(
-            frequency=Frequency.HOUR, period_start__gte=since, period_start__lt=rolled_end
-        )
-        rolled = rolled.filter(**{DIMENSIONS[k][0]: v for k, v in filters.items()})
-        _collect(cube, rolled, 0, "period_start", _rollup_aggregates())
+    # Whole days from the daily roll-ups, the rest of the last rolled day from the hourly ones.
+    whole_days_end = max(floor_day(rolled_end), since)
+    rollups = UsageRollup.objects.for_org(org).filter(
+        **{DIMENSIONS[k][0]: v for k, v in filters.items()}
+    )
+    for frequency, start, end in (
+        (Frequency.DAY, since, whole_days_end),
+        (Frequency.HOUR, whole_days_end, rolled_end),
+    ):
+        if end > start:
+            rows = rollups.filter(
+                frequency=frequency, period_start__gte=start, period_start__lt=end
+            )
+            _collect(cube, rows, dims, 0, "period_start", _rollup_aggregates())
     raw = UsageRecord.objects.for_org(org).filter(created_at__gte=rolled_end, created_at__lt=until)
     raw = raw.filter(**{DIMENSIONS[k][1]: v for k, v in filters.items()})
-    _collect(cube, raw, 1, "created_at", _raw_aggregates())
+    _collect(cube, raw, dims, 1, "created_at", _raw_aggregates())
     return dict(cube)
 
 
-def _collect(cube, rows, side: int, time_field: str, aggregates) -> None:
-    fields = ["day"] + [DIMENSIONS[name][side] for name in CUBE[1:]]
-    rows = rows.annotate(day=TruncDate(time_field)).values(*fields).annotate(**aggregates)
+def _collect(cube, rows, dims, side: int, time_field: str, aggregates) -> None:
+    fields = [
+        ("day" if name == "day" else DIMENSIONS[name][side]) if name in dims else None
+        for name in CUBE
+    ]
+    if "day" in dims:
+        rows = rows.annotate(day=TruncDate(time_field))
+    if not any(fields):
+        cube[(None,) * len(CUBE)].add(rows.aggregate(**aggregates))
+        return
+    rows = rows.values(*[f for f in fields if f]).annotate(**aggregates)
     for row in rows.order_by():
-        cube[tuple(row[f] for f in fields)].add(row)
+        cube[tuple(row[f] if f else None for f in fields)].add(row)
 
 
 def grouped(cube: dict[tuple, Usage], by: tuple[str, ...]) -> dict[tuple, Usage]:
@@ -162,7 +197,7 @@ def grouped(cube: dict[tuple, Usage], by: tuple[str, ...]) -> dict[tuple, Usage]
     positions = [CUBE.index(name) for name in by]
     groups: dict[tuple, Usage] = defaultdict(Usage)
     for key, usage in cube.items():
-        groups[tuple(key[i] for i in positions)].add(usage.__dict__)
+        groups[tuple(key[i] for i in positions)].merge(usage)
     return dict(groups)
 
 
@@ -205,14 +240,16 @@ def breakdown(cube: dict[tuple, Usage], dimension: str) -> list[dict]:
 
 
 def recent_latency(org: Organization, period: Period) -> dict[str, float | None]:
-    """p50/p95 latency over the latest LATENCY_SAMPLE requests of the period (index-bounded)."""
+    """p50/p95 latency over the latest LATENCY_SAMPLE requests of the period: one backward
+    index scan, the percentiles taken in Python."""
     latest = (
         UsageRecord.objects.for_org(org)
         .filter(created_at__gte=period.since, created_at__lt=period.until)
         .order_by("-created_at")
-        .values("id")[:LATENCY_SAMPLE]
+        .values_list("latency_ms", flat=True)[:LATENCY_SAMPLE]
     )
-    return latency_percentiles(UsageRecord.objects.filter(id__in=latest))
+    values = sorted(latest)
+    return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
 
 
 def has_traffic(org: Organization) -> bool:

@@ -39,7 +39,7 @@ def overview(request):
         base_url = request.build_absolute_uri("/v1")
         context = {"empty": True, "period": period, "base_url": base_url}
         return render(request, "analytics/overview.html", context)
-    cube = queries.usage_cube(org, period)
+    cube = queries.usage_cube(org, period, dims=("day", "model"))
     context = {
         "period": period,
         "totals": queries.totals(cube),
