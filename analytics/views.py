@@ -8,6 +8,7 @@ from datetime import datetime
 from django.http import HttpResponse
 from django.shortcuts import render
 from django.utils import timezone
+from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
 from analytics import dashboard_queries as queries
@@ -118,7 +119,9 @@ def requests_page(request):
     template = "analytics/requests.html"
     if request.htmx and request.htmx.target == "request-log":
         template += "#request-log"
-    return render(request, template, context, status=200 if valid else 400)
+    response = render(request, template, context, status=200 if valid else 400)
+    patch_vary_headers(response, ["HX-Request", "HX-Target"])  # the same URL, two bodies
+    return response
 
 
 def _cursor(record: UsageRecord) -> str:
@@ -194,4 +197,6 @@ def alert_settings(request):
     if request.htmx:
         template += "#alert-settings"
     status = 400 if request.method == "POST" and not saved else 200
-    return render(request, template, context, status=status)
+    response = render(request, template, context, status=status)
+    patch_vary_headers(response, ["HX-Request"])
+    return response

@@ -16,7 +16,7 @@ function drawUsageChart(holder) {
       { stroke: "#4b5563", grid: { stroke: "#f3f4f6" } },
       { stroke: "#4b5563", grid: { stroke: "#f3f4f6" }, size: 50,
         values: (u, ticks) => ticks.map((v) => (Number.isInteger(v) ? v.toLocaleString() : "")) },
-      { side: 1, scale: "cost", stroke: "#047857", grid: { show: false }, size: 60,
+      { side: 1, scale: "cost", stroke: "#047857", grid: { show: false }, size: 84,
         values: (u, ticks) => ticks.map(dollars) },
     ],
     series: [
