@@ -25,6 +25,12 @@ class ApiKeyForm(forms.Form):
     rate_limit_per_minute = forms.IntegerField(
         required=False, min_value=1, label="Requests per minute", help_text="Empty: the plan's."
     )
+    rate_limit_per_hour = forms.IntegerField(
+        required=False, min_value=1, label="Requests per hour", help_text="Empty: the plan's."
+    )
+    rate_limit_per_day = forms.IntegerField(
+        required=False, min_value=1, label="Requests per day", help_text="Empty: the plan's."
+    )
     tokens_per_minute = forms.IntegerField(
         required=False, min_value=1, label="Tokens per minute", help_text="Empty: the plan's."
     )

@@ -17,7 +17,9 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
+# The README's screenshots; rewritten only when asked, so a test run leaves the tree clean.
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+UPDATE_SCREENSHOTS = os.environ.get("UPDATE_SCREENSHOTS") == "1"
 WIDTHS = {"1280": (1280, 860), "390": (390, 844)}
 
 needs_chromium = pytest.mark.skipif(

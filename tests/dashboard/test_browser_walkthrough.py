@@ -1,7 +1,8 @@
 """The dashboard in a real browser: a new user signs up, gets a key, calls the API, sees the call,
 invites a member, changes plan through Checkout, uses the playground and revokes the key.
 
-Screenshots of every page at 1280 and 390 px go to docs/screenshots/ (shown in the README).
+Screenshots of every page at 1280 and 390 px are taken (and checked not to overflow at 390 px);
+with UPDATE_SCREENSHOTS=1 they replace docs/screenshots/, shown in the README.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -30,6 +32,7 @@ from tests.dashboard.browser import (
     CHROMIUM,
     CHROMIUM_ARGS,
     SCREENSHOTS,
+    UPDATE_SCREENSHOTS,
     WIDTHS,
     needs_chromium,
     site_application,
@@ -70,8 +73,9 @@ def browser():
 class Visitor:
     """One person's browser: a desktop tab, and a phone-width tab sharing its session."""
 
-    def __init__(self, browser, base: str):
+    def __init__(self, browser, base: str, screenshots: Path):
         self.base = base
+        self.screenshots = screenshots
         self.context = browser.new_context(viewport={"width": 1280, "height": 860})
         self.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=base)
         self.page = self.context.new_page()
@@ -84,11 +88,10 @@ class Visitor:
 
     def shoot(self, name: str, path: str | None = None) -> None:
         """Screenshot the desktop tab as it is, and `path` (default: the same URL) on the phone."""
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        self.page.screenshot(path=SCREENSHOTS / f"{name}-1280.png")
+        self.page.screenshot(path=self.screenshots / f"{name}-1280.png")
         self.phone.goto(self.base + path if path else self.page.url)
         self.phone.wait_for_load_state("networkidle")
-        self.phone.screenshot(path=SCREENSHOTS / f"{name}-390.png")
+        self.phone.screenshot(path=self.screenshots / f"{name}-390.png")
         wide = self.phone.evaluate(
             "[...document.querySelectorAll('main *')].filter(e => !e.closest('.table-wrap, pre')"
             " && e.getBoundingClientRect().right > innerWidth + 1).map(e => e.tagName)"
@@ -129,15 +132,21 @@ def call_api(base: str, key: str) -> httpx.Response:
     )
 
 
-def test_a_new_user_walks_through_the_dashboard(site, browser, fake_stripe):  # noqa: F811
+@pytest.fixture
+def screenshots(tmp_path) -> Path:
+    """docs/screenshots/ with UPDATE_SCREENSHOTS=1, else a temporary folder."""
+    return SCREENSHOTS if UPDATE_SCREENSHOTS else tmp_path
+
+
+def test_a_new_user_walks_through_the_dashboard(site, browser, fake_stripe, screenshots):  # noqa: F811
     # 1. Sign up (the sign-up and login pages first, as a visitor sees them).
-    anonymous = Visitor(browser, site)
+    anonymous = Visitor(browser, site, screenshots)
     anonymous.go("/accounts/login/")
     anonymous.shoot("login")
     anonymous.go("/accounts/signup/")
     anonymous.shoot("signup")
 
-    owner = Visitor(browser, site)
+    owner = Visitor(browser, site, screenshots)
     sign_up(owner, "ada@example.test", "Analytical Engines")
     page = owner.page
     assert page.get_by_role("heading", name="Make your first request").is_visible()
@@ -188,7 +197,7 @@ def test_a_new_user_walks_through_the_dashboard(site, browser, fake_stripe):  # 
     page.get_by_role("button", name="Send invitation").click()
     link = re.search(r"https?://\S+/invitations/\S+/", page.locator(".messages").inner_text())
     assert "grace@example.test" in page.locator("#invitations").inner_text()
-    member = Visitor(browser, site)
+    member = Visitor(browser, site, screenshots)
     sign_up(member, "grace@example.test")
     member.page.goto(link.group(0).replace("http://testserver", site))
     member.page.get_by_role("button", name="Accept invitation").click()

@@ -21,6 +21,7 @@ def test_a_new_key_is_shown_once_with_its_limits(browser, owner, org):
             "name": "production",
             "expires_on": expires.isoformat(),
             "rate_limit_per_minute": "60",
+            "rate_limit_per_day": "5000",
             "tokens_per_minute": "",
             "monthly_budget_usd": "25.50",
         },
@@ -32,10 +33,12 @@ def test_a_new_key_is_shown_once_with_its_limits(browser, owner, org):
     assert key.secret_hash == hash_secret(secret.partition("_")[2])
     assert find_api_key(secret) == key
     assert key.rate_limit_per_minute == 60 and key.tokens_per_minute is None
+    assert key.rate_limit_per_day == 5000 and key.rate_limit_per_hour is None
     assert str(key.monthly_budget_usd) == "25.50"
     assert key.expires_at.date() == expires
     listing = client.get("/dashboard/keys/").content.decode()
-    assert "production" in listing and "60 req/min" in listing and "$25.50/month" in listing
+    assert "production" in listing and "60 req/min" in listing and "5000 req/day" in listing
+    assert "$25.50/month" in listing
     assert secret not in listing
 
 
