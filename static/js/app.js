@@ -1,11 +1,4 @@
 // Small progressive enhancements; every page works without them.
-document.documentElement.classList.add("js");
-
-document.addEventListener("change", (event) => {
-  // The organisation switcher submits as soon as a choice is made.
-  if (event.target.matches("select[data-autosubmit]")) event.target.form.requestSubmit();
-});
-
 document.addEventListener("click", async (event) => {
   const button = event.target.closest("[data-copy]");
   if (!button) return;

@@ -114,6 +114,10 @@ def sign_up(visitor: Visitor, email: str, organization: str = "") -> None:
     page.wait_for_url(re.compile(r"/dashboard/$"))
 
 
+def org_slug(page, name: str) -> str:
+    return page.locator("#org-switch option", has_text=name).get_attribute("value")
+
+
 def wait_for_usage_records(count: int) -> None:
     """Settling runs beside the response: write buffered records until `count` exist."""
     deadline = time.monotonic() + 10
@@ -201,7 +205,13 @@ def test_a_new_user_walks_through_the_dashboard(site, browser, fake_stripe, scre
     sign_up(member, "grace@example.test")
     member.page.goto(link.group(0).replace("http://testserver", site))
     member.page.get_by_role("button", name="Accept invitation").click()
-    assert member.page.locator("#org-switch").is_visible()  # now in two organisations
+    switcher = member.page.get_by_label("Organization")  # now in two organisations
+    assert switcher.input_value() == org_slug(member.page, "Analytical Engines")
+    switcher.select_option(label="grace's team")
+    member.page.get_by_role("button", name="Switch").click()
+    assert member.page.get_by_label("Organization").input_value() == org_slug(
+        member.page, "grace's team"
+    )
     page = owner.go("/dashboard/team/")
     assert "grace@example.test" in page.locator("#members").inner_text()
     assert not page.locator("#invitations").count()
