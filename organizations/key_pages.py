@@ -13,6 +13,13 @@ from organizations.decorators import require_role, tenant_page
 from organizations.forms import ApiKeyForm
 
 TEMPLATE = "organizations/keys.html"
+LIMIT_FIELDS = [
+    "rate_limit_per_minute",
+    "rate_limit_per_hour",
+    "rate_limit_per_day",
+    "tokens_per_minute",
+    "monthly_budget_usd",
+]
 
 
 @require_http_methods(["GET", "POST"])
@@ -33,6 +40,7 @@ def keys(request):
             status = 201
         else:
             status = 400
+            context["limits_have_errors"] = bool(set(form.errors) & set(LIMIT_FIELDS))
     rows = list(visible_keys(tenant).order_by("is_revoked", "-created_at"))
     context["keys"] = [(key, can_revoke(tenant, key)) for key in rows]
     context["base_url"] = request.build_absolute_uri("/v1")

@@ -160,6 +160,7 @@ def test_a_new_user_walks_through_the_dashboard(site, browser, fake_stripe, scre
     # 2. Create a key and copy it.
     page = owner.go("/dashboard/keys/")
     page.get_by_label("Name").fill("production")
+    page.get_by_text("Per-key limits").click()
     page.get_by_label("Requests per minute").fill("60")
     page.get_by_role("button", name="Create key").click()
     secret = page.locator("#new-key-secret").input_value()

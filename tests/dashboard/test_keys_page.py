@@ -53,6 +53,7 @@ def test_form_errors_appear_next_to_their_fields(browser, owner):
     assert re.search(r'id="id_expires_on_error"><li>Choose a date after today', html)
     assert re.search(r'id="id_rate_limit_per_minute_error"><li>Ensure this value is greater', html)
     assert 'aria-invalid="true"' in html
+    assert '<details class="limits" open>' in html  # the limit with an error is not hidden
     assert not ApiKey.objects.exists()
 
 
