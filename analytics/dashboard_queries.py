@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from analytics.models import Frequency, UsageRecord, UsageRollup
 from analytics.rollups import floor_day, floor_hour, get_fill_end
-from analytics.usage_queries import percentile
+from analytics.usage_queries import percentile, records_for_org
 from organizations.models import Organization
 
 LATENCY_SAMPLE = 5_000  # percentiles are computed over at most this many latest requests
@@ -250,6 +250,45 @@ def recent_latency(org: Organization, period: Period) -> dict[str, float | None]
     )
     values = sorted(latest)
     return {"p50": percentile(values, 50), "p95": percentile(values, 95)}
+
+
+def request_log(
+    org: Organization,
+    filters: dict[str, Any],
+    *,
+    period: Period | None = None,
+    before: str = "",
+    size: int = 50,
+) -> tuple[list[UsageRecord], str]:
+    """A page of the request log, newest first, and the cursor of the next (older) page.
+
+    Cursor paging ("older than this record") reads one index range however deep the page;
+    there is no OFFSET and no COUNT over the organisation's history."""
+    rows = records_for_org(org, filters).select_related("api_key").order_by("-created_at", "-id")
+    if period is not None:
+        rows = rows.filter(created_at__gte=period.since, created_at__lt=period.until)
+    cursor = _parse_cursor(before)
+    if cursor is not None:
+        at, pk = cursor
+        rows = rows.filter(created_at__lte=at).exclude(created_at=at, id__gte=pk)
+    page = list(rows[: size + 1])
+    next_cursor = _cursor(page[size - 1]) if len(page) > size else ""
+    return page[:size], next_cursor
+
+
+def _cursor(record: UsageRecord) -> str:
+    return f"{record.created_at.isoformat()}_{record.pk}"
+
+
+def _parse_cursor(value: str | None) -> tuple[datetime, int] | None:
+    if not value:
+        return None
+    at, _, pk = value.rpartition("_")
+    try:
+        moment, pk = datetime.fromisoformat(at), int(pk)
+    except ValueError:
+        return None
+    return (moment, pk) if timezone.is_aware(moment) else None
 
 
 def has_traffic(org: Organization) -> bool:

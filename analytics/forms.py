@@ -7,6 +7,7 @@ from datetime import timedelta
 from django import forms
 from django.utils import timezone
 
+from analytics.dashboard_queries import Period
 from llm.catalog import get_catalog
 from organizations.models import ApiKey, Organization
 
@@ -65,6 +66,12 @@ class UsageFilterForm(forms.Form):
 class RequestFilterForm(UsageFilterForm):
     status = forms.ChoiceField(required=False, choices=STATUS_CHOICES)
     before = forms.CharField(required=False, widget=forms.HiddenInput)
+
+    def period(self):
+        """The dates asked for, if any: the log shows every request otherwise."""
+        if not (self.data.get("start") or self.data.get("end")):
+            return None
+        return Period(self.cleaned_data["start"], self.cleaned_data["end"])
 
     def filters(self) -> dict:
         data = self.cleaned_data if self.is_valid() else {}

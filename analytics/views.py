@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import csv
-from datetime import datetime
 
 from django.http import HttpResponse
 from django.shortcuts import render
-from django.utils import timezone
 from django.utils.cache import patch_vary_headers
 from django.views.decorators.http import require_GET, require_http_methods
 
@@ -15,7 +13,6 @@ from analytics import dashboard_queries as queries
 from analytics.forms import RequestFilterForm, UsageFilterForm
 from analytics.models import AlertSettings, UsageRecord
 from analytics.settings_forms import AlertSettingsForm
-from analytics.usage_queries import records_for_org
 from organizations import tenancy
 from organizations.decorators import require_role, tenant_page
 
@@ -102,18 +99,18 @@ def requests_page(request):
     org = request.tenant.organization
     form = RequestFilterForm(org, request.GET)
     valid = form.is_valid()
-    rows = records_for_org(org, form.filters() if valid else {}).select_related("api_key")
-    rows = rows.order_by("-created_at", "-id")
-    before = _parse_cursor(form.cleaned_data.get("before") if valid else "")
-    if before is not None:
-        at, pk = before
-        rows = rows.filter(created_at__lte=at).exclude(created_at=at, id__gte=pk)
-    page = list(rows[: PAGE_SIZE + 1])
+    records, next_cursor = queries.request_log(
+        org,
+        form.filters() if valid else {},
+        period=form.period() if valid else None,
+        before=form.cleaned_data.get("before") if valid else "",
+        size=PAGE_SIZE,
+    )
     context = {
         "form": form,
-        "records": page[:PAGE_SIZE],
-        "next_cursor": _cursor(page[PAGE_SIZE - 1]) if len(page) > PAGE_SIZE else "",
-        "is_first_page": before is None,
+        "records": records,
+        "next_cursor": next_cursor,
+        "is_first_page": not (valid and form.cleaned_data.get("before")),
         "filter_query": _query_without(request.GET, "before"),
     }
     template = "analytics/requests.html"
@@ -122,21 +119,6 @@ def requests_page(request):
     response = render(request, template, context, status=200 if valid else 400)
     patch_vary_headers(response, ["HX-Request", "HX-Target"])  # the same URL, two bodies
     return response
-
-
-def _cursor(record: UsageRecord) -> str:
-    return f"{record.created_at.isoformat()}_{record.pk}"
-
-
-def _parse_cursor(value: str | None) -> tuple[datetime, int] | None:
-    if not value:
-        return None
-    at, _, pk = value.rpartition("_")
-    try:
-        moment, pk = datetime.fromisoformat(at), int(pk)
-    except ValueError:
-        return None
-    return (moment, pk) if timezone.is_aware(moment) else None
 
 
 def _query_without(query, name: str) -> str:

@@ -181,3 +181,13 @@ def test_the_usage_pages_cost_the_same_queries_for_more_records(
     client = browser(owner)
     for url in ("/dashboard/", "/dashboard/analytics/", "/dashboard/requests/"):
         assert constant_queries(client, url, more) <= 12, url
+
+
+def test_the_request_log_filters_by_dates(browser, owner, org, record, now):
+    record(org, created_at=now - timedelta(days=3), request_id="old")
+    recent = record(org, created_at=now - timedelta(minutes=3), request_id="new")
+    html = browser(owner).get("/dashboard/requests/").content.decode()
+    assert len(re.findall(r'href="/dashboard/requests/(\d+)/"', html)) == 2
+    today = now.date().isoformat()
+    html = browser(owner).get("/dashboard/requests/", {"start": today}).content.decode()
+    assert re.findall(r'href="/dashboard/requests/(\d+)/"', html) == [str(recent.pk)]
