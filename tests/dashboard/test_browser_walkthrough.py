@@ -87,7 +87,13 @@ class Visitor:
         return self.page
 
     def shoot(self, name: str, path: str | None = None) -> None:
-        """Screenshot the desktop tab as it is, and `path` (default: the same URL) on the phone."""
+        """Screenshot the desktop tab as it is, and `path` (default: the same URL) on the phone;
+        check every control has a label and the page fits 390 px."""
+        unlabelled = self.page.evaluate(
+            "[...document.querySelectorAll('input:not([type=hidden]), select, textarea')]"
+            ".filter(e => !e.labels.length && !e.getAttribute('aria-label')).map(e => e.name)"
+        )
+        assert unlabelled == [], f"{name}: controls without a label: {unlabelled}"
         self.page.screenshot(path=self.screenshots / f"{name}-1280.png")
         self.phone.goto(self.base + path if path else self.page.url)
         self.phone.wait_for_load_state("networkidle")
@@ -145,7 +151,9 @@ def screenshots(tmp_path) -> Path:
 def test_a_new_user_walks_through_the_dashboard(site, browser, fake_stripe, screenshots):  # noqa: F811
     # 1. Sign up (the sign-up and login pages first, as a visitor sees them).
     anonymous = Visitor(browser, site, screenshots)
-    anonymous.go("/accounts/login/")
+    page = anonymous.go("/accounts/login/")
+    page.keyboard.press("Tab")  # the first stop is the skip link, then the page
+    assert page.evaluate("document.activeElement.textContent") == "Skip to content"
     anonymous.shoot("login")
     anonymous.go("/accounts/signup/")
     anonymous.shoot("signup")

@@ -12,6 +12,7 @@ import pytest
 import time_machine
 from django.utils import timezone
 
+from analytics.models import UsageRecord
 from analytics.rollups import floor_hour, get_fill_end, roll_up_usage
 from organizations.api_keys import mint_api_key
 
@@ -191,3 +192,20 @@ def test_the_request_log_filters_by_dates(browser, owner, org, record, now):
     today = now.date().isoformat()
     html = browser(owner).get("/dashboard/requests/", {"start": today}).content.decode()
     assert re.findall(r'href="/dashboard/requests/(\d+)/"', html) == [str(recent.pk)]
+
+
+has_prompt_text = pytest.mark.skipif(
+    not hasattr(UsageRecord, "prompt_text"), reason="usage records keep no prompt text yet"
+)
+
+
+@has_prompt_text
+@pytest.mark.parametrize("logging", [True, False])
+def test_the_prompt_shows_only_when_the_organisation_keeps_prompts(
+    browser, owner, org, record, logging
+):
+    org.prompt_logging = logging
+    org.save()
+    shown = record(org, prompt_text="What is the capital of France?")
+    html = browser(owner).get(f"/dashboard/requests/{shown.pk}/").content.decode()
+    assert ("What is the capital of France?" in html) is logging
