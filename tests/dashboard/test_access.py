@@ -189,3 +189,10 @@ def test_a_failing_page_is_a_friendly_500_not_a_stack_trace(browser, owner, monk
     assert response.status_code == 500
     html = response.content.decode()
     assert "Something went wrong" in html and "database on fire" not in html
+
+
+@pytest.mark.parametrize("path", ["/accounts/email/", "/accounts/password/change/"])
+def test_account_pages_use_the_layout(browser, owner, path):
+    html = browser(owner).get(path).content.decode()
+    assert '<main id="main" tabindex="-1" class="auth">' in html
+    assert '<nav class="tabs" aria-label="Dashboard">' in html
