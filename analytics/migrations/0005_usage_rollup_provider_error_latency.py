@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('analytics', '0003_usage_rollups'),
+        ('analytics', '0004_usage_token_classes_and_outcome'),
     ]
 
     operations = [
