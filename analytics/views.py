@@ -17,8 +17,8 @@ from organizations import tenancy
 from organizations.decorators import require_role, tenant_page
 
 PAGE_SIZE = 50
-# Optional record fields: shown when the model has them (token classes, billing reason).
-OPTIONAL_TOKEN_FIELDS = [
+# Token classes most requests do not have: shown only when a request has some.
+RARE_TOKEN_CLASSES = [
     ("cache_write_5m_tokens", "Cache-write tokens (5 min)"),
     ("cache_write_1h_tokens", "Cache-write tokens (1 h)"),
     ("reasoning_tokens", "Reasoning tokens (in output)"),
@@ -138,17 +138,14 @@ def request_detail(request, pk):
         ("Output tokens", record.output_tokens),
     ] + [
         (label, getattr(record, name))
-        for name, label in OPTIONAL_TOKEN_FIELDS
-        if getattr(record, name, None)  # absent, or none of this class
+        for name, label in RARE_TOKEN_CLASSES
+        if getattr(record, name)
     ]
     context = {
         "record": record,
         "token_classes": token_classes,
-        "billing_reason": getattr(record, "billing_reason", None),
-        "outcome": getattr(record, "outcome", None),
-        "service_tier": getattr(record, "service_tier", None),
-        "has_prompt_field": hasattr(record, "prompt_text"),
-        "prompt": (getattr(record, "prompt_text", None) or "") if org.prompt_logging else "",
+        # Kept only while the organisation keeps prompts; hidden again once it stops.
+        "prompt": record.prompt_text if org.prompt_logging else None,
         "prompt_logging": org.prompt_logging,
     }
     return render(request, "analytics/request_detail.html", context)

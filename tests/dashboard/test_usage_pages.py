@@ -12,7 +12,6 @@ import pytest
 import time_machine
 from django.utils import timezone
 
-from analytics.models import UsageRecord
 from analytics.rollups import floor_hour, get_fill_end, roll_up_usage
 from organizations.api_keys import mint_api_key
 
@@ -145,6 +144,9 @@ def test_a_request_shows_route_tokens_cost_and_timing(browser, owner, org, recor
         org,
         attempts=2,
         cached_input_tokens=40,
+        reasoning_tokens=7,
+        outcome="served",
+        billing_reason="reported",
         ttft_ms=80,
         upstream_ms=200,
         price_version="gpt-4o-mini@2024-07-18",
@@ -158,9 +160,13 @@ def test_a_request_shows_route_tokens_cost_and_timing(browser, owner, org, recor
         "<dt>Output tokens</dt><dd>20</dd>",
         "<dt>Cost</dt><dd>$0.000027</dd>",
         "<dt>Time to first token</dt><dd>80 ms</dd>",
+        "<dt>Reasoning tokens (in output)</dt><dd>7</dd>",
+        "<dt>Outcome</dt><dd>served</dd>",
+        "<dt>Billing reason</dt><dd>reported</dd>",
         "gpt-4o-mini@2024-07-18",
     ):
         assert text in html
+    assert "Cache-write tokens" not in html  # classes the request does not have
     assert "Prompt logging is off for Acme" in html
 
 
@@ -194,12 +200,6 @@ def test_the_request_log_filters_by_dates(browser, owner, org, record, now):
     assert re.findall(r'href="/dashboard/requests/(\d+)/"', html) == [str(recent.pk)]
 
 
-has_prompt_text = pytest.mark.skipif(
-    not hasattr(UsageRecord, "prompt_text"), reason="usage records keep no prompt text yet"
-)
-
-
-@has_prompt_text
 @pytest.mark.parametrize("logging", [True, False])
 def test_the_prompt_shows_only_when_the_organisation_keeps_prompts(
     browser, owner, org, record, logging
