@@ -295,7 +295,7 @@ def has_traffic(org: Organization) -> bool:
     return UsageRecord.objects.for_org(org).exists()
 
 
-def export_rows(cube: dict[tuple, Usage]):
+def export_rows(cube: dict[tuple, Usage], key_names: dict[int, str]):
     """CSV rows: one per day × model × provider × error class × key."""
     for (day, model, provider, error_class, key_id), usage in sorted(
         cube.items(), key=lambda item: tuple(str(v) for v in item[0])
@@ -306,6 +306,7 @@ def export_rows(cube: dict[tuple, Usage]):
             "provider": provider,
             "error_class": error_class,
             "api_key_id": key_id or "",
+            "api_key": key_names.get(key_id, ""),
             "requests": usage.requests,
             "errors": usage.errors,
             "cache_hits": usage.cache_hits,

@@ -60,7 +60,7 @@ def analytics_page(request):
     period, filters = queries.Period(data["start"], data["end"]), form.filters()
     cube = queries.usage_cube(org, period, filters)
     if request.GET.get("format") == "csv":
-        return _csv_response(org, period, cube)
+        return _csv_response(org, period, cube, form.key_names)
     by_key = queries.breakdown(cube, "key")
     for row in by_key:
         row["label"] = form.key_names.get(row["value"], "deleted key" if row["value"] else "none")
@@ -82,11 +82,11 @@ def analytics_page(request):
     return render(request, "analytics/analytics.html", context)
 
 
-def _csv_response(org, period, cube) -> HttpResponse:
+def _csv_response(org, period, cube, key_names) -> HttpResponse:
     response = HttpResponse(content_type="text/csv")
     name = f"usage-{org.slug}-{period.start}-{period.end}.csv"
     response["Content-Disposition"] = f'attachment; filename="{name}"'
-    rows = list(queries.export_rows(cube))
+    rows = list(queries.export_rows(cube, key_names))
     writer = csv.DictWriter(response, fieldnames=list(rows[0]) if rows else ["day"])
     writer.writeheader()
     writer.writerows(rows)

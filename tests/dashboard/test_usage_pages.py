@@ -93,8 +93,9 @@ def test_analytics_breaks_down_by_model_provider_error_and_key(browser, owner, o
 
 
 def test_analytics_exports_csv(browser, owner, org, record, now):
-    record(org, requested_model="gpt-4o-mini")
-    record(org, requested_model="gpt-4o-mini")
+    key, _ = mint_api_key(org, name="batch", created_by=owner)
+    record(org, requested_model="gpt-4o-mini", api_key=key)
+    record(org, requested_model="gpt-4o-mini", api_key=key)
     response = browser(owner).get("/dashboard/analytics/", {"format": "csv"})
     assert response["Content-Type"] == "text/csv"
     assert 'filename="usage-acme-' in response["Content-Disposition"]
@@ -102,6 +103,7 @@ def test_analytics_exports_csv(browser, owner, org, record, now):
     assert len(rows) == 1
     assert rows[0]["model"] == "gpt-4o-mini" and rows[0]["requests"] == "2"
     assert rows[0]["cost_usd"] == "0.00005400" and rows[0]["input_tokens"] == "200"
+    assert rows[0]["api_key"] == "batch" and rows[0]["api_key_id"] == str(key.pk)
 
 
 def test_analytics_rejects_a_backwards_range_next_to_the_field(browser, owner):
