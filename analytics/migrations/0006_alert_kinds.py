@@ -7,6 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('analytics', '0005_merge_usage_columns_and_dead_letters'),
+        ('analytics', '0005_usage_rollup_provider_error_latency'),
     ]
 
     operations = [
