@@ -104,3 +104,17 @@ def test_usage_totals_of_one_key_count_only_that_key(org, api_key, day_start):
     assert (keyed.requests, keyed.cost) == (1, Decimal("0.5"))
     assert (everything.requests, everything.cost) == (2, Decimal("0.51"))
     assert floor_hour(day_start) == day_start
+
+
+def test_the_dashboard_counts_a_late_row_before_its_hour_is_rebuilt(org, day_start):
+    from analytics.dashboard_queries import Period, usage_cube
+
+    write(org, day_start + timedelta(minutes=10))
+    with time_machine.travel(day_start + 3 * HOUR, tick=False):
+        roll_up_usage()
+        write(org, day_start + timedelta(minutes=20), tokens=5)  # late
+        period = Period(start=floor_day(day_start).date(), end=floor_day(day_start).date())
+        cube = usage_cube(org, period)
+
+    assert sum(usage.input_tokens for usage in cube.values()) == 15
+    assert sum(usage.requests for usage in cube.values()) == 2
