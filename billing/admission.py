@@ -22,6 +22,7 @@ and the worst case reserved. The pipeline then calls `settle()` with the actual 
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import math
 import time
@@ -389,10 +390,15 @@ async def _finish(
     clock = "" if now is None else repr(now)
     args = [clock, reservation.id, key_field, requests, tokens, nano, delta]
     args += [repr(reservation.admitted_at), *(period for _, period in reservation.token_windows)]
-    try:
-        await _run(SETTLE_LUA, _SETTLE_SHA, keys, args)
-    except REDIS_ERRORS as exc:
+    # The held row goes at the same time (two connections, one round trip of waiting).
+    settled, _ = await asyncio.gather(
+        _run(SETTLE_LUA, _SETTLE_SHA, keys, args),
+        inflight.drop_usage_row(reservation),
+        return_exceptions=True,
+    )
+    if isinstance(settled, REDIS_ERRORS):
         # The hold expires by itself; this request's usage is missing from the month's counters.
-        logger.warning("Redis unavailable to settle a reservation (%s)", type(exc).__name__)
+        logger.warning("Redis unavailable to settle a reservation (%s)", type(settled).__name__)
         count_unavailable("admission", "settle_lost")
-    await inflight.drop_usage_row(reservation)
+    elif isinstance(settled, BaseException):
+        raise settled
