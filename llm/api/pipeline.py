@@ -27,7 +27,7 @@ from django.http import HttpResponse
 from gateway_project.redis_client import get_redis
 from llm.api import governance
 from llm.api.auth import Caller, authenticate
-from llm.api.errors import ApiError, bad_request, from_gateway_error
+from llm.api.errors import OPENAI, ApiError, bad_request, from_gateway_error
 from llm.api.observe import observe_call
 from llm.api.parsing import ParsedChat
 from llm.api.responses import money
@@ -74,6 +74,7 @@ class Call:
     ttft_ms: float | None = None
     client_disconnected: bool = False
     cache_opt_out: bool = False  # Cache-Control: no-cache
+    error_shape: str = OPENAI  # the surface's error body: OpenAI's, or Anthropic's
     finished: bool = False
 
     @property
@@ -89,7 +90,7 @@ class Call:
         return max(self.elapsed_ms - self.upstream_ms, 0.0)
 
 
-def begin(request, endpoint: str) -> Call:
+def begin(request, endpoint: str, error_shape: str = OPENAI) -> Call:
     sent = request.headers.get("X-Request-ID", "")
     no_cache = "no-cache" in request.headers.get("Cache-Control", "").lower()
     return Call(
@@ -97,6 +98,7 @@ def begin(request, endpoint: str) -> Call:
         request_id=f"req_{_ID_PREFIX}{next(_id_counter):016x}",
         client_request_id=sent if REQUEST_ID.match(sent) else "",
         cache_opt_out=no_cache,
+        error_shape=error_shape,
     )
 
 
@@ -345,4 +347,4 @@ def respond_json(call: Call, body: dict[str, Any], status: int = 200) -> HttpRes
 async def respond_error(call: Call, error: ApiError) -> HttpResponse:
     failed(call, error)
     await finish(call)
-    return error.response(response_headers(call))
+    return error.response(response_headers(call), call.error_shape)

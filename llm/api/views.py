@@ -10,16 +10,15 @@ import time
 from decimal import Decimal
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from llm import failover
 from llm.api import pipeline
-from llm.api.catalog_views import openai_model_list
-from llm.api.errors import ApiError, from_gateway_error
+from llm.api.catalog_views import openai_model, openai_model_list
+from llm.api.errors import OPENAI, ApiError, from_gateway_error
 from llm.api.parsing import load_json, parse_chat, parse_generate
 from llm.api.pipeline import Call
 from llm.api.responses import ChunkWriter, chat_completion, money
+from llm.api.unknown_routes import allow_methods
 from llm.errors import GatewayError
 from llm.structured import complete_structured
 from llm.types import StreamEventType, Usage
@@ -27,16 +26,15 @@ from llm.types import StreamEventType, Usage
 logger = logging.getLogger(__name__)
 
 
-def api_view(endpoint: str):
-    """A POST endpoint of the pipeline: every error, expected or not, becomes one JSON answer,
-    and the call is settled and recorded on every way out."""
+def api_view(endpoint: str, error_shape: str = OPENAI):
+    """A POST endpoint of the pipeline: every error, expected or not, becomes one JSON answer
+    (in the surface's error shape), and the call is settled and recorded on every way out."""
 
     def decorate(handle):
-        @csrf_exempt
-        @require_POST
+        @allow_methods("POST")
         @functools.wraps(handle)
         async def view(request) -> HttpResponse:
-            call = pipeline.begin(request, endpoint)
+            call = pipeline.begin(request, endpoint, error_shape)
             try:
                 return await handle(call, request)
             except GatewayError as error:
@@ -81,7 +79,7 @@ async def chat_completions(call: Call, request) -> HttpResponse:
     await pipeline.route(call)
     await pipeline.admit(call)
     if call.parsed.request.stream:
-        return await stream_chat(call)
+        return await stream_chat(call, chunk_writer(call))
     result = await complete_chat(call)
     body = chat_completion(
         result,
@@ -94,8 +92,19 @@ async def chat_completions(call: Call, request) -> HttpResponse:
     return pipeline.respond_json(call, body)
 
 
-async def stream_chat(call: Call) -> HttpResponse:
-    """Open the upstream stream (failing over until the first event), then relay it as SSE."""
+def chunk_writer(call: Call):
+    """The chat-completions wire format for a stream, given the model that serves it."""
+    return lambda model: ChunkWriter(
+        completion_id=f"chatcmpl-{call.request_id[4:]}",
+        created=int(time.time()),
+        model=model,
+        include_usage=call.parsed.include_usage,
+    )
+
+
+async def stream_chat(call: Call, make_writer) -> HttpResponse:
+    """Open the upstream stream (failing over until the first event), then relay it as SSE in
+    the surface's wire format: make_writer(served model) gives the writer (see ChunkWriter)."""
     call.stream = True
     stream = failover.stream(
         call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
@@ -103,11 +112,7 @@ async def stream_chat(call: Call) -> HttpResponse:
     call.route = stream.route
     await stream.open()  # failover happens here; errors still become JSON answers
     call.ttft_ms = stream.route.ttft_ms
-    writer = ChunkWriter(
-        completion_id=f"chatcmpl-{call.request_id[4:]}",
-        created=int(time.time()),
-        model=stream.route.served_model or call.parsed.model,
-    )
+    writer = make_writer(stream.route.served_model or call.parsed.model)
     response = StreamingHttpResponse(relay(call, stream, writer), content_type="text/event-stream")
     for name, value in pipeline.response_headers(call).items():
         response[name] = value
@@ -120,6 +125,8 @@ async def relay(call: Call, stream, writer: ChunkWriter):
     """Yield SSE lines; on every way out (end, upstream cut, client gone) settle and record."""
     text: list[str] = []
     try:
+        if opening := writer.opening():
+            yield opening
         async for event in stream:
             if event.type is StreamEventType.DELTA:
                 text.append(event.text)
@@ -134,9 +141,8 @@ async def relay(call: Call, stream, writer: ChunkWriter):
                 yield line
         await stream.aclose()
         pipeline.streamed(call, stream.route, "".join(text))
-        if call.parsed.include_usage:
-            yield writer.usage(call.usage, call.cost)
-        yield writer.done()
+        if closing := writer.closing(call.usage, call.cost):
+            yield closing
         await pipeline.finish(call)
     except (asyncio.CancelledError, GeneratorExit):
         # The client went away: close the upstream, charge what it produced until now.
@@ -153,7 +159,7 @@ async def _close_quietly(stream) -> None:
         await asyncio.shield(stream.aclose())
 
 
-@require_GET
+@allow_methods("GET")
 async def list_models(request) -> HttpResponse:
     call = pipeline.begin(request, "models")
     try:
@@ -161,6 +167,23 @@ async def list_models(request) -> HttpResponse:
     except ApiError as error:
         return error.response({"X-Request-ID": call.request_id})
     return JsonResponse(openai_model_list(call.caller), headers={"X-Request-ID": call.request_id})
+
+
+@allow_methods("GET")
+async def retrieve_model(request, model_id: str) -> HttpResponse:
+    """One model or alias this organisation may use, as in the list; 404 otherwise."""
+    call = pipeline.begin(request, "models")
+    headers = {"X-Request-ID": call.request_id}
+    try:
+        await pipeline.authenticate_call(call, request)
+    except ApiError as error:
+        return error.response(headers)
+    model = openai_model(call.caller, model_id)
+    if model is None:
+        message = f"The model '{model_id}' does not exist or is not available to you."
+        error = ApiError(404, message, param="model", code="model_not_found")
+        return error.response(headers)
+    return JsonResponse(model, headers=headers)
 
 
 @api_view("generate")
