@@ -1,13 +1,20 @@
 """The endpoints coding agents speak: Anthropic's Messages (Claude Code) and OpenAI's Responses
 (Codex CLI). Each is the chat pipeline with another wire format at both ends: the translators
-live in anthropic_messages.py and openai_responses.py, the steps in pipeline.py and views.py.
+live in anthropic_messages.py / anthropic_replies.py and openai_responses.py /
+openai_response_objects.py (request / answer), the steps in pipeline.py and views.py.
 """
 
 from __future__ import annotations
 
 from django.http import HttpResponse, JsonResponse
 
-from llm.api import anthropic_messages, openai_responses, pipeline
+from llm.api import (
+    anthropic_messages,
+    anthropic_replies,
+    openai_response_objects,
+    openai_responses,
+    pipeline,
+)
 from llm.api.errors import ANTHROPIC, ApiError
 from llm.api.parsing import load_json
 from llm.api.pipeline import Call
@@ -25,14 +32,14 @@ async def messages(call: Call, request) -> HttpResponse:
     if call.parsed.request.stream:
         return await stream_chat(call, lambda model: message_stream_writer(call, model))
     result = await complete_chat(call)
-    body = anthropic_messages.message_body(
+    body = anthropic_replies.message_body(
         result, request_id=call.request_id, model=result.model or call.parsed.model
     )
     return pipeline.respond_json(call, body)
 
 
-def message_stream_writer(call: Call, model: str) -> anthropic_messages.MessageStreamWriter:
-    return anthropic_messages.MessageStreamWriter(
+def message_stream_writer(call: Call, model: str) -> anthropic_replies.MessageStreamWriter:
+    return anthropic_replies.MessageStreamWriter(
         request_id=call.request_id,
         model=model,
         input_tokens=estimate_messages_tokens(call.parsed.request.messages),
@@ -62,12 +69,13 @@ async def responses(call: Call, request) -> HttpResponse:
     await pipeline.admit(call)
     if call.parsed.request.stream:
         return await stream_chat(
-            call, lambda model: openai_responses.ResponseStreamWriter(response_shape(call, model))
+            call,
+            lambda model: openai_response_objects.ResponseStreamWriter(response_shape(call, model)),
         )
     result = await complete_chat(call)
     shape = response_shape(call, result.model or call.parsed.model)
-    return pipeline.respond_json(call, openai_responses.response_body(shape, result))
+    return pipeline.respond_json(call, openai_response_objects.response_body(shape, result))
 
 
-def response_shape(call: Call, model: str) -> openai_responses.ResponseShape:
-    return openai_responses.ResponseShape(call.parsed.body, call.request_id, model)
+def response_shape(call: Call, model: str) -> openai_response_objects.ResponseShape:
+    return openai_response_objects.ResponseShape(call.parsed.body, call.request_id, model)

@@ -1,12 +1,9 @@
-"""Anthropic's Messages API on the gateway: its wire format to and from the pipeline's own.
+"""Anthropic's Messages API on the gateway: the request's side.
 
 POST /v1/messages takes Anthropic's request (https://docs.anthropic.com/en/api/messages) and
 turns it into the internal chat request (OpenAI-shaped messages, `llm.types.ChatRequest`), so it
-routes to any provider of the catalogue; the result, or the stream of normalised events, comes
-back as an Anthropic Message, or as Anthropic's server-sent events in their documented order
-(https://docs.anthropic.com/en/docs/build-with-claude/streaming): message_start, then per
-content block content_block_start, content_block_delta (text_delta or input_json_delta) and
-content_block_stop, a ping, message_delta with stop_reason and usage, and message_stop.
+routes to any provider of the catalogue; anthropic_replies.py turns the result, or the stream of
+normalised events, back into Anthropic's Message or its server-sent events.
 POST /v1/messages/count_tokens answers {"input_tokens": N}
 (https://docs.anthropic.com/en/api/messages-count-tokens), estimated, since models differ.
 
@@ -21,13 +18,12 @@ Ours, beside Anthropic's fields: `cache` (true/false), as on /v1/chat/completion
 from __future__ import annotations
 
 import json
-import secrets
 from typing import Any
 
 from llm.api.errors import bad_request
 from llm.api.parsing import ParsedChat
 from llm.tokens import estimate_messages_tokens, estimate_tokens
-from llm.types import ChatRequest, ChatResult, StreamEvent, StreamEventType, Usage
+from llm.types import ChatRequest
 
 # Accepted and ignored: no answer here depends on them.
 IGNORED_FIELDS = frozenset(
@@ -68,12 +64,6 @@ COUNT_TOKENS_FIELDS = frozenset(
     {"model", "messages", "system", "tools", "tool_choice", "output_config", *IGNORED_FIELDS}
 )
 UNSUPPORTED_FIELDS = frozenset({"mcp_servers", "container"})
-STOP_REASONS = {  # our finish_reason -> Anthropic's stop_reason
-    "stop": "end_turn",
-    "length": "max_tokens",
-    "tool_calls": "tool_use",
-    "content_filter": "refusal",
-}
 
 
 # --- request ---------------------------------------------------------------------------------
@@ -372,165 +362,3 @@ def translate_output_config(config: Any) -> dict[str, Any] | None:
 
 def _parallel_disabled(choice: Any) -> bool:
     return isinstance(choice, dict) and choice.get("disable_parallel_tool_use") is True
-
-
-# --- response --------------------------------------------------------------------------------
-
-
-def message_id(request_id: str) -> str:
-    return f"msg_{request_id[4:]}"
-
-
-def stop_reason(finish_reason: str | None, has_tool_use: bool) -> str:
-    reason = STOP_REASONS.get(finish_reason or "stop", "end_turn")
-    return "tool_use" if has_tool_use and reason == "end_turn" else reason
-
-
-def usage_body(usage: Usage) -> dict[str, int]:
-    """Anthropic counts cache reads apart from input_tokens; our input_tokens includes them."""
-    return {
-        "input_tokens": max(usage.input_tokens - usage.cached_input_tokens, 0),
-        "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": 0,
-        "cache_read_input_tokens": usage.cached_input_tokens,
-    }
-
-
-def tool_input(arguments: str) -> dict[str, Any]:
-    """A tool call's arguments as the object Anthropic's tool_use.input is."""
-    try:
-        value = json.loads(arguments or "{}")
-    except ValueError:
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def message_body(result: ChatResult, *, request_id: str, model: str) -> dict[str, Any]:
-    content: list[dict[str, Any]] = []
-    if result.text:
-        content.append({"type": "text", "text": result.text})
-    for call in result.tool_calls:
-        content.append(
-            {
-                "type": "tool_use",
-                "id": call.id or f"toolu_{secrets.token_hex(12)}",
-                "name": call.name,
-                "input": tool_input(call.arguments),
-            }
-        )
-    return {
-        "id": message_id(request_id),
-        "type": "message",
-        "role": "assistant",
-        "model": model,
-        "content": content,
-        "stop_reason": stop_reason(result.finish_reason, bool(result.tool_calls)),
-        "stop_sequence": None,
-        "usage": usage_body(result.usage),
-    }
-
-
-def sse(event: str, data: dict[str, Any]) -> bytes:
-    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
-
-
-class MessageStreamWriter:
-    """Normalised stream events -> Anthropic's server-sent events (see ChunkWriter for the
-    protocol the relay drives). A content block is open at a time: text and each tool call
-    get their own, in the order they arrive."""
-
-    def __init__(self, *, request_id: str, model: str, input_tokens: int) -> None:
-        self.message_id = message_id(request_id)
-        self.model = model
-        self.input_tokens = input_tokens  # an estimate: the real count comes in message_delta
-        self.blocks = 0  # content blocks started
-        self.open: str | None = None  # the open block's kind: "text" or "tool_use"
-        self.tool_blocks: dict[int, int] = {}  # tool call index -> its block index
-        self.finish_reason: str | None = None
-        self.pinged = False
-        self.failed = False
-
-    def opening(self) -> bytes:
-        message = {
-            "id": self.message_id,
-            "type": "message",
-            "role": "assistant",
-            "model": self.model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": self.input_tokens, "output_tokens": 0},
-        }
-        return sse("message_start", {"type": "message_start", "message": message})
-
-    def event(self, event: StreamEvent) -> bytes | None:
-        if event.type is StreamEventType.DELTA and event.text:
-            out = b"" if self.open == "text" else self._start({"type": "text", "text": ""})
-            delta = {"type": "text_delta", "text": event.text}
-            return out + self._delta(self.blocks - 1, delta)
-        if event.type is StreamEventType.TOOL_CALL:
-            index = event.tool_call_index or 0
-            out = b""
-            if index not in self.tool_blocks:
-                block = {
-                    "type": "tool_use",
-                    "id": event.tool_call_id or f"toolu_{secrets.token_hex(12)}",
-                    "name": event.tool_name or "",
-                    "input": {},
-                }
-                out = self._start(block)
-                self.tool_blocks[index] = self.blocks - 1
-            if event.text:
-                delta = {"type": "input_json_delta", "partial_json": event.text}
-                out += self._delta(self.tool_blocks[index], delta)
-            return out or None
-        if event.type is StreamEventType.DONE:
-            self.finish_reason = event.finish_reason
-        return None
-
-    def error(self, message: str, code: str, provider: str | None) -> bytes:
-        self.failed = True
-        kind = "overloaded_error" if "overloaded" in code or "rate" in code else "api_error"
-        where = f" ({provider})" if provider else ""
-        body = {"type": "error", "error": {"type": kind, "message": f"{message}{where}"}}
-        return sse("error", body)
-
-    def closing(self, usage: Usage, cost) -> bytes:
-        if self.failed:
-            return b""
-        out = self._stop() + self._ping()
-        delta = {
-            "stop_reason": stop_reason(self.finish_reason, bool(self.tool_blocks)),
-            "stop_sequence": None,
-        }
-        out += sse(
-            "message_delta", {"type": "message_delta", "delta": delta, "usage": usage_body(usage)}
-        )
-        return out + sse("message_stop", {"type": "message_stop"})
-
-    def _start(self, block: dict[str, Any]) -> bytes:
-        out = self._stop()
-        out += sse(
-            "content_block_start",
-            {"type": "content_block_start", "index": self.blocks, "content_block": block},
-        )
-        self.blocks += 1
-        self.open = block["type"]
-        return out + self._ping()
-
-    def _stop(self) -> bytes:
-        if self.open is None:
-            return b""
-        self.open = None
-        return sse("content_block_stop", {"type": "content_block_stop", "index": self.blocks - 1})
-
-    def _ping(self) -> bytes:
-        if self.pinged:
-            return b""
-        self.pinged = True
-        return sse("ping", {"type": "ping"})
-
-    def _delta(self, index: int, delta: dict[str, Any]) -> bytes:
-        return sse(
-            "content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta}
-        )

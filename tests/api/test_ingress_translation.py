@@ -7,7 +7,12 @@ import json
 
 import pytest
 
-from llm.api import anthropic_messages, openai_responses
+from llm.api import (
+    anthropic_messages,
+    anthropic_replies,
+    openai_response_objects,
+    openai_responses,
+)
 from llm.api.errors import ApiError
 from llm.types import StreamEvent, StreamEventType, Usage
 
@@ -131,7 +136,7 @@ def events_of(raw: bytes) -> list[tuple[str, dict]]:
 
 
 def test_anthropic_stream_gives_each_text_and_tool_call_its_block():
-    writer = anthropic_messages.MessageStreamWriter(request_id="req_1", model="m", input_tokens=5)
+    writer = anthropic_replies.MessageStreamWriter(request_id="req_1", model="m", input_tokens=5)
     raw = writer.opening()
     for event in [
         StreamEvent(StreamEventType.DELTA, text="Hi."),
@@ -163,7 +168,7 @@ def test_anthropic_stream_gives_each_text_and_tool_call_its_block():
 
 
 def test_anthropic_stream_that_broke_ends_with_an_error_event_only():
-    writer = anthropic_messages.MessageStreamWriter(request_id="req_1", model="m", input_tokens=5)
+    writer = anthropic_replies.MessageStreamWriter(request_id="req_1", model="m", input_tokens=5)
     writer.event(StreamEvent(StreamEventType.DELTA, text="Hi"))
     error = events_of(writer.error("the upstream stream broke", "upstream_connection", "groq"))
     assert error == [
@@ -239,8 +244,8 @@ def test_responses_refusals_name_the_parameter(fields, param):
 
 
 def test_responses_stream_cut_short_by_length_is_incomplete():
-    shape = openai_responses.ResponseShape({"model": "m", "input": "Hi"}, "req_abc", "m")
-    writer = openai_responses.ResponseStreamWriter(shape)
+    shape = openai_response_objects.ResponseShape({"model": "m", "input": "Hi"}, "req_abc", "m")
+    writer = openai_response_objects.ResponseStreamWriter(shape)
     raw = writer.opening()
     raw += writer.event(StreamEvent(StreamEventType.DELTA, text="Once upon"))
     writer.event(StreamEvent(StreamEventType.DONE, finish_reason="length"))
