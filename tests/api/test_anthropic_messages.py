@@ -5,6 +5,7 @@ translated both ways; one usage record per request."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import anthropic
 import httpx
@@ -306,3 +307,43 @@ def test_upstream_failure_is_an_api_error_naming_the_providers(gateway, key, ups
     assert "openai" in raised.value.body["error"]["message"]
     [record] = wait_for_usage(1)
     assert record.status == 502 and record.cost == 0
+
+
+def test_cache_hit_answers_again_for_nothing(gateway, key, upstreams, claude):
+    primary, _ = upstreams
+    client = claude(gateway, key)
+    ask = {
+        "model": "gpt-4o-mini",
+        "max_tokens": 50,
+        "messages": [{"role": "user", "content": "Say hello"}],
+        "extra_body": {"cache": True},
+    }
+    first = client.messages.with_raw_response.create(**ask)
+    second = client.messages.with_raw_response.create(**ask)
+    assert (first.headers["x-gateway-cache"], second.headers["x-gateway-cache"]) == ("MISS", "HIT")
+    assert second.parse().content[0].text == "Hello from the upstream."
+    assert len(primary.requests) == 1
+    records = wait_for_usage(2)
+    assert [(r.cache_hit, r.cost) for r in records] == [
+        (False, Decimal("0.00000540")),
+        (True, 0),
+    ]
+
+
+def test_free_plan_refuses_a_reservation_beyond_its_minute(gateway, key, upstreams, claude):
+    """The worst case (prompt + max_tokens) is reserved up front: on the Free plan's 20,000
+    tokens a minute a large max_tokens is a 429 (hence CLAUDE_CODE_MAX_OUTPUT_TOKENS in the
+    README)."""
+    primary, _ = upstreams
+    with pytest.raises(anthropic.RateLimitError) as raised:
+        claude(gateway, key).messages.create(
+            model="gpt-4o-mini",
+            max_tokens=16000,
+            messages=[{"role": "user", "content": "word " * 4000}],
+            stream=True,
+        )
+    assert raised.value.body["error"]["type"] == "rate_limit_error"
+    assert int(raised.value.response.headers["retry-after"]) >= 1
+    assert primary.requests == []
+    [record] = wait_for_usage(1)
+    assert record.status == 429
