@@ -210,3 +210,24 @@ def test_non_function_tools_are_refused(gateway, key, upstreams, sdk):
         )
     assert raised.value.body["param"] == "tools[0].type"
     wait_for_usage(1)
+
+
+def test_the_sdks_stream_helper_assembles_the_response(gateway, key, upstreams, sdk):
+    primary, _ = upstreams
+    primary.then(
+        primary.tool_call_stream_reply("get_weather", ['{"city":', ' "Oslo"}'], "call_h", "Hm.")
+    )
+    with sdk(gateway, key).responses.stream(
+        model="gpt-4o-mini", input="Weather in Oslo?", tools=[WEATHER_TOOL]
+    ) as stream:
+        text = "".join(e.delta for e in stream if e.type == "response.output_text.delta")
+        final = stream.get_final_response()
+    assert text == "Hm." == final.output_text
+    call = final.output[1]
+    assert (call.type, call.call_id, call.arguments) == (
+        "function_call",
+        "call_h",
+        '{"city": "Oslo"}',
+    )
+    assert final.usage.total_tokens == 18
+    wait_for_usage(1)
