@@ -4,8 +4,10 @@ stored; one usage record per request."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 
+import httpx
 import openai
 import pytest
 from openai.types.responses import ResponseStreamEvent
@@ -231,3 +233,29 @@ def test_the_sdks_stream_helper_assembles_the_response(gateway, key, upstreams, 
     )
     assert final.usage.total_tokens == 18
     wait_for_usage(1)
+
+
+async def test_a_client_that_hangs_up_mid_stream_pays_for_what_was_produced(
+    gateway, key, upstreams
+):
+    primary, _ = upstreams
+    chunks = primary.stream_chunks("gpt-4o-mini", include_usage=False)
+    primary.then(Reply(chunks=chunks * 20, chunk_delay=0.05))
+    async with (
+        httpx.AsyncClient(timeout=30) as client,
+        client.stream(
+            "POST",
+            f"{gateway}/v1/responses",
+            json={"model": "gpt-4o-mini", "input": "Talk", "stream": True},
+            headers={"Authorization": f"Bearer {key}"},
+        ) as response,
+    ):
+        deltas = 0
+        async for line in response.aiter_lines():
+            deltas += line == "event: response.output_text.delta"
+            if deltas == 3:
+                break  # hang up mid-stream
+    [record] = await asyncio.to_thread(wait_for_usage, 1)
+    assert (record.endpoint, record.status) == ("responses", 499)
+    assert record.client_disconnected and record.tokens_estimated
+    assert 0 < record.output_tokens < 20 * 6
