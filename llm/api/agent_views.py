@@ -33,7 +33,7 @@ async def messages(call: Call, request) -> HttpResponse:
         return await stream_chat(call, lambda model: message_stream_writer(call, model))
     result = await complete_chat(call)
     body = anthropic_replies.message_body(
-        result, request_id=call.request_id, model=result.model or call.parsed.model
+        result, result.usage, request_id=call.request_id, model=result.model or call.parsed.model
     )
     return pipeline.respond_json(call, body)
 
@@ -74,7 +74,9 @@ async def responses(call: Call, request) -> HttpResponse:
         )
     result = await complete_chat(call)
     shape = response_shape(call, result.model or call.parsed.model)
-    return pipeline.respond_json(call, openai_response_objects.response_body(shape, result))
+    return pipeline.respond_json(
+        call, openai_response_objects.response_body(shape, result, result.usage)
+    )
 
 
 def response_shape(call: Call, model: str) -> openai_response_objects.ResponseShape:

@@ -51,7 +51,9 @@ def tool_input(arguments: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
-def message_body(result: ChatResult, *, request_id: str, model: str) -> dict[str, Any]:
+def message_body(
+    result: ChatResult, usage: Usage, *, request_id: str, model: str
+) -> dict[str, Any]:
     content: list[dict[str, Any]] = []
     if result.text:
         content.append({"type": "text", "text": result.text})
@@ -72,7 +74,7 @@ def message_body(result: ChatResult, *, request_id: str, model: str) -> dict[str
         "content": content,
         "stop_reason": stop_reason(result.finish_reason, bool(result.tool_calls)),
         "stop_sequence": None,
-        "usage": usage_body(result.usage),
+        "usage": usage_body(usage),
     }
 
 

@@ -112,7 +112,7 @@ class ResponseShape:
         }
 
 
-def response_body(shape: ResponseShape, result: ChatResult) -> dict[str, Any]:
+def response_body(shape: ResponseShape, result: ChatResult, usage: Usage) -> dict[str, Any]:
     output = []
     if result.text or not result.tool_calls:
         output.append(message_item(shape.item_id("msg", 0), result.text))
@@ -120,7 +120,7 @@ def response_body(shape: ResponseShape, result: ChatResult) -> dict[str, Any]:
         output.append(
             function_call_item(shape.item_id("fc", n), call.id, call.name, call.arguments)
         )
-    return shape.render("completed", output, result.usage, finish_reason=result.finish_reason)
+    return shape.render("completed", output, usage, finish_reason=result.finish_reason)
 
 
 class ResponseStreamWriter:
