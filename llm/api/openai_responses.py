@@ -236,7 +236,11 @@ def _function_call_output(item: dict[str, Any], where: str) -> dict[str, Any]:
         raise bad_request(f"'{where}.call_id' is required (a string).", f"{where}.call_id")
     output = item.get("output")
     if isinstance(output, list):
-        output = "".join(_part(p, f"{where}.output")["text"] for p in output)
+        parts = [_part(p, f"{where}.output[{j}]") for j, p in enumerate(output)]
+        # A chat tool message carries text only: images beside the text are left out.
+        output = "".join(p["text"] for p in parts if p["type"] == "text")
+        if len(output) == 0 and parts:
+            raise bad_request(f"'{where}.output' carries no text.", f"{where}.output")
     if not isinstance(output, str):
         raise bad_request(f"'{where}.output' must be a string.", f"{where}.output")
     return {"role": "tool", "tool_call_id": item["call_id"], "content": output}

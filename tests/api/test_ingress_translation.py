@@ -235,6 +235,18 @@ def test_responses_items_translate_into_chat_messages():
         ({"input": [{"type": "local_shell_call", "id": "x"}]}, "input[0].type"),
         ({"frequency_penalty": 1}, "frequency_penalty"),
         ({"text": {"format": {"type": "json_schema"}}}, "text.format"),
+        (
+            {
+                "input": [
+                    {
+                        "type": "function_call_output",
+                        "call_id": "c1",
+                        "output": [{"type": "input_image", "image_url": "https://x/y.png"}],
+                    }
+                ]
+            },
+            "input[0].output",
+        ),
     ],
 )
 def test_responses_refusals_name_the_parameter(fields, param):
