@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm.api import (
     anthropic_messages,
@@ -269,3 +271,82 @@ def test_responses_stream_cut_short_by_length_is_incomplete():
     assert response["incomplete_details"] == {"reason": "max_output_tokens"}
     assert response["output"][0]["content"][0]["text"] == "Once upon"
     assert response["store"] is False
+
+
+WORDS = st.sampled_from(
+    ["user", "assistant", "system", "text", "image", "tool_use", "tool_result", "base64", "url"]
+    + ["function", "function_call", "function_call_output", "message", "input_text"]
+    + ["input_image", "output_text", "json_schema", "json_object", "auto", "any", "tool", ""]
+)
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | WORDS | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.dictionaries(
+            st.sampled_from(
+                ["type", "role", "content", "text", "source", "tool_use_id", "id", "name", "input"]
+                + ["call_id", "arguments", "output", "image_url", "format", "schema", "data"]
+            ),
+            inner,
+            max_size=4,
+        )
+    ),
+    max_leaves=12,
+)
+
+
+SOME = JSON | WORDS
+BLOCK = st.fixed_dictionaries(
+    {"type": st.sampled_from(["text", "image", "tool_use", "tool_result", "thinking", "doc"])},
+    optional={
+        "text": SOME,
+        "source": SOME | st.fixed_dictionaries({"type": WORDS, "url": WORDS, "data": WORDS}),
+        "tool_use_id": SOME,
+        "id": SOME,
+        "name": SOME,
+        "input": SOME,
+        "is_error": st.booleans(),
+        "content": SOME | st.lists(st.fixed_dictionaries({"type": WORDS, "text": SOME})),
+    },
+)
+MESSAGE = st.fixed_dictionaries(
+    {
+        "role": st.sampled_from(["user", "assistant", "system"]),
+        "content": st.text(max_size=3) | st.lists(BLOCK, max_size=3),
+    }
+)
+PART = st.fixed_dictionaries(
+    {"type": WORDS}, optional={"text": SOME, "image_url": SOME, "refusal": SOME}
+)
+ITEM = st.fixed_dictionaries(
+    {"type": st.sampled_from(["message", "function_call", "function_call_output", "reasoning"])},
+    optional={
+        "role": WORDS,
+        "content": SOME | st.lists(PART, max_size=3),
+        "call_id": SOME,
+        "name": SOME,
+        "arguments": SOME,
+        "output": SOME | st.lists(PART, max_size=2),
+    },
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(messages=st.lists(MESSAGE, max_size=4) | JSON, tools=JSON, choice=JSON, system=SOME)
+def test_any_messages_body_is_parsed_or_refused_with_a_400(messages, tools, choice, system):
+    body = {"model": "m", "max_tokens": 5, "messages": messages, "system": system}
+    body |= {"tools": tools, "tool_choice": choice}
+    try:
+        anthropic_messages.parse_messages(body)
+    except ApiError as error:
+        assert error.status == 400
+
+
+@settings(max_examples=500, deadline=None)
+@given(items=st.lists(ITEM, max_size=4) | SOME, tools=JSON, choice=JSON, text=JSON)
+def test_any_responses_body_is_parsed_or_refused_with_a_400(items, tools, choice, text):
+    body = {"model": "m", "input": items, "tools": tools, "tool_choice": choice, "text": text}
+    try:
+        openai_responses.parse_responses(body)
+    except ApiError as error:
+        assert error.status == 400
