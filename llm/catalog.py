@@ -28,6 +28,7 @@ from llm.catalog_yaml import (
     line_of,
     parse_yaml,
 )
+from llm.params import ACCEPT_ALL, ParamRules, parse_rules
 from llm.types import ProviderConfig
 
 __all__ = [
@@ -76,6 +77,7 @@ class ModelEntry:
     max_output_tokens: int | None = None
     fallbacks: tuple[str, ...] = ()
     demo: bool = False
+    params: ParamRules = ACCEPT_ALL  # the provider's parameter rules with this model's overrides
 
     def price_at(self, when: datetime | date) -> PriceRow:
         """The row with the latest valid_from on or before when (a UTC datetime or a date)."""
@@ -179,9 +181,10 @@ def build_catalog(text: str, environ: Mapping[str, str], *, source: str = "<cata
     configured = frozenset(
         pid for pid, spec in data["providers"].items() if _is_configured(pid, spec, environ)
     )
+    rules = {pid: parse_rules(spec.get("params")) for pid, spec in data["providers"].items()}
     models: dict[str, ModelEntry] = {}
     for i, spec in enumerate(data["models"]):
-        entry = _model(spec, ["models", i], complain)
+        entry = _model(spec, ["models", i], complain, rules.get(spec["provider"]))
         if entry.id in models:
             complain(["models", i, "id"], f"duplicate model id {entry.id!r}")
         if entry.provider not in providers:
@@ -239,7 +242,9 @@ def _is_configured(pid: str, spec: Mapping[str, Any], environ: Mapping[str, str]
     return flag is None or environ.get(flag, "").strip().lower() not in _FALSE_WORDS
 
 
-def _model(spec: Mapping[str, Any], path: list[Any], complain) -> ModelEntry:
+def _model(
+    spec: Mapping[str, Any], path: list[Any], complain, provider_rules: ParamRules | None
+) -> ModelEntry:
     rows: list[PriceRow] = []
     caps = frozenset(spec["capabilities"])
     embeddings_only = caps == {"embeddings"}
@@ -270,6 +275,15 @@ def _model(spec: Mapping[str, Any], path: list[Any], complain) -> ModelEntry:
                 per_request=Decimal(row.get("per_request", "0")),
             )
         )
+    rules = parse_rules(spec.get("params"), provider_rules)
+    for name, rule in rules.rules.items():
+        if rule.action == "rename" and not rule.to:
+            complain([*path, "params", name], "a rename needs `to` (or write {rename: <name>})")
+    if "stream" in caps and rules.rule("stream_options").action == "refuse":
+        complain(
+            [*path, "capabilities"],
+            "a streaming model must accept or drop stream_options (the gateway asks for usage)",
+        )
     if "embeddings" in caps and len(caps) > 1:
         complain([*path, "capabilities"], "embeddings models cannot also be chat models")
     if not embeddings_only and "chat" not in caps:
@@ -286,6 +300,7 @@ def _model(spec: Mapping[str, Any], path: list[Any], complain) -> ModelEntry:
         speed_rank=spec["speed_rank"],
         fallbacks=tuple(spec.get("fallbacks", ())),
         demo=spec.get("demo", False),
+        params=rules,
     )
 
 

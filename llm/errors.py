@@ -49,6 +49,19 @@ class UnsupportedCapabilityError(GatewayError):
     code = "unsupported_capability"
 
 
+class UnsupportedParameterError(GatewayError):
+    """No candidate can honour a request parameter (its rules refuse it): the gateway's own 400,
+    instead of forwarding a request the provider would refuse."""
+
+    http_status = 400
+    code = "unsupported_parameter"
+
+    def __init__(self, message: str, *, param: str, models: Sequence[str]) -> None:
+        super().__init__(message)
+        self.param = param
+        self.models = list(models)
+
+
 class NoRouteError(GatewayError):
     """Nothing can serve the request now: providers not configured, or none capable."""
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any, TypeVar
 
+from llm import params
 from llm.catalog import PriceRow
 from llm.costs import compute_cost
 from llm.errors import AllProvidersFailedError, GatewayTimeoutError, UpstreamRejectedError
@@ -79,6 +80,7 @@ class RouteInfo:
     price_version: str | None = None
     usage: Usage | None = None
     cost: Decimal | None = None
+    dropped: dict[str, str] = field(default_factory=dict)  # model id -> dropped parameters
 
     @classmethod
     def for_plan(cls, plan: RoutePlan) -> RouteInfo:
@@ -97,7 +99,21 @@ class RouteInfo:
         if self.served_provider:
             headers["X-Gateway-Provider"] = self.served_provider
             headers["X-Gateway-Model"] = self.served_model or ""
+            dropped = self.dropped.get(self.served_model or "")
+            if dropped:
+                headers["X-Gateway-Params-Dropped"] = dropped.encode("ascii", "replace").decode()
         return headers
+
+
+def upstream_request(
+    candidate: Candidate, request: ChatRequest, info: RouteInfo, *, stream: bool
+) -> ChatRequest:
+    """The request as this candidate receives it: its parameter rules applied, its model id."""
+    decision = params.decide(candidate.model.params, request, candidate.model.id)
+    if decision.dropped:
+        info.dropped[candidate.model.id] = decision.dropped_text()
+    adapted = params.apply(decision, request)
+    return dataclasses.replace(adapted, model=candidate.model.upstream, stream=stream)
 
 
 async def complete(
@@ -115,8 +131,8 @@ async def complete(
 
     async def call(c: Candidate) -> ChatResult:
         price[c.model.id] = c.model.price_at(rt.utcnow())
-        upstream_request = dataclasses.replace(request, model=c.model.upstream, stream=False)
-        return await get_dialect(c.provider.dialect).chat(rt.client(), c.provider, upstream_request)
+        sent = upstream_request(c, request, info, stream=False)
+        return await get_dialect(c.provider.dialect).chat(rt.client(), c.provider, sent)
 
     result, served = await _walk(plan, info, call, deadline=deadline, rt=rt, policy=policy)
     row = price[served.model.id]
@@ -203,12 +219,8 @@ class ChatStream:
         async def open_stream(c: Candidate) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
             price[c.model.id] = c.model.price_at(rt.utcnow())
             started[c.model.id] = rt.monotonic()
-            upstream_request = dataclasses.replace(
-                self._request, model=c.model.upstream, stream=True
-            )
-            events = get_dialect(c.provider.dialect).stream(
-                rt.client(), c.provider, upstream_request
-            )
+            sent = upstream_request(c, self._request, info, stream=True)
+            events = get_dialect(c.provider.dialect).stream(rt.client(), c.provider, sent)
             try:
                 first = await anext(events)
             except StopAsyncIteration:

@@ -52,6 +52,10 @@ class ChatRequest:
     seed: int | None = None
     # Parameters passed through untouched to OpenAI-dialect providers.
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set per candidate from its parameter rules (llm.params): names the provider uses instead of
+    # OpenAI's, and whether to ask for usage on streams (False where usage comes unasked).
+    wire_names: dict[str, str] = field(default_factory=dict)
+    stream_usage: bool = True
 
 
 @dataclass
@@ -86,6 +90,7 @@ class ChatResult:
     reasoning: str | None = None  # DeepSeek reasoning_content and the like
     citations: list[str] | None = None  # Perplexity
     cost: Decimal | None = None  # filled by the caller from the catalogue
+    logprobs: Any = None  # the choice's logprobs object, as OpenAI-dialect providers return it
 
 
 class StreamEventType(StrEnum):
@@ -109,6 +114,7 @@ class StreamEvent:
     error: ProviderError | None = None
     citations: list[str] | None = None
     model: str | None = None  # the upstream model that answered, on USAGE/DONE when known
+    logprobs: Any = None  # on DELTA events, when the provider streams logprobs
 
 
 @dataclass

@@ -128,6 +128,7 @@ async def route(call: Call, needs: frozenset[str] | None = None) -> None:
             call.parsed.model,
             needs=needs or needs_for(request),
             allowed=call.caller.limits.allowed_models,
+            request=request,
         )
     except GatewayError as error:
         raise from_gateway_error(error) from None

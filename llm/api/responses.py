@@ -47,7 +47,14 @@ def chat_completion(
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": result.finish_reason}],
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": result.finish_reason,
+                "logprobs": result.logprobs,
+            }
+        ],
         "usage": usage_body(result.usage, result.cost),
         "provider": result.provider,
     }
@@ -80,17 +87,20 @@ class ChunkWriter:
     def _line(self, payload: dict[str, Any]) -> bytes:
         return b"data: " + json.dumps({**self.base, **payload}).encode() + b"\n\n"
 
-    def _delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    def _delta(
+        self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
+    ) -> bytes:
         if not self.sent_role:
             delta = {"role": "assistant", **delta}
             self.sent_role = True
-        return self._line(
-            {"choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
-        )
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        if logprobs is not None:
+            choice["logprobs"] = logprobs
+        return self._line({"choices": [choice]})
 
     def event(self, event: StreamEvent) -> bytes | None:
         if event.type is StreamEventType.DELTA:
-            return self._delta({"content": event.text})
+            return self._delta({"content": event.text}, logprobs=event.logprobs)
         if event.type is StreamEventType.REASONING:
             return self._delta({"reasoning_content": event.text})
         if event.type is StreamEventType.TOOL_CALL:

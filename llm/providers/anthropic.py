@@ -1,8 +1,12 @@
 """The Anthropic Messages API dialect (POST {base}/v1/messages).
 
 System messages are lifted into "system", OpenAI tool definitions and tool calls become
-tool_use/tool_result blocks, and structured output rides on a forced tool whose input_schema is
-the requested JSON schema (its input is returned as the answer text).
+tool_use/tool_result blocks (a strict tool's JSON Schema goes whole into input_schema; the
+`strict` flag itself is OpenAI's and is not sent), `parallel_tool_calls: false` becomes
+`disable_parallel_tool_use`, and structured output rides on a forced tool whose input_schema is
+the requested JSON schema (its input is returned as the answer text). Images (URL or base64
+data URL) become image blocks. Which parameters reach this dialect is decided by the parameter
+rules (llm.params): e.g. Claude 4.5 models take `temperature` or `top_p`, never both.
 
 Quirks: "default_max_tokens" (int, default 4096): the cap sent when the request has none,
 since the API requires max_tokens.
@@ -178,6 +182,8 @@ def build_body(provider: ProviderConfig, request: ChatRequest, *, stream: bool) 
     if request.tools:
         body["tools"] = translate_tools(request.tools)
     choice = translate_tool_choice(request.tool_choice)
+    if request.extra.get("parallel_tool_calls") is False and request.tools:
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if choice:
         body["tool_choice"] = choice
     forced = structured_tool(request.response_format)

@@ -58,6 +58,13 @@ def sent_prompt(dialect: str, body: dict[str, Any]) -> tuple[str, str, int, floa
             body["max_tokens"],
             body["temperature"],
         )
+    if dialect == "perplexity":
+        return (
+            body["instructions"],
+            body["input"][-1]["content"],
+            body["max_output_tokens"],
+            body["temperature"],
+        )
     messages = body["messages"]  # ollama
     return (
         messages[0]["content"],
