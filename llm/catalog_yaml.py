@@ -57,6 +57,21 @@ _params = {
         ]
     },
 }
+# Per-million-token rates by token class; a tier (long context, service tier) restates some.
+RATE_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cached_input_per_mtok",
+    "cache_write_5m_per_mtok",
+    "cache_write_1h_per_mtok",
+)
+_rates = dict.fromkeys(RATE_FIELDS, _price)
+_tier = {
+    "type": "object",
+    "required": ["input_per_mtok"],
+    "additionalProperties": False,
+    "properties": _rates,
+}
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -116,10 +131,27 @@ SCHEMA: dict[str, Any] = {
                             "additionalProperties": False,
                             "properties": {
                                 "valid_from": {"type": "string", "pattern": DATE_PATTERN},
-                                "input_per_mtok": _price,
-                                "output_per_mtok": _price,
-                                "cached_input_per_mtok": _price,
+                                **_rates,
                                 "per_request": _price,
+                                "long_context": {
+                                    "type": "object",
+                                    "required": ["above_input_tokens", "input_per_mtok"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "above_input_tokens": {"type": "integer", "minimum": 1},
+                                        **_rates,
+                                    },
+                                },
+                                "service_tiers": {
+                                    "type": "object",
+                                    "propertyNames": {"pattern": r"^[a-z0-9_-]+$"},
+                                    "additionalProperties": _tier,
+                                },
+                                "request_fees": {
+                                    "type": "object",
+                                    "propertyNames": {"pattern": r"^[A-Za-z0-9_.-]+=[^=]+$"},
+                                    "additionalProperties": _price,
+                                },
                             },
                         },
                     },

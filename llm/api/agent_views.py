@@ -31,11 +31,11 @@ async def messages(call: Call, request) -> HttpResponse:
     await pipeline.admit(call)
     if call.parsed.request.stream:
         return await stream_chat(call, lambda model: message_stream_writer(call, model))
-    result = await complete_chat(call)
+    result, outcome = await complete_chat(call)
     body = anthropic_replies.message_body(
-        result, result.usage, request_id=call.request_id, model=result.model or call.parsed.model
+        result, outcome.usage, request_id=call.request_id, model=result.model or call.parsed.model
     )
-    return pipeline.respond_json(call, body)
+    return pipeline.respond_json(call, outcome, body)
 
 
 def message_stream_writer(call: Call, model: str) -> anthropic_replies.MessageStreamWriter:
@@ -72,11 +72,10 @@ async def responses(call: Call, request) -> HttpResponse:
             call,
             lambda model: openai_response_objects.ResponseStreamWriter(response_shape(call, model)),
         )
-    result = await complete_chat(call)
+    result, outcome = await complete_chat(call)
     shape = response_shape(call, result.model or call.parsed.model)
-    return pipeline.respond_json(
-        call, openai_response_objects.response_body(shape, result, result.usage)
-    )
+    body = openai_response_objects.response_body(shape, result, outcome.usage)
+    return pipeline.respond_json(call, outcome, body)
 
 
 def response_shape(call: Call, model: str) -> openai_response_objects.ResponseShape:

@@ -33,11 +33,12 @@ def stop_reason(finish_reason: str | None, has_tool_use: bool) -> str:
 
 
 def usage_body(usage: Usage) -> dict[str, int]:
-    """Anthropic counts cache reads apart from input_tokens; our input_tokens includes them."""
+    """Anthropic counts cache reads and writes apart from input_tokens; ours includes them."""
+    written = usage.cache_write_5m_tokens + usage.cache_write_1h_tokens
     return {
-        "input_tokens": max(usage.input_tokens - usage.cached_input_tokens, 0),
+        "input_tokens": max(usage.prompt_tokens - usage.cached_input_tokens - written, 0),
         "output_tokens": usage.output_tokens,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": usage.cached_input_tokens,
     }
 

@@ -18,13 +18,13 @@ INCOMPLETE = {"length": "max_output_tokens", "content_filter": "content_filter"}
 
 def usage_body(usage: Usage) -> dict[str, Any]:
     return {
-        "input_tokens": usage.input_tokens,
+        "input_tokens": usage.prompt_tokens,
         "input_tokens_details": {
             "cached_tokens": usage.cached_input_tokens,
-            "cache_write_tokens": 0,
+            "cache_write_tokens": usage.cache_write_5m_tokens + usage.cache_write_1h_tokens,
         },
         "output_tokens": usage.output_tokens,
-        "output_tokens_details": {"reasoning_tokens": 0},
+        "output_tokens_details": {"reasoning_tokens": usage.reasoning_tokens},
         "total_tokens": usage.total_tokens,
     }
 

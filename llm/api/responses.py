@@ -15,11 +15,13 @@ def money(amount) -> str:
 
 def usage_body(usage: Usage, cost=None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "prompt_tokens": usage.input_tokens,
+        "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
     }
+    if usage.reasoning_tokens:
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     if cost is not None:
         body["cost"] = money(cost)  # ours: USD, exact decimal as a string
     if usage.estimated:
@@ -35,7 +37,7 @@ def tool_calls_body(result: ChatResult) -> list[dict[str, Any]]:
 
 
 def chat_completion(
-    result: ChatResult, *, completion_id: str, created: int, model: str
+    result: ChatResult, usage: Usage, cost, *, completion_id: str, created: int, model: str
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": result.text or None}
     if result.tool_calls:
@@ -55,7 +57,7 @@ def chat_completion(
                 "logprobs": result.logprobs,
             }
         ],
-        "usage": usage_body(result.usage, result.cost),
+        "usage": usage_body(usage, cost),
         "provider": result.provider,
     }
     if result.citations:

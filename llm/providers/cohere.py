@@ -121,17 +121,25 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
 
 
 def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
-    """ "tokens" counts what the model saw; "billed_units" is the fallback."""
+    """ "tokens" counts what the model processed; "billed_units" is what Cohere bills, which the
+    cost is computed on. https://docs.cohere.com/reference/chat (usage)"""
     if not raw:
         return None
     counts = raw.get("tokens") or raw.get("billed_units") or {}
+    billed = raw.get("billed_units") or {}
     if "input_tokens" not in counts and "output_tokens" not in counts:
         return None
     return Usage(
         input_tokens=int(counts.get("input_tokens") or 0),
         output_tokens=int(counts.get("output_tokens") or 0),
         cached_input_tokens=int(raw.get("cached_tokens") or 0),
+        billed_input_units=_units(billed.get("input_tokens")),
+        billed_output_units=_units(billed.get("output_tokens")),
     )
+
+
+def _units(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
 
 
 def parse_chat(

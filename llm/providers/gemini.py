@@ -191,14 +191,18 @@ def declaration(tool: dict[str, Any]) -> dict[str, Any]:
 
 
 def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
-    """Thinking tokens are billed as output; promptTokenCount already includes the cache."""
+    """Thinking tokens are billed as output; promptTokenCount already includes the cache;
+    toolUsePromptTokenCount comes on top of the prompt and is billed as input.
+    https://ai.google.dev/api/generate-content#UsageMetadata"""
     if not raw or "promptTokenCount" not in raw:
         return None
+    thoughts = int(raw.get("thoughtsTokenCount") or 0)
     return Usage(
         input_tokens=int(raw.get("promptTokenCount") or 0),
-        output_tokens=int(raw.get("candidatesTokenCount") or 0)
-        + int(raw.get("thoughtsTokenCount") or 0),
+        output_tokens=int(raw.get("candidatesTokenCount") or 0) + thoughts,
         cached_input_tokens=int(raw.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=thoughts,
+        tool_use_prompt_tokens=int(raw.get("toolUsePromptTokenCount") or 0),
     )
 
 

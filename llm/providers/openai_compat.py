@@ -77,16 +77,30 @@ def build_body(provider: ProviderConfig, request: ChatRequest, *, stream: bool) 
     return body
 
 
-def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
+def parse_usage(raw: dict[str, Any] | None, service_tier: Any = None) -> Usage | None:
+    """OpenAI's usage object; OpenRouter adds prompt_tokens_details.cache_write_tokens, DeepSeek
+    prompt_cache_hit_tokens. The served service_tier is a top-level field of the answer.
+    https://platform.openai.com/docs/api-reference/chat/object
+    https://openrouter.ai/docs/use-cases/usage-accounting"""
     if not raw:
         return None
     details = raw.get("prompt_tokens_details") or {}
+    output_details = raw.get("completion_tokens_details") or {}
     cached = details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0
     return Usage(
         input_tokens=int(raw.get("prompt_tokens") or 0),
         output_tokens=int(raw.get("completion_tokens") or 0),
         cached_input_tokens=int(cached),
+        cache_write_5m_tokens=int(details.get("cache_write_tokens") or 0),
+        reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
+        service_tier=service_tier if isinstance(service_tier, str) else "",
     )
+
+
+def usage_of(data: dict[str, Any]) -> Usage | None:
+    """The usage of an answer or a chunk (Groq puts it under x_groq)."""
+    raw = data.get("usage") or (data.get("x_groq") or {}).get("usage")
+    return parse_usage(raw, data.get("service_tier"))
 
 
 def parse_citations(data: dict[str, Any]) -> list[str] | None:
@@ -126,7 +140,7 @@ def parse_chat(
         )
         for index, call in enumerate(message.get("tool_calls") or [])
     ]
-    usage = parse_usage(data.get("usage") or (data.get("x_groq") or {}).get("usage"))
+    usage = usage_of(data)
     return ChatResult(
         text=text,
         finish_reason=map_finish_reason(choice.get("finish_reason"))
@@ -154,7 +168,7 @@ async def decode_stream(
             raise wire.error_from_body(state.provider, chunk)
         state.model = chunk.get("model") or state.model
         state.citations = parse_citations(chunk) or state.citations
-        usage = parse_usage(chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage"))
+        usage = usage_of(chunk)
         if usage is not None:
             state.usage = usage
         for choice in chunk.get("choices") or []:

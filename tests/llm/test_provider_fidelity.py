@@ -118,7 +118,7 @@ async def test_mistral_streams_without_stream_options_and_reads_usage_from_the_l
     [sent] = upstreams.sent_to("mistral")
     assert "stream_options" not in sent
     assert text_of(events) == ANSWER
-    assert (route.usage.input_tokens, route.usage.output_tokens) == (
+    assert (route.charge.usage.input_tokens, route.charge.usage.output_tokens) == (
         PROMPT_TOKENS,
         COMPLETION_TOKENS,
     )
@@ -302,7 +302,7 @@ async def test_groq_gets_no_message_names_and_reports_usage_in_x_groq(
     [sent] = upstreams.sent_to("groq")
     assert "name" not in sent["messages"][0]
     assert text_of(events) == ANSWER
-    assert route.usage.output_tokens == COMPLETION_TOKENS
+    assert route.charge.usage.output_tokens == COMPLETION_TOKENS
     with pytest.raises(ProviderError) as caught:
         await send_raw(catalog, runtime, "groq/llama-3.3-70b-versatile", ask(**vars(named)))
     assert caught.value.status == 400
@@ -365,7 +365,7 @@ async def test_perplexity_sonar_pro_is_the_pro_search_preset_and_streams_usage(
     [sent] = upstreams.sent_to("perplexity")
     assert sent["preset"] == "pro-search" and "model" not in sent
     assert text_of(events) == ANSWER
-    assert route.usage.input_tokens == PROMPT_TOKENS
+    assert route.charge.usage.input_tokens == PROMPT_TOKENS
 
 
 async def test_the_retired_sonar_chat_completions_path_answers_410(upstreams) -> None:
