@@ -1,11 +1,16 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from django.urls import include, path, re_path
+from drf_spectacular.views import (
+    SpectacularAPIView,
+    SpectacularRedocView,
+    SpectacularSwaggerView,
+)
 
 from accounts import views as account_views
 from llm.admin_views import catalogue_view
+from organizations.api_errors import not_found as management_not_found
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -19,5 +24,12 @@ urlpatterns = [
     path("", include("billing.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    path(
+        "api/redoc/",
+        SpectacularRedocView.as_view(url_name="schema", template_name="api_docs/redoc.html"),
+        name="api-redoc",
+    ),
     path("", include("analytics.ops_urls")),
+    # Last: any other /api/ path (the public /api/v1/ has its own JSON 404) answers JSON.
+    re_path(r"^api/(?!v1/)", management_not_found),
 ]
