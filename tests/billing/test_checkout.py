@@ -46,7 +46,7 @@ def test_only_owners_can_subscribe(who, request, client_for, fake_stripe):
 def test_a_plan_without_a_price_is_refused_naming_the_field(plan, owner, client_for, fake_stripe):
     response = client_for(owner).post("/api/billing/subscribe", {"plan": plan}, format="json")
     assert response.status_code == 400
-    assert "plan" in response.json()
+    assert "plan" in response.json()["fields"]
     assert fake_stripe.requests == []
 
 
