@@ -21,6 +21,7 @@ and the worst case reserved. The pipeline then calls `settle()` with the actual 
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -239,8 +240,9 @@ async def admit(
     for m in meters:
         tail += [m.field, m.limit, m.amount]
     for w in windows:
-        tail += [w.limit, w.amount, int(w.ends_at) + 1]
-    head: list[Any] = [repr(now), reservation_id, repr(now + ttl), int(month_end) + 40 * 86400]
+        tail += [w.limit, w.amount, math.ceil((w.ends_at - now) * 1000) + 1000]
+    month_ttl = math.ceil(month_end - now) + 40 * 86400
+    head: list[Any] = [repr(now), reservation_id, repr(now + ttl), month_ttl]
     head.append(key_field)
     try:
         result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 0, 0, 0, 0, 0, *tail])

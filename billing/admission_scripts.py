@@ -5,15 +5,17 @@ request and either runs it in Redis (EVALSHA, one round trip) or in `MemoryStore
 
 State per organisation (every key carries the hash tag `{o:<org>}`, so one slot holds it all):
 - `rl:<scope>:<window>:<start>`  fixed-window counter, expires at the window's end;
+Expiries are relative (EXPIRE/PEXPIRE, never EXPIREAT): the caller's clock names the window, but
+Redis never has to agree with it for a key to live as long as its window.
 - `m:<YYYYMM>`  hash of the calendar month: `req`, `tok`, `usd` (settled usage, nano-dollars)
   and `k:<key>:usd` per API key, `r:<field>` what live reservations hold, `init` / `k:<key>:init`
   once the month was loaded from the database;
 - `res`  hash reservation id -> "<month key>\\t<field>\\t<amount>...", `resx` zset id -> expiry.
 Every run first sweeps reservations past their expiry, so a crashed process's holds stop counting.
 
-ADMIT  KEYS: month, res, resx, window...  ARGV: now, res id, res expiry, month expire-at,
+ADMIT  KEYS: month, res, resx, window...  ARGV: now, res id, res expiry, month TTL (s),
        key field prefix ("k:<id>:" or ""), init flag, init req, tok, usd, key usd,
-       meter count, (field, limit or -1, amount) per meter, (limit, amount, expire-at) per window.
+       meter count, (field, limit or -1, amount) per meter, (limit, amount, TTL in ms) per window.
        Returns {"init"} (load the month first), {"no", current...} or {"ok", current...}: the
        meters' used+reserved and the windows' counts before this request.
 SETTLE KEYS: res, resx, month, token window...  ARGV: now, res id, key field prefix,
@@ -60,7 +62,7 @@ if ARGV[6] == '1' then
   if kp ~= '' and redis.call('HSETNX', mkey, kp .. 'init', 1) == 1 then
     redis.call('HSET', mkey, kp .. 'usd', ARGV[10])
   end
-  redis.call('EXPIREAT', mkey, ARGV[4])
+  redis.call('EXPIRE', mkey, ARGV[4])
 elseif redis.call('HEXISTS', mkey, 'init') == 0
     or (kp ~= '' and redis.call('HEXISTS', mkey, kp .. 'init') == 0) then
   return {'init'}
@@ -99,7 +101,7 @@ for _, m in ipairs(meters) do
 end
 for w = 4, #KEYS do
   redis.call('INCRBY', KEYS[w], windows[w][1])
-  redis.call('EXPIREAT', KEYS[w], windows[w][2])
+  redis.call('PEXPIRE', KEYS[w], windows[w][2])
 end
 if #rec > 1 then
   redis.call('HSET', KEYS[2], ARGV[2], table.concat(rec, '\\t'))
@@ -218,7 +220,8 @@ class MemoryStore:
                 i += 3
             windows = []
             for key in keys[3:]:
-                limit, amount, expire_at = int(args[i]), int(args[i + 1]), float(args[i + 2])
+                limit, amount = int(args[i]), int(args[i + 1])
+                expire_at = now + int(args[i + 2]) / 1000
                 current = self._get(key, now)
                 out.append(str(current))
                 ok = ok and current + amount <= limit

@@ -6,7 +6,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -17,12 +17,14 @@ from billing import admission
 from billing.admission import admit, release, settle, to_nano
 from billing.limits import FREE, PlanLimits
 from gateway_project.redis_client import close_redis, get_sync_redis
+from tests.clock import month_start, next_month, next_month_start
 from tests.stores import DEAD_REDIS_URL, TEST_REDIS_URL, make_store_fixture, use_redis
 
 store = make_store_fixture(admission.clear_in_process_state)
 
-NOW = datetime(2026, 11, 26, 12, 0, 45, tzinfo=UTC).timestamp()  # 15 s before the minute ends
-NEXT_MONTH = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+MOMENT = next_month(26, 12) + timedelta(seconds=45)  # 15 s before the minute ends
+NOW = MOMENT.timestamp()
+NEXT_MONTH = next_month_start(MOMENT).timestamp()
 UNLIMITED = PlanLimits(plan="test", plan_name="Test")
 
 
@@ -63,6 +65,15 @@ async def test_concurrent_requests_against_a_limit_of_l_let_exactly_l_through(st
     refused = [r for r in results if not r.admitted]
     assert {r.limit_name for r in refused} == {"requests per minute of the Test plan"}
     assert {r.remaining for r in refused} == {0}
+
+
+@pytest.mark.parametrize("skew_days", [-400, 400])
+async def test_windows_count_exactly_whatever_the_app_clock_says(store, skew_days):
+    # Key lifetimes are relative, so an app clock a year off Redis's still counts exactly.
+    skewed = time.time() + skew_days * 86400
+    results = await admit_many(20, 1, 7, plan(requests_per_minute=10), now=skewed)
+
+    assert sum(r.admitted for r in results) == 10
 
 
 async def test_refusal_waits_until_the_end_of_the_minute(store):
@@ -180,7 +191,7 @@ async def test_a_new_month_starts_from_what_the_database_says_was_used(store):
 
     assert first.admitted
     assert (second.kind, second.limit_name) == ("budget", "monthly budget of the organisation")
-    assert calls == [(1, 7, datetime(2026, 11, 1, tzinfo=UTC))]
+    assert calls == [(1, 7, month_start(MOMENT))]
     await settle(first.reservation, 0, Decimal("0.04"), now=NOW)
     assert (await admit(1, 7, limits, None, 0, Decimal("0.01"), **kw)).admitted
     assert (await admit(1, 7, limits, None, 0, Decimal(0), **kw)).kind == "quota"
