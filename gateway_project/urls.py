@@ -31,5 +31,5 @@ urlpatterns = [
     ),
     path("", include("analytics.ops_urls")),
     # Last: any other /api/ path (the public /api/v1/ has its own JSON 404) answers JSON.
-    re_path(r"^api/(?!v1/)", management_not_found),
+    re_path(r"^api/(?!v1(?:/|$))", management_not_found),
 ]
