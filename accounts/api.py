@@ -31,7 +31,7 @@ from accounts.serializers import (
     SwitchOrganizationSerializer,
     TokenPairSerializer,
 )
-from organizations.authentication import BearerTokenAuthentication
+from organizations.authentication import BearerChallenge
 from organizations.memberships import create_organization
 from organizations.models import ApiKey
 from organizations.serializers import OrganizationSerializer
@@ -65,7 +65,7 @@ def describe_user(user: User) -> dict:
 
 class RegisterView(APIView):
     permission_classes = [AllowAny]
-    authentication_classes = [BearerTokenAuthentication]  # only for the 401 challenge header
+    authentication_classes = [BearerChallenge]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
@@ -83,7 +83,7 @@ class RegisterView(APIView):
 
 class LoginView(APIView):
     permission_classes = [AllowAny]
-    authentication_classes = [BearerTokenAuthentication]  # only for the 401 challenge header
+    authentication_classes = [BearerChallenge]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
@@ -104,6 +104,7 @@ class LoginView(APIView):
 class RefreshView(TokenRefreshView):
     """{"refresh"} -> a new access token and a new refresh token; the old one stops working."""
 
+    authentication_classes = [BearerChallenge]
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "login"
 
@@ -122,7 +123,7 @@ class LogoutView(APIView):
     """Revokes the refresh token; the access token lapses by itself within minutes."""
 
     permission_classes = [AllowAny]
-    authentication_classes = [BearerTokenAuthentication]  # only for the 401 challenge header
+    authentication_classes = [BearerChallenge]
 
     @extend_schema(request=RefreshSerializer, responses={204: None})
     def post(self, request):

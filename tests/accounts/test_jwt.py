@@ -134,3 +134,21 @@ def test_a_deactivated_user_cannot_refresh(api_client, user):
 def test_the_browser_session_still_works(client, user):
     client.force_login(user)
     assert client.get("/api/auth/me").json()["email"] == user.email
+
+
+def test_a_stale_access_token_in_the_header_does_not_block_login_refresh_or_logout(
+    api_client, user, settings
+):
+    tokens = login(api_client, user)
+    later = timezone.now() + settings.SIMPLE_JWT["ACCESS_TOKEN_LIFETIME"] + timedelta(minutes=1)
+    with time_machine.travel(later):
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")  # expired
+        assert me(api_client, tokens["access"]).status_code == 401
+        api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {tokens['access']}")
+        renewed = refresh(api_client, tokens["refresh"])
+        assert renewed.status_code == 200
+        assert login(api_client, user)["access"]
+        response = api_client.post(
+            "/api/auth/logout", {"refresh": renewed.data["refresh"]}, format="json"
+        )
+        assert response.status_code == 204
