@@ -103,6 +103,17 @@ def test_documented_public_paths_exist_at_the_documented_place(schema):
         assert shape(route) == shape(path) or path in AWAITING_VIEWS, (path, match.route)
 
 
+def test_documented_request_fields_are_the_fields_the_parsers_accept(schema):
+    from llm.api.parsing import CHAT_FIELDS, GENERATE_FIELDS
+
+    schemas = schema["components"]["schemas"]
+    assert set(schemas["ChatCompletionRequest"]["properties"]) == CHAT_FIELDS
+    structured = schemas["GenerateStructuredRequest"]["allOf"][1]["properties"]
+    assert set(schemas["GenerateRequest"]["properties"]) | set(structured) == GENERATE_FIELDS
+    embeddings = {"model", "input", "encoding_format", "dimensions", "user"}
+    assert set(schemas["EmbeddingsRequest"]["properties"]) == embeddings
+
+
 def test_the_management_api_is_there_with_its_error_shape(schema):
     login = schema["paths"]["/api/auth/login"]["post"]
     assert "4XX" in login["responses"]
@@ -150,6 +161,16 @@ def assert_documented(schema, path, method, response: httpx.Response, template=N
     assert not errors, (path, response.status_code, errors, response.json())
 
 
+def assert_request_documented(schema, path: str, body: dict) -> None:
+    ref = schema["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    registry = Registry().with_resource(
+        SCHEMA_URI, Resource.from_contents(schema, default_specification=DRAFT202012)
+    )
+    validator = Draft202012Validator({"$ref": SCHEMA_URI + ref["$ref"]}, registry=registry)
+    errors = [e.message for e in validator.iter_errors(body)]
+    assert not errors, (path, errors)
+
+
 def call(gateway, key, method, path, body=None, headers=None):
     return httpx.request(
         method.upper(),
@@ -180,6 +201,8 @@ def test_public_answers_match_the_schema(schema, gateway, key, upstreams):
         response = call(gateway, key, method, path, body)
         assert response.status_code == status, (path, response.text)
         assert_documented(schema, path, method, response)
+        if status == 200 and body is not None:
+            assert_request_documented(schema, path, body)
 
     structured = primary.completion("gpt-4o-mini-2024-07-18")
     structured["choices"][0]["message"]["content"] = json.dumps({"city": "Oslo"})
