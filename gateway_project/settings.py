@@ -219,6 +219,7 @@ CELERY_BEAT_SCHEDULE |= {
     "quota-warnings": {"task": "billing.tasks.send_all_quota_warnings", "schedule": 900.0},
     "downgrade-overdue": {"task": "billing.tasks.downgrade_overdue_accounts", "schedule": 3600.0},
     "retry-failed-webhooks": {"task": "billing.tasks.retry_failed_webhooks", "schedule": 600.0},
+    "flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": 86400.0},
 }
 
 # Stripe (dj-stripe). Empty keys mean "Stripe not configured": the Free plan applies.

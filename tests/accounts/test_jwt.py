@@ -152,3 +152,18 @@ def test_a_stale_access_token_in_the_header_does_not_block_login_refresh_or_logo
             "/api/auth/logout", {"refresh": renewed.data["refresh"]}, format="json"
         )
         assert response.status_code == 204
+
+
+def test_expired_refresh_tokens_are_forgotten_daily(api_client, user, settings):
+    from rest_framework_simplejwt.token_blacklist.models import OutstandingToken
+
+    from accounts.tasks import flush_expired_tokens
+
+    login(api_client, user)
+    assert "flush-expired-tokens" in settings.CELERY_BEAT_SCHEDULE
+    flush_expired_tokens.delay()
+    assert OutstandingToken.objects.filter(user=user).count() == 1  # still valid: kept
+    later = timezone.now() + settings.SIMPLE_JWT["REFRESH_TOKEN_LIFETIME"] + timedelta(hours=1)
+    with time_machine.travel(later):
+        flush_expired_tokens.delay()
+    assert not OutstandingToken.objects.filter(user=user).exists()
