@@ -110,7 +110,12 @@ class RefreshView(TokenRefreshView):
 
     @extend_schema(request=RefreshSerializer, responses=TokenPairSerializer)
     def post(self, request, *args, **kwargs):
-        response = super().post(request, *args, **kwargs)
+        try:
+            response = super().post(request, *args, **kwargs)
+        except User.DoesNotExist:  # the token outlived its user
+            raise AuthenticationFailed(
+                "No active account found for the given token.", code="no_active_account"
+            ) from None
         response.data = {
             **response.data,
             "token_type": "Bearer",

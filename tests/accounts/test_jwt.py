@@ -167,3 +167,12 @@ def test_expired_refresh_tokens_are_forgotten_daily(api_client, user, settings):
     with time_machine.travel(later):
         flush_expired_tokens.delay()
     assert not OutstandingToken.objects.filter(user=user).exists()
+
+
+def test_a_deleted_user_cannot_refresh(api_client, user):
+    tokens = login(api_client, user)
+    user.memberships.all().delete()
+    user.delete()
+    response = refresh(api_client, tokens["refresh"])
+    assert response.status_code == 401
+    assert response.data["code"] == "no_active_account"
