@@ -27,6 +27,7 @@ PASSTHROUGH = {
     "prediction",
     "modalities",
     "verbosity",
+    "web_search_options",
 }
 CHAT_FIELDS = {
     "model",
