@@ -20,7 +20,11 @@ def usable_names(caller: Caller) -> tuple[list, list]:
     """The models and aliases this organisation may use right now: configured and allowed
     models, and the allowed aliases that route to at least one of them. Nothing is listed that
     would only answer 503."""
-    catalog, limits = get_catalog(), caller.limits
+    return usable_names_for(caller.limits)
+
+
+def usable_names_for(limits) -> tuple[list, list]:
+    catalog = get_catalog()
     models = [
         m
         for m in catalog.models.values()

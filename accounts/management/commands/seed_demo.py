@@ -50,7 +50,7 @@ class Command(BaseCommand):
         limits = limits_for_plan(org.plan)
         self.stdout.write(
             "\nDemo organisation ready.\n"
-            f"  dashboard login : {DEMO_EMAIL} / {DEMO_PASSWORD}  (http://127.0.0.1:8000/)\n"
+            f"  dashboard login : {DEMO_EMAIL} / {DEMO_PASSWORD}  (http://127.0.0.1:8000/dashboard/)\n"
             f"  organization    : {org.name} ({org.slug})\n"
             f"  API key         : {secret}\n"
             f"                    ({'kept from' if kept else 'new, saved in'} {key_file})\n"
