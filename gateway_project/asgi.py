@@ -7,6 +7,7 @@ middleware runs its hooks through a thread per request. Everything else goes to 
 
 from __future__ import annotations
 
+import asyncio
 import os
 
 import django
@@ -37,10 +38,16 @@ async def application(scope, receive, send):
 
 
 async def _lifespan(receive, send) -> None:
-    """Start-up and graceful shutdown: flush buffered usage records before the process exits."""
+    """Start-up: this process's heartbeat (its in-flight requests are swept if it dies).
+    Graceful shutdown: settle pending calls and flush buffered usage records before exiting."""
+    heartbeat = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            if settings.REDIS_URL:
+                from billing.inflight import keep_alive_forever
+
+                heartbeat = asyncio.get_running_loop().create_task(keep_alive_forever())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             from analytics.recording import aflush_pending_usage
@@ -48,5 +55,7 @@ async def _lifespan(receive, send) -> None:
 
             await drain_background()
             await aflush_pending_usage()
+            if heartbeat is not None:
+                heartbeat.cancel()
             await send({"type": "lifespan.shutdown.complete"})
             return
