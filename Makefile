@@ -45,4 +45,4 @@ reliability-ci: $(STAMP)
 	bash bench/reliability/run.sh --ci $(RELIABILITY_ARGS)
 
 clean:
-	rm -rf $(VENV) db.sqlite3 staticfiles
+	rm -rf $(VENV) db.sqlite3 staticfiles .demo-key

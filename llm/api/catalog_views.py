@@ -5,17 +5,21 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
 
 from llm.api import pipeline
 from llm.api.auth import Caller
 from llm.api.errors import ApiError
-from llm.catalog import get_catalog
+from llm.api.unknown_routes import allow_methods
+from llm.catalog import Catalog, get_catalog
+from llm.errors import GatewayError
+from llm.routing import resolve
 from llm.runtime import get_runtime
 
 
 def usable_names(caller: Caller) -> tuple[list, list]:
-    """The models and aliases this organisation may use right now (configured and allowed)."""
+    """The models and aliases this organisation may use right now: configured and allowed
+    models, and the allowed aliases that route to at least one of them. Nothing is listed that
+    would only answer 503."""
     return usable_names_for(caller.limits)
 
 
@@ -26,8 +30,20 @@ def usable_names_for(limits) -> tuple[list, list]:
         for m in catalog.models.values()
         if catalog.is_configured(m.provider) and limits.allows_model(m.id)
     ]
-    aliases = [a for a in catalog.aliases.values() if limits.allows_model(a.name)]
+    aliases = [
+        a
+        for a in catalog.aliases.values()
+        if limits.allows_model(a.name) and can_route(catalog, a.name, limits.allows_model)
+    ]
     return sorted(models, key=lambda m: m.id), sorted(aliases, key=lambda a: a.name)
+
+
+def can_route(catalog: Catalog, name: str, allowed) -> bool:
+    try:
+        resolve(catalog, name, needs=(), allowed=allowed)
+    except GatewayError:
+        return False
+    return True
 
 
 def openai_model_list(caller: Caller) -> dict:
@@ -43,13 +59,17 @@ def openai_model_list(caller: Caller) -> dict:
     return {"object": "list", "data": data}
 
 
+def openai_model(caller: Caller, model_id: str) -> dict | None:
+    return next((m for m in openai_model_list(caller)["data"] if m["id"] == model_id), None)
+
+
 async def _caller(request) -> Caller:
     call = pipeline.begin(request, "models")
     await pipeline.authenticate_call(call, request)
     return call.caller
 
 
-@require_GET
+@allow_methods("GET")
 async def gateway_models(request) -> HttpResponse:
     """Each model with its provider, prices now, context window, capabilities and health."""
     try:
@@ -98,7 +118,7 @@ def _str(value) -> str | None:
     return None if value is None else str(value)
 
 
-@require_GET
+@allow_methods("GET")
 async def gateway_health(request) -> HttpResponse:
     """Per-provider health derived from real traffic (no key needed: it names no tenant)."""
     catalog, health = get_catalog(), get_runtime().health
