@@ -148,7 +148,7 @@ async def revoked_key(ctx: Context) -> Row:
         f"{ctx.url(0)}/api/auth/login",
         json={"email": tenant["email"], "password": tenant["password"]},
     )
-    token = login.json()["token"]
+    token = login.json()["access"]  # the JWT access token
     revoked = await ctx.client.delete(
         f"{ctx.url(1)}/api/auth/api-keys/{tenant['key_id']}",
         headers={"Authorization": f"Bearer {token}"},
