@@ -355,7 +355,11 @@ async def _walk(
             route=info,
         ) from None
     tried = ", ".join(dict.fromkeys(info.providers_tried())) or "none (all circuits open)"
-    raise AllProvidersFailedError(f"every candidate failed; providers tried: {tried}", route=info)
+    last = next((a.message for a in reversed(info.attempts) if a.message), "")
+    raise AllProvidersFailedError(
+        f"every candidate failed; providers tried: {tried}" + (f"; last: {last}" if last else ""),
+        route=info,
+    )
 
 
 def _backoff(policy: RetryPolicy, retry: int, error: ProviderError, jitter: float) -> float | None:

@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 
 from organizations import memberships, tenancy
 from organizations.api_keys import mint_api_key, revoke_api_key
+from organizations.authentication import ApiKeyUser
 from organizations.models import ApiKey, Invitation, Membership
 from organizations.permissions import OrgPermission
 from organizations.serializers import (
@@ -183,6 +184,8 @@ class AcceptInvitationView(APIView):
 
     @extend_schema(request=None, responses=MembershipSerializer)
     def post(self, request, token):
+        if isinstance(request.user, ApiKeyUser):
+            raise PermissionError("An invitation is accepted by a signed-in person, not an API key.")
         membership = memberships.accept_invitation(token, request.user)
         return Response(
             {
