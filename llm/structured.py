@@ -13,9 +13,9 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from urllib.parse import unquote
 from decimal import Decimal
 from typing import Any
+from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError

@@ -185,7 +185,7 @@ class AcceptInvitationView(APIView):
     @extend_schema(request=None, responses=MembershipSerializer)
     def post(self, request, token):
         if isinstance(request.user, ApiKeyUser):
-            raise PermissionError("An invitation is accepted by a signed-in person, not an API key.")
+            raise PermissionError("A signed-in person accepts an invitation, not an API key.")
         membership = memberships.accept_invitation(token, request.user)
         return Response(
             {

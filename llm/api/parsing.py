@@ -168,7 +168,8 @@ def check_messages(messages: Any, param: str = "messages") -> list[dict[str, Any
         raise bad_request(f"'{param}' must be a non-empty list of messages.", param)
     if len(messages) > settings.GATEWAY_MAX_MESSAGES:
         raise bad_request(
-            f"'{param}' has {len(messages)} messages; the limit is {settings.GATEWAY_MAX_MESSAGES}.",
+            f"'{param}' has {len(messages)} messages; "
+            f"the limit is {settings.GATEWAY_MAX_MESSAGES}.",
             param,
         )
     for i, message in enumerate(messages):

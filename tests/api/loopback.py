@@ -82,6 +82,7 @@ class Reply:
     huge: int = 0  # bytes of padding in the answer (or stream), sent in pieces as read
     stall_after: int | None = None  # a stream goes silent after this many chunks
 
+
 @dataclass
 class FakeOpenAI:
     """An OpenAI chat-completions upstream speaking the documented wire format."""

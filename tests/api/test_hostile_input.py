@@ -32,9 +32,7 @@ def assert_openai_error(response, status):
     return error
 
 
-@pytest.mark.parametrize(
-    "path", ["/v1/chat/completions", "/api/v1/generate", "/v1/embeddings"]
-)
+@pytest.mark.parametrize("path", ["/v1/chat/completions", "/api/v1/generate", "/v1/embeddings"])
 @pytest.mark.parametrize("content_type", ["text/plain", "application/x-www-form-urlencoded"])
 def test_a_body_that_is_not_declared_json_is_415(send, path, content_type, upstreams):
     body = json.dumps({"model": "gpt-4o-mini", "messages": MESSAGES, "prompt": "hi"})
@@ -93,7 +91,10 @@ def test_too_many_messages_is_400(send, settings):
 RECURSIVE_SCHEMAS = [
     {"$ref": "#"},
     {"anyOf": [{"$ref": "#"}]},
-    {"$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"allOf": [{"$ref": "#/$defs/a"}]}}, "$ref": "#/$defs/a"},
+    {
+        "$defs": {"a": {"$ref": "#/$defs/b"}, "b": {"allOf": [{"$ref": "#/$defs/a"}]}},
+        "$ref": "#/$defs/a",
+    },
     {"$ref": "https://example.com/schema.json"},
     {"$ref": "#/$defs/missing"},
 ]
