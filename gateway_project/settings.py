@@ -236,6 +236,11 @@ GATEWAY_REQUEST_DEADLINE_SECONDS = env_int("GATEWAY_REQUEST_DEADLINE_SECONDS", 1
 GATEWAY_RETRY_ATTEMPTS_PER_CANDIDATE = env_int("GATEWAY_RETRY_ATTEMPTS_PER_CANDIDATE", 2)
 GATEWAY_RETRY_MAX_ATTEMPTS = env_int("GATEWAY_RETRY_MAX_ATTEMPTS", 5)
 GATEWAY_RETRY_BACKOFF_SECONDS = float(env("GATEWAY_RETRY_BACKOFF_SECONDS", "0.25"))
+# A candidate that sends nothing (first stream event, or a whole non-streamed answer) within
+# this many seconds is left for the next one; a started stream silent this long is ended with a
+# terminal error event. 0 turns either off (the request deadline still applies).
+GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS = float(env("GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS", "60"))
+GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS = float(env("GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS", "30"))
 # Django refuses bodies above this before our 413 can explain; keep it above the gateway's limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
 

@@ -24,7 +24,12 @@ from typing import Any, TypeVar
 
 from llm.catalog import PriceRow
 from llm.costs import compute_cost
-from llm.errors import AllProvidersFailedError, GatewayTimeoutError, UpstreamRejectedError
+from llm.errors import (
+    AllProvidersFailedError,
+    GatewayTimeoutError,
+    ProvidersBackingOffError,
+    UpstreamRejectedError,
+)
 from llm.providers import get_dialect
 from llm.routing import Candidate, RoutePlan
 from llm.runtime import Runtime, get_runtime
@@ -48,6 +53,15 @@ class RetryPolicy:
     max_attempts: int = 5  # over all candidates
     base_backoff: float = 0.25  # seconds; doubles per retry, then jittered into [50%, 100%]
     max_backoff: float = 2.0  # a longer wait (or Retry-After) moves on to the next candidate
+    # Seconds a candidate may take to send its first event (streams) or its answer (otherwise)
+    # before the next candidate is tried; None: only the deadline bounds it.
+    first_byte_timeout: float | None = None
+    # Seconds a started stream may stay silent before it is ended with a terminal error.
+    idle_timeout: float | None = None
+
+
+# Attempts skipped without a call: the provider's circuit is open, or it asked us to wait.
+SKIPPED = frozenset({"circuit_open", "backing_off"})
 
 
 DEFAULT_POLICY = RetryPolicy()
@@ -58,7 +72,7 @@ class Attempt:
     provider: str
     model: str  # gateway model id
     upstream_model: str
-    error_kind: str | None = None  # None: it answered; "circuit_open": skipped without a call
+    error_kind: str | None = None  # None: it answered; one of SKIPPED: skipped without a call
     status: int | None = None
     message: str = ""
     elapsed_ms: float = 0.0
@@ -85,7 +99,7 @@ class RouteInfo:
         return cls(plan.requested, plan.alias, plan.reason, plan.candidate_ids())
 
     def providers_tried(self) -> list[str]:
-        return [a.provider for a in self.attempts if a.error_kind != "circuit_open"]
+        return [a.provider for a in self.attempts if a.error_kind not in SKIPPED]
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -116,7 +130,8 @@ async def complete(
     async def call(c: Candidate) -> ChatResult:
         price[c.model.id] = c.model.price_at(rt.utcnow())
         upstream_request = dataclasses.replace(request, model=c.model.upstream, stream=False)
-        return await get_dialect(c.provider.dialect).chat(rt.client(), c.provider, upstream_request)
+        answer = get_dialect(c.provider.dialect).chat(rt.client(), c.provider, upstream_request)
+        return await _first_byte(answer, c, policy.first_byte_timeout)
 
     result, served = await _walk(plan, info, call, deadline=deadline, rt=rt, policy=policy)
     row = price[served.model.id]
@@ -210,7 +225,7 @@ class ChatStream:
                 rt.client(), c.provider, upstream_request
             )
             try:
-                first = await anext(events)
+                first = await _first_byte(anext(events), c, self._policy.first_byte_timeout)
             except StopAsyncIteration:
                 raise ProviderError(
                     ErrorKind.OVERLOADED, "stream ended before any event", provider=c.provider.id
@@ -247,7 +262,11 @@ class ChatStream:
                 finished = finished or event.type in (StreamEventType.DONE, StreamEventType.ERROR)
                 yield event
                 waited = rt.monotonic()
-                event = await anext(events, None)
+                try:
+                    event = await asyncio.wait_for(anext(events, None), self._policy.idle_timeout)
+                except TimeoutError:
+                    stalled = _stalled(served, self._policy.idle_timeout)
+                    event = StreamEvent(StreamEventType.ERROR, error=stalled)
                 info.upstream_ms += (rt.monotonic() - waited) * 1000
         finally:
             await _close(events)
@@ -275,6 +294,26 @@ def stream(
     return ChatStream(plan, request, deadline=deadline, runtime=runtime, policy=policy)
 
 
+async def _first_byte(answer: Awaitable[T], candidate: Candidate, timeout: float | None) -> T:
+    """The candidate's first event (or whole answer), or a retryable timeout naming it."""
+    try:
+        return await asyncio.wait_for(answer, timeout)
+    except TimeoutError:
+        raise ProviderError(
+            ErrorKind.TIMEOUT,
+            f"{candidate.provider.name}: nothing received within {timeout:g}s (first-byte timeout)",
+            provider=candidate.provider.id,
+        ) from None
+
+
+def _stalled(candidate: Candidate, timeout: float | None) -> ProviderError:
+    return ProviderError(
+        ErrorKind.TIMEOUT,
+        f"{candidate.provider.name}: the stream stalled (nothing for {timeout:g}s)",
+        provider=candidate.provider.id,
+    )
+
+
 async def _close(events: Any) -> None:
     closer = getattr(events, "aclose", None)
     if closer is not None:
@@ -296,15 +335,19 @@ async def _walk(
 ) -> tuple[T, Candidate]:
     loop_deadline = rt.monotonic() + deadline
     attempts = 0
+    waits: list[float] = []  # seconds until each skipped candidate may be called again
     current: tuple[Candidate, float] | None = None
     try:
         async with asyncio.timeout(deadline):
             for position, candidate in enumerate(plan.candidates, start=1):
                 provider = candidate.provider.id
-                # If every circuit is open, still try the last candidate rather than none.
+                # If every circuit is open, still try the last candidate rather than none; a
+                # provider that asked us to wait (Retry-After) is never called before then.
                 must_try = position == len(plan.candidates) and attempts == 0
-                if not await rt.breaker.allow(provider) and not must_try:
-                    info.attempts.append(_attempt(candidate, error_kind="circuit_open"))
+                closed = await rt.breaker.gate(provider)
+                if closed is not None and (closed[0] == "backing_off" or not must_try):
+                    info.attempts.append(_attempt(candidate, error_kind=closed[0]))
+                    waits.append(closed[1])
                     continue
                 for retry in range(policy.attempts_per_candidate):
                     if attempts >= policy.max_attempts:
@@ -319,6 +362,8 @@ async def _walk(
                         info.upstream_ms += elapsed
                         info.attempts.append(_attempt(candidate, error=error, elapsed_ms=elapsed))
                         await _record(rt, candidate, error, latency_ms=elapsed)
+                        if error.retry_after and error.kind is ErrorKind.RATE_LIMITED:
+                            await rt.breaker.back_off(provider, error.retry_after)
                         if not error.retryable:
                             raise UpstreamRejectedError(error, route=info) from error
                         delay = _backoff(policy, retry, error, rt.jitter())
@@ -354,6 +399,12 @@ async def _walk(
             last_provider=last.provider.id if last else None,
             route=info,
         ) from None
+    if attempts == 0 and waits:
+        raise ProvidersBackingOffError(
+            "every candidate is cooling down or asked us to wait; retry later",
+            retry_after=min(waits),
+            route=info,
+        )
     tried = ", ".join(dict.fromkeys(info.providers_tried())) or "none (all circuits open)"
     last = next((a.message for a in reversed(info.attempts) if a.message), "")
     raise AllProvidersFailedError(

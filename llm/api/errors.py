@@ -7,6 +7,7 @@ Every step of the pipeline raises ApiError; the view turns it into one JSON resp
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.http import HttpResponse
@@ -15,6 +16,7 @@ from llm.errors import (
     AllProvidersFailedError,
     GatewayError,
     GatewayTimeoutError,
+    ProvidersBackingOffError,
     StructuredOutputError,
     UnknownModelError,
     UpstreamRejectedError,
@@ -96,4 +98,6 @@ def from_gateway_error(error: GatewayError) -> ApiError:
     if isinstance(error, UpstreamRejectedError):
         extra["provider"] = error.error.provider
     headers = error.route.headers() if error.route is not None else {}
+    if isinstance(error, ProvidersBackingOffError):
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return ApiError(error.http_status, message, code=error.code, headers=headers, extra=extra)

@@ -35,7 +35,7 @@ from llm.catalog import ModelEntry, get_catalog
 from llm.circuit import CircuitPolicy
 from llm.costs import compute_cost
 from llm.errors import GatewayError
-from llm.failover import RetryPolicy, RouteInfo
+from llm.failover import SKIPPED, RetryPolicy, RouteInfo
 from llm.health import HealthPolicy
 from llm.routing import RoutePlan, needs_for
 from llm.runtime import configure_runtime, is_runtime_configured, plan_route
@@ -192,6 +192,8 @@ def retry_policy() -> RetryPolicy:
         attempts_per_candidate=settings.GATEWAY_RETRY_ATTEMPTS_PER_CANDIDATE,
         max_attempts=settings.GATEWAY_RETRY_MAX_ATTEMPTS,
         base_backoff=settings.GATEWAY_RETRY_BACKOFF_SECONDS,
+        first_byte_timeout=settings.GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS or None,
+        idle_timeout=settings.GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS or None,
     )
 
 
@@ -254,7 +256,7 @@ def was_dispatched(call: Call) -> bool:
     route = call.route
     return route is not None and (
         route.served_provider is not None
-        or any(a.error_kind != "circuit_open" for a in route.attempts)
+        or any(a.error_kind not in SKIPPED for a in route.attempts)
     )
 
 

@@ -193,7 +193,10 @@ class FakeOpenAI:
         )
         for number, chunk in enumerate(chunks):
             if reply.stall_after is not None and number >= reply.stall_after:
-                await asyncio.sleep(3600)  # silent, connection open
+                # Silent with the connection open, until the reader hangs up.
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                return
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
             await send(

@@ -14,7 +14,7 @@ from tests.api.loopback import Reply
 pytestmark = pytest.mark.django_db(transaction=True)
 
 CAP = 1024 * 1024
-HUGE = 64 * CAP
+HUGE = 256 * CAP
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}
 
 
