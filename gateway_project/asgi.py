@@ -7,6 +7,8 @@ middleware runs its hooks through a thread per request. Everything else goes to 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
 
 import django
@@ -14,10 +16,12 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.test.utils import override_settings
 
+from analytics.logs import redact_server_logs
 from gateway_project.api_handler import ApiASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django.setup(set_prefix=False)
+redact_server_logs()  # the access log must never show a key sent in a query string
 
 API_PREFIXES = ("/v1/", "/api/v1/")
 
@@ -37,15 +41,23 @@ async def application(scope, receive, send):
 
 
 async def _lifespan(receive, send) -> None:
-    """Start-up and graceful shutdown: flush buffered usage records before the process exits."""
+    """Start-up: listen for key revocations. Shutdown: write buffered usage records first."""
+    from llm.api.auth import listen_for_revocations
+
+    listener: asyncio.Task | None = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            listener = asyncio.create_task(listen_for_revocations())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             from analytics.recording import aflush_pending_usage
             from llm.api.pipeline import drain_background
 
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             await drain_background()
             await aflush_pending_usage()
             await send({"type": "lifespan.shutdown.complete"})

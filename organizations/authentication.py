@@ -6,16 +6,25 @@ anything else is a login token from POST /api/auth/login.
 
 from __future__ import annotations
 
+import re
+
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication, get_authorization_header
 
 from organizations.api_keys import KEY_PREFIX, find_api_key
+
+# A gateway key anywhere in the query string (it would be written to access logs).
+KEY_IN_QUERY = re.compile(r"(?:^|[=&])gw-[0-9a-f]{4,16}_")
 
 
 class BearerTokenAuthentication(TokenAuthentication):
     keyword = "Bearer"
 
     def authenticate(self, request):
+        if KEY_IN_QUERY.search(request.META.get("QUERY_STRING", "")):
+            raise exceptions.ParseError(
+                "Send the API key in the Authorization header, never in the URL; rotate this key."
+            )
         parts = get_authorization_header(request).split()
         if len(parts) == 2 and parts[0].lower() == b"bearer" and parts[1].startswith(b"gw-"):
             return self._authenticate_api_key(parts[1].decode(errors="replace"))
