@@ -36,6 +36,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, Q, Sum
 
 from analytics.models import UsageRecord
+from gateway_project.database import with_live_connection
 from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis, get_sync_redis
 
 logger = logging.getLogger(__name__)
@@ -122,6 +123,7 @@ def _insert_one(row: UsageRecord) -> None:
         logger.warning("Usage record %s of a deleted organisation not written", row.request_id)
 
 
+@with_live_connection
 def write_usage_payloads(payloads: list[str] | list[bytes]) -> int:
     """Insert queued records; replays are no-ops. Returns how many records were handled."""
     rows = []
@@ -258,6 +260,7 @@ def _flush_at_exit() -> None:
 atexit.register(_flush_at_exit)
 
 
+@with_live_connection
 def _sum_month(org_id: int, key_id: int | None, month_start: datetime) -> MonthUsage:
     rows = UsageRecord.objects.filter(organization_id=org_id, created_at__gte=month_start)
     totals = rows.aggregate(

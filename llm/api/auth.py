@@ -16,11 +16,11 @@ from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import close_old_connections
 
 from billing.limits import PlanLimits, limits_for_plan
+from gateway_project.database import DATABASE_ERRORS, with_live_connection
 from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis
-from llm.api.errors import ApiError
+from llm.api.errors import ApiError, database_unavailable
 from organizations.api_keys import KEY_PREFIX, find_api_key, touch_api_key
 from organizations.models import ApiKey, Organization
 from organizations.revocations import channel_for, listen_locally
@@ -50,9 +50,8 @@ def bearer_token(request) -> str | None:
     return request.headers.get("X-Api-Key") or None
 
 
+@with_live_connection  # a worker thread outside any request: its connection may have died
 def _load_caller(raw_key: str) -> Caller | None:
-    # Runs in a worker thread outside any request: drop a connection that went stale first.
-    close_old_connections()
     key = find_api_key(raw_key)
     if key is None:
         return None
@@ -90,7 +89,10 @@ async def authenticate(request) -> Caller:
     if cached is not None and cached[0] > now:
         caller = cached[1]
     else:
-        caller = await sync_to_async(_load_caller, thread_sensitive=False)(raw_key)
+        try:
+            caller = await sync_to_async(_load_caller, thread_sensitive=False)(raw_key)
+        except DATABASE_ERRORS:
+            raise database_unavailable() from None
         if len(_cache) >= MAX_CACHED:
             _cache.clear()
         _cache[digest] = (now + cache_seconds(), caller)

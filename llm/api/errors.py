@@ -12,6 +12,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
+from gateway_project.database import RETRY_AFTER_SECONDS
 from llm.errors import (
     AllProvidersFailedError,
     GatewayError,
@@ -73,6 +74,16 @@ class ApiError(Exception):
         for name, value in {**(headers or {}), **self.headers}.items():
             response[name] = value
         return response
+
+
+def database_unavailable() -> ApiError:
+    """The database is away (restarting, unreachable): a short wait, not a server error."""
+    return ApiError(
+        503,
+        "The gateway's database is unavailable; retry shortly.",
+        code="database_unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def bad_request(message: str, param: str | None = None) -> ApiError:

@@ -13,10 +13,11 @@ from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_POST
 
+from gateway_project.database import DATABASE_ERRORS
 from llm import failover
 from llm.api import pipeline
 from llm.api.catalog_views import openai_model_list
-from llm.api.errors import ApiError, from_gateway_error
+from llm.api.errors import ApiError, database_unavailable, from_gateway_error
 from llm.api.parsing import load_json, parse_chat, parse_generate
 from llm.api.pipeline import Call
 from llm.api.responses import ChunkWriter, chat_completion, money
@@ -47,6 +48,10 @@ def api_view(endpoint: str):
                 return await pipeline.respond_error(call, from_gateway_error(error))
             except ApiError as error:
                 return await pipeline.respond_error(call, error)
+            except DATABASE_ERRORS:
+                logger.warning("Database unavailable in %s (request %s)", endpoint, call.request_id)
+                call.usage, call.cost = Usage(), Decimal(0)
+                return await pipeline.respond_error(call, database_unavailable())
             except Exception:
                 logger.exception("Unexpected error in %s (request %s)", endpoint, call.request_id)
                 error = ApiError(
