@@ -10,6 +10,7 @@ Redirects are not followed, and no gateway credential is ever sent with the POST
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import socket
 from urllib.parse import urlsplit
@@ -87,10 +88,8 @@ def validate_on_save(url: str) -> None:
     """Literal checks, then DNS if it answers (an unresolvable name is checked at connect)."""
     host = check_url(url)
     port = urlsplit(url).port or 443
-    try:
+    with contextlib.suppress(httpcore.ConnectError):
         public_addresses(host, port)
-    except httpcore.ConnectError:
-        pass
 
 
 class PublicOnlyBackend(httpcore.SyncBackend):
