@@ -81,6 +81,8 @@ class LoginView(APIView):
 class LogoutView(APIView):
     @extend_schema(request=None, responses={204: None})
     def post(self, request):
+        if isinstance(request.auth, ApiKey):
+            raise AuthenticationFailed("API keys do not log out; revoke the key instead.")
         Token.objects.filter(user=request.user).delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
