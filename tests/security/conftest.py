@@ -1,10 +1,10 @@
 from __future__ import annotations
 
-import pytest
-
-
-@pytest.fixture
-def key(db, org, owner):
-    from organizations.api_keys import mint_api_key
-
-    return mint_api_key(org, name="security", created_by=owner)[1]
+# The live gateway and its fake upstreams, shared with the API tests.
+from tests.api.conftest import (  # noqa: F401
+    gateway,
+    gateway_server,
+    key,
+    upstream_servers,
+    upstreams,
+)
