@@ -1,12 +1,14 @@
 """Admission control: rate limits, monthly quotas and spend budgets, checked and held at once.
 
-`admit()` runs ONE atomic step (a Lua script via EVALSHA on Redis, `MemoryStore` without it):
+`admit()` runs ONE atomic step (a Lua script via EVALSHA on Redis, or on the embedded fakeredis
+without it):
 every window counter and monthly meter is checked, and only if all pass is everything counted
 and the worst case reserved. The pipeline then calls `settle()` with the actual usage, or
 `release()` when the request failed before reaching a provider.
 
-- Windows are fixed, aligned to UTC (minute, hour, day); `retry_after` is the time to the
-  window's end. The organisation's windows come from its plan; an API key's overrides add
+- Windows slide (minute, hour, day) on Redis's clock: no span of a window's length admits more
+  than its limit; `retry_after` is the time until enough of the window's count has left it.
+  The organisation's windows come from its plan; an API key's overrides add
   windows of their own, so an override narrows a key but never lifts the organisation's plan.
 - Monthly meters (requests, tokens, spend) belong to the organisation and calendar month (UTC);
   a key's spend is metered beside them. A month missing from the store starts from `load_usage`.
@@ -21,6 +23,7 @@ and the worst case reserved. The pipeline then calls `settle()` with the actual 
 from __future__ import annotations
 
 import logging
+import math
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -33,16 +36,21 @@ from typing import Any, Protocol
 import redis
 from django.conf import settings
 
-from billing.admission_scripts import ADMIT_LUA, SETTLE_LUA, MemoryStore, ceil_seconds
+from billing.admission_scripts import ADMIT_LUA, SETTLE_LUA, ceil_seconds
 from billing.limits import PlanLimits
-from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis
+from gateway_project.redis_client import (
+    REDIS_ERRORS,
+    clear_embedded_redis,
+    count_unavailable,
+    get_embedded_redis,
+    get_redis,
+)
 
 logger = logging.getLogger(__name__)
 
 NANO = Decimal("0.000000001")
 _ADMIT_SHA = sha1(ADMIT_LUA.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 _SETTLE_SHA = sha1(SETTLE_LUA.encode()).hexdigest()  # noqa: S324
-_memory = MemoryStore()
 _WINDOWS = (  # label, seconds, short name, plan attribute, key override attribute, counts tokens
     ("requests per minute", 60, "rpm", "requests_per_minute", "rate_limit_per_minute", False),
     ("requests per hour", 3600, "rph", "requests_per_hour", "rate_limit_per_hour", False),
@@ -73,8 +81,9 @@ class Reservation:
     month: str  # YYYYMM, UTC
     estimated_tokens: int
     reserved_cost: Decimal
-    token_windows: tuple[str, ...]
+    token_windows: tuple[tuple[str, int], ...]  # (key, period in seconds)
     in_redis: bool
+    admitted_at: float = 0.0  # on the store's clock: the bucket its tokens were counted in
     done: bool = False
 
 
@@ -108,7 +117,8 @@ class _Check:
     kind: str  # "rate_limit", "quota", "budget"
     limit: int  # -1: unlimited, only metered
     amount: int
-    ends_at: float  # when it starts again (window end, next month)
+    ends_at: float = 0.0  # a meter: when it starts again (next month)
+    period: int = 0  # a window: its length in seconds
     key: str = ""  # a window's counter
     field: str = ""  # a meter's field in the month hash
     counts_requests: bool = False
@@ -124,8 +134,8 @@ def from_nano(value: int) -> Decimal:
 
 
 def clear_in_process_state() -> None:
-    """Forget every in-process counter and reservation (tests, or a fresh start)."""
-    _memory.clear()
+    """Forget every embedded counter and reservation (tests, or a fresh start)."""
+    clear_embedded_redis()
 
 
 def _month_bounds(now: float) -> tuple[str, datetime, float]:
@@ -149,13 +159,11 @@ def _build_checks(
     overrides: Any,
     tokens: int,
     cost_nano: int,
-    now: float,
     month_end: float,
 ) -> tuple[list[_Check], list[_Check]]:
     prefix, plan = _prefix(org_id), limits.plan_name
     windows = []
     for label, seconds, short, plan_attr, key_attr, counts_tokens in _WINDOWS:
-        start = int(now // seconds) * seconds
         amount = tokens if counts_tokens else 1
         scopes = [("org", getattr(limits, plan_attr), f"{label} of the {plan} plan")]
         if key_id is not None:
@@ -165,9 +173,8 @@ def _build_checks(
         for scope, limit, name in scopes:
             if limit is not None:
                 windows.append(
-                    _Check(name, "rate_limit", int(limit), amount, start + seconds,
-                           key=f"{prefix}rl:{scope}:{short}:{start}",
-                           counts_requests=not counts_tokens)
+                    _Check(name, "rate_limit", int(limit), amount, period=seconds,
+                           key=f"{prefix}rl:{scope}:{short}", counts_requests=not counts_tokens)
                 )  # fmt: skip
     blocks = limits.overage == "block"
 
@@ -195,10 +202,7 @@ def _build_checks(
 
 
 async def _run(lua: str, sha: str, keys: list[str], args: list[Any]) -> Any:
-    client = get_redis()
-    if client is None:
-        method = _memory.admit if lua is ADMIT_LUA else _memory.settle
-        return method(keys, [str(a) for a in args])
+    client = get_redis() or get_embedded_redis()
     try:
         return await client.evalsha(sha, len(keys), *keys, *args)
     except redis.exceptions.NoScriptError:
@@ -220,15 +224,16 @@ async def admit(
 
     `key_overrides` is anything with ApiKey's override attributes (the ApiKey row itself).
     `load_usage(org_id, key_id, month_start)` is awaited only when the month is not yet in the
-    store; without it a missing month starts from zero.
+    store; without it a missing month starts from zero. `now` replaces the store's clock (tests).
     """
     if estimated_tokens < 0 or worst_case_cost < 0:
         raise ValueError("estimated_tokens and worst_case_cost must not be negative")
-    now = time.time() if now is None else now
+    clock = "" if now is None else repr(now)
+    now = time.time() if now is None else now  # names the month; windows use the store's clock
     month, month_start, month_end = _month_bounds(now)
     cost_nano = to_nano(worst_case_cost)
     windows, meters = _build_checks(
-        org_id, key_id, limits, key_overrides, estimated_tokens, cost_nano, now, month_end
+        org_id, key_id, limits, key_overrides, estimated_tokens, cost_nano, month_end
     )
     prefix = _prefix(org_id)
     reservation_id = uuid.uuid4().hex
@@ -239,8 +244,9 @@ async def admit(
     for m in meters:
         tail += [m.field, m.limit, m.amount]
     for w in windows:
-        tail += [w.limit, w.amount, int(w.ends_at) + 1]
-    head: list[Any] = [repr(now), reservation_id, repr(now + ttl), int(month_end) + 40 * 86400]
+        tail += [w.limit, w.amount, w.period]
+    month_ttl = math.ceil(month_end - now) + 40 * 86400
+    head: list[Any] = [clock, reservation_id, repr(ttl), month_ttl]
     head.append(key_field)
     try:
         result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 0, 0, 0, 0, 0, *tail])
@@ -249,10 +255,12 @@ async def admit(
             result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 1, *init, *tail])
     except REDIS_ERRORS as exc:
         return _admit_without_redis(exc)
-    currents = [int(v) for v in result[1:]]
+    store_now, values = float(result[1]), [int(v) for v in result[2:]]
+    currents = values[: len(meters)] + values[len(meters) :: 2]
+    waits = [m.ends_at - now for m in meters] + [ms / 1000 for ms in values[len(meters) + 1 :: 2]]
     checks = meters + windows
     if result[0] == "no":
-        return _refusal(checks, currents, now)
+        return _refusal(checks, currents, waits)
     reservation = Reservation(
         id=reservation_id,
         org_id=org_id,
@@ -260,17 +268,20 @@ async def admit(
         month=month,
         estimated_tokens=estimated_tokens,
         reserved_cost=from_nano(cost_nano),
-        token_windows=tuple(w.key for w in windows if not w.counts_requests),
+        token_windows=tuple((w.key, w.period) for w in windows if not w.counts_requests),
         in_redis=get_redis() is not None,
+        admitted_at=store_now,
     )
     admission = Admission(admitted=True, reservation=reservation)
     request_windows = [
-        (c.limit - cur - 1, c) for c, cur in zip(checks, currents, strict=True) if c.counts_requests
+        (c.limit - cur - 1, c, wait)
+        for c, cur, wait in zip(checks, currents, waits, strict=True)
+        if c.counts_requests
     ]
     if request_windows:
-        remaining, tightest = min(request_windows, key=lambda pair: pair[0])
+        remaining, tightest, wait = min(request_windows, key=lambda row: row[0])
         admission.limit, admission.remaining = tightest.limit, remaining
-        admission.reset = ceil_seconds(tightest.ends_at - now)
+        admission.reset = ceil_seconds(wait)
     admission.headers = _headers(admission)
     return admission
 
@@ -289,15 +300,15 @@ async def _load_month(
     ]
 
 
-def _refusal(checks: list[_Check], currents: list[int], now: float) -> Admission:
+def _refusal(checks: list[_Check], currents: list[int], waits: list[float]) -> Admission:
     refused = [
-        (c, cur)
-        for c, cur in zip(checks, currents, strict=True)
+        (c, cur, wait)
+        for c, cur, wait in zip(checks, currents, waits, strict=True)
         if c.limit >= 0 and cur + c.amount > c.limit
     ]
     # The longest wait is the one that matters: until then some limit still refuses.
-    check, current = max(refused, key=lambda pair: pair[0].ends_at)
-    retry_after = ceil_seconds(check.ends_at - now)
+    check, current, wait = max(refused, key=lambda row: row[2])
+    retry_after = ceil_seconds(wait)
     is_money = check.kind == "budget"
     admission = Admission(
         admitted=False,
@@ -368,11 +379,12 @@ async def _finish(
         return  # the store changed under us (settings in tests); nothing of ours is there
     prefix = _prefix(reservation.org_id)
     keys = [f"{prefix}res", f"{prefix}resx", f"{prefix}m:{reservation.month}"]
-    keys += list(reservation.token_windows)
+    keys += [key for key, _ in reservation.token_windows]
     key_field = f"k:{reservation.key_id}:" if reservation.key_id is not None else ""
     delta = tokens - reservation.estimated_tokens if requests else -reservation.estimated_tokens
-    now = time.time() if now is None else now
-    args = [repr(now), reservation.id, key_field, requests, tokens, nano, delta]
+    clock = "" if now is None else repr(now)
+    args = [clock, reservation.id, key_field, requests, tokens, nano, delta]
+    args += [repr(reservation.admitted_at), *(period for _, period in reservation.token_windows)]
     try:
         await _run(SETTLE_LUA, _SETTLE_SHA, keys, args)
     except REDIS_ERRORS as exc:

@@ -1,32 +1,44 @@
-"""The two atomic steps of admission, as Redis Lua scripts and as their in-process twin.
+"""The two atomic steps of admission, as Redis Lua scripts.
 
-Both sides speak the same protocol (KEYS and ARGV below), so `billing.admission` builds one
-request and either runs it in Redis (EVALSHA, one round trip) or in `MemoryStore`.
+Without REDIS_URL the same scripts run in an embedded fakeredis (`gateway_project.redis_client`),
+so there is one implementation. `billing.admission` builds the arguments and runs them (EVALSHA,
+one round trip).
+
+Time is Redis's own (`TIME`), so gateway hosts with skewed clocks share exact windows; a caller may
+pass `now` instead (tests). Every key lifetime is relative (EXPIRE/PEXPIRE).
 
 State per organisation (every key carries the hash tag `{o:<org>}`, so one slot holds it all):
-- `rl:<scope>:<window>:<start>`  fixed-window counter, expires at the window's end;
+- `rl:<scope>:<window>`  a sliding window: a hash of 60 buckets of period/60 seconds, `t` their
+  total and `o` the oldest bucket. A request is admitted when the buckets overlapping the last
+  `period` seconds, plus its amount, stay within the limit: no span of `period` seconds ever holds
+  more than the limit (no 2x burst at a boundary); a slot frees up to one bucket late.
 - `m:<YYYYMM>`  hash of the calendar month: `req`, `tok`, `usd` (settled usage, nano-dollars)
   and `k:<key>:usd` per API key, `r:<field>` what live reservations hold, `init` / `k:<key>:init`
   once the month was loaded from the database;
 - `res`  hash reservation id -> "<month key>\\t<field>\\t<amount>...", `resx` zset id -> expiry.
 Every run first sweeps reservations past their expiry, so a crashed process's holds stop counting.
 
-ADMIT  KEYS: month, res, resx, window...  ARGV: now, res id, res expiry, month expire-at,
+ADMIT  KEYS: month, res, resx, window...  ARGV: now or "", res id, res TTL (s), month TTL (s),
        key field prefix ("k:<id>:" or ""), init flag, init req, tok, usd, key usd,
-       meter count, (field, limit or -1, amount) per meter, (limit, amount, expire-at) per window.
-       Returns {"init"} (load the month first), {"no", current...} or {"ok", current...}: the
-       meters' used+reserved and the windows' counts before this request.
-SETTLE KEYS: res, resx, month, token window...  ARGV: now, res id, key field prefix,
-       requests, tokens, nano-dollars to add as used, delta for the token windows.
+       meter count, (field, limit or -1, amount) per meter, (limit, amount, period s) per window.
+       Returns {"init"} (load the month first), or {"ok" or "no", now, meters' used+reserved...,
+       then per window: its count before this request and the milliseconds until the request
+       would fit (refused) or until its oldest bucket frees (admitted)}.
+SETTLE KEYS: res, resx, month, token window...  ARGV: now or "", res id, key field prefix,
+       requests, tokens, nano-dollars to add as used, delta for the token windows, the time the
+       request was admitted, then the period (s) of each token window.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 
 _COMMON = """
 local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+end
 local function undo(v)
   local parts = {}
   for p in string.gmatch(v, '[^\\t]+') do parts[#parts + 1] = p end
@@ -46,6 +58,40 @@ local function sweep(res, resx)
     redis.call('ZREM', resx, id)
   end
 end
+-- A window's buckets that no longer overlap the last `period` seconds leave its total.
+local function slide(key, period)
+  local g = period / 60
+  local cur = math.floor(now / g)
+  local first = cur - 60
+  local o = tonumber(redis.call('HGET', key, 'o'))
+  local t = tonumber(redis.call('HGET', key, 't') or '0')
+  if not o or o + 61 < first then
+    if o then redis.call('DEL', key) end
+    return g, cur, cur, 0
+  end
+  while o < first do
+    local c = redis.call('HGET', key, tostring(o))
+    if c then
+      t = t - tonumber(c)
+      redis.call('HDEL', key, tostring(o))
+    end
+    o = o + 1
+  end
+  if t < 0 then t = 0 end
+  return g, cur, o, t
+end
+-- Milliseconds until `need` of the window's count has left it (math.huge: never).
+local function wait_ms(key, g, cur, o, need)
+  local dropped = 0
+  for b = o, cur do
+    local c = tonumber(redis.call('HGET', key, tostring(b)) or '0')
+    dropped = dropped + c
+    if c > 0 and dropped >= need then
+      return math.ceil(((b + 61) * g - now) * 1000)
+    end
+  end
+  return math.ceil(60 * g * 1000)
+end
 """
 
 ADMIT_LUA = (
@@ -60,12 +106,12 @@ if ARGV[6] == '1' then
   if kp ~= '' and redis.call('HSETNX', mkey, kp .. 'init', 1) == 1 then
     redis.call('HSET', mkey, kp .. 'usd', ARGV[10])
   end
-  redis.call('EXPIREAT', mkey, ARGV[4])
+  redis.call('EXPIRE', mkey, ARGV[4])
 elseif redis.call('HEXISTS', mkey, 'init') == 0
     or (kp ~= '' and redis.call('HEXISTS', mkey, kp .. 'init') == 0) then
   return {'init'}
 end
-local out, ok, i = {'ok'}, true, 12
+local out, ok, i = {'ok', string.format('%.6f', now)}, true, 12
 local meters = {}
 for m = 1, tonumber(ARGV[11]) do
   local f, limit, amount = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -78,11 +124,20 @@ for m = 1, tonumber(ARGV[11]) do
 end
 local windows = {}
 for w = 4, #KEYS do
-  local limit, amount = tonumber(ARGV[i]), tonumber(ARGV[i + 1])
-  local cur = tonumber(redis.call('GET', KEYS[w]) or '0')
-  out[#out + 1] = string.format('%.0f', cur)
-  if cur + amount > limit then ok = false end
-  windows[w] = {ARGV[i + 1], ARGV[i + 2]}
+  local limit, amount, period = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local g, cur, o, t = slide(KEYS[w], period)
+  local wait
+  if t + amount > limit then
+    ok = false
+    wait = wait_ms(KEYS[w], g, cur, o, t + amount - limit)
+  elseif t == 0 then
+    wait = math.ceil(((cur + 61) * g - now) * 1000)
+  else
+    wait = wait_ms(KEYS[w], g, cur, o, 1)
+  end
+  out[#out + 1] = string.format('%.0f', t)
+  out[#out + 1] = string.format('%.0f', wait)
+  windows[w] = {amount, period, g, cur, o, t}
   i = i + 3
 end
 if not ok then
@@ -98,12 +153,14 @@ for _, m in ipairs(meters) do
   end
 end
 for w = 4, #KEYS do
-  redis.call('INCRBY', KEYS[w], windows[w][1])
-  redis.call('EXPIREAT', KEYS[w], windows[w][2])
+  local amount, period, g, cur, o, t = unpack(windows[w])
+  redis.call('HINCRBY', KEYS[w], tostring(cur), amount)
+  redis.call('HSET', KEYS[w], 't', t + amount, 'o', o)
+  redis.call('PEXPIRE', KEYS[w], math.ceil((period + g) * 1000) + 1000)
 end
 if #rec > 1 then
   redis.call('HSET', KEYS[2], ARGV[2], table.concat(rec, '\\t'))
-  redis.call('ZADD', KEYS[3], ARGV[3], ARGV[2])
+  redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[2])
 end
 return out
 """
@@ -128,12 +185,17 @@ end
 if kp ~= '' and ARGV[6] ~= '0' and redis.call('HEXISTS', mkey, kp .. 'init') == 1 then
   redis.call('HINCRBY', mkey, kp .. 'usd', ARGV[6])
 end
-if ARGV[7] ~= '0' then
+local delta, at = tonumber(ARGV[7]), tonumber(ARGV[8])
+if delta ~= 0 then
+  -- The correction goes to the bucket the estimate was counted in, if it still counts.
   for w = 4, #KEYS do
-    if redis.call('EXISTS', KEYS[w]) == 1 then
-      if redis.call('INCRBY', KEYS[w], ARGV[7]) < 0 then
-        redis.call('SET', KEYS[w], 0, 'KEEPTTL')
-      end
+    local bucket = tostring(math.floor(at / (tonumber(ARGV[5 + w]) / 60)))
+    local c = redis.call('HGET', KEYS[w], bucket)
+    if c then
+      local fix = math.max(delta, -tonumber(c))
+      redis.call('HINCRBY', KEYS[w], bucket, fix)
+      local t = redis.call('HINCRBY', KEYS[w], 't', fix)
+      if t < 0 then redis.call('HSET', KEYS[w], 't', 0) end
     end
   end
 end
@@ -141,123 +203,6 @@ if v then return 1 end
 return 0
 """
 )
-
-
-class MemoryStore:
-    """The scripts above in Python, for one process without Redis.
-
-    The lock is a threading lock held only around code that never awaits: it makes each run
-    atomic for every task on every event loop and thread of the process.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._counters: dict[str, tuple[int, float]] = {}  # key -> (count, expires at)
-        self._hashes: dict[str, dict[str, int]] = {}
-        self._res: dict[str, dict[str, tuple[str, list[tuple[str, int]]]]] = {}
-        self._resx: dict[str, dict[str, float]] = {}
-        self._runs = 0
-
-    def clear(self) -> None:
-        with self._lock:
-            self._counters.clear()
-            self._hashes.clear()
-            self._res.clear()
-            self._resx.clear()
-
-    def _get(self, key: str, now: float) -> int:
-        entry = self._counters.get(key)
-        if entry is None or entry[1] <= now:
-            self._counters.pop(key, None)
-            return 0
-        return entry[0]
-
-    def _undo(self, month_key: str, holds: list[tuple[str, int]]) -> None:
-        fields = self._hashes.setdefault(month_key, {})
-        for field, amount in holds:
-            fields[field] = max(0, fields.get(field, 0) - amount)
-
-    def _sweep(self, res: str, resx: str, now: float) -> None:
-        expiries = self._resx.get(resx, {})
-        for rid in [rid for rid, at in expiries.items() if at <= now]:
-            hold = self._res.get(res, {}).pop(rid, None)
-            if hold is not None:
-                self._undo(*hold)
-            expiries.pop(rid, None)
-
-    def _purge(self, now: float) -> None:
-        # Windows are keyed by their start and never read again once over: drop them now and then.
-        self._runs += 1
-        if self._runs % 1000 == 0:
-            for key in [k for k, (_, at) in self._counters.items() if at <= now]:
-                del self._counters[key]
-
-    def admit(self, keys: list[str], args: list[str]) -> list[str]:
-        now = float(args[0])
-        with self._lock:
-            self._purge(now)
-            self._sweep(keys[1], keys[2], now)
-            fields = self._hashes.setdefault(keys[0], {})
-            kp = args[4]
-            if args[5] == "1":
-                if "init" not in fields:
-                    fields.update(init=1, req=int(args[6]), tok=int(args[7]), usd=int(args[8]))
-                if kp and kp + "init" not in fields:
-                    fields[kp + "init"] = 1
-                    fields[kp + "usd"] = int(args[9])
-            elif "init" not in fields or (kp and kp + "init" not in fields):
-                return ["init"]
-            out, ok, i = ["ok"], True, 11
-            meters = []
-            for _ in range(int(args[10])):
-                field, limit, amount = args[i], int(args[i + 1]), int(args[i + 2])
-                current = fields.get(field, 0) + fields.get("r:" + field, 0)
-                out.append(str(current))
-                ok = ok and not (limit >= 0 and current + amount > limit)
-                meters.append((field, amount))
-                i += 3
-            windows = []
-            for key in keys[3:]:
-                limit, amount, expire_at = int(args[i]), int(args[i + 1]), float(args[i + 2])
-                current = self._get(key, now)
-                out.append(str(current))
-                ok = ok and current + amount <= limit
-                windows.append((key, current + amount, expire_at))
-                i += 3
-            if not ok:
-                out[0] = "no"
-                return out
-            holds = [("r:" + field, amount) for field, amount in meters if amount]
-            for field, amount in holds:
-                fields[field] = fields.get(field, 0) + amount
-            for key, count, expire_at in windows:
-                self._counters[key] = (count, expire_at)
-            if holds:
-                self._res.setdefault(keys[1], {})[args[1]] = (keys[0], holds)
-                self._resx.setdefault(keys[2], {})[args[1]] = float(args[2])
-            return out
-
-    def settle(self, keys: list[str], args: list[str]) -> int:
-        now = float(args[0])
-        with self._lock:
-            self._sweep(keys[0], keys[1], now)
-            hold = self._res.get(keys[0], {}).pop(args[1], None)
-            self._resx.get(keys[1], {}).pop(args[1], None)
-            if hold is not None:
-                self._undo(*hold)
-            fields = self._hashes.setdefault(keys[2], {})
-            kp = args[2]
-            if "init" in fields:
-                for field, value in (("req", args[3]), ("tok", args[4]), ("usd", args[5])):
-                    fields[field] = fields.get(field, 0) + int(value)
-            if kp and kp + "init" in fields:
-                fields[kp + "usd"] = fields.get(kp + "usd", 0) + int(args[5])
-            delta = int(args[6])
-            for key in keys[3:]:
-                entry = self._counters.get(key)
-                if entry is not None and entry[1] > now:
-                    self._counters[key] = (max(0, entry[0] + delta), entry[1])
-            return 1 if hold is not None else 0
 
 
 def ceil_seconds(seconds: float) -> int:

@@ -1,4 +1,6 @@
-"""The process-wide Redis clients, from settings.REDIS_URL (None when Redis is not configured).
+"""The process-wide Redis clients, from settings.REDIS_URL (None when Redis is not configured),
+and the embedded one: an in-process fakeredis (with lupa, so the same Lua scripts run) for
+features that keep working without a Redis server, per process.
 
 An asyncio client is bound to the event loop it first connects on, so `get_redis()` keeps one
 client per running loop (the ASGI server has one; tests and `async_to_sync` make others).
@@ -11,6 +13,7 @@ import asyncio
 import threading
 import weakref
 
+import fakeredis
 import redis
 import redis.asyncio
 from django.conf import settings
@@ -29,6 +32,7 @@ _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, r
 _async_clients = weakref.WeakKeyDictionary()
 _sync_clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
+_embedded_server = fakeredis.FakeServer()
 
 
 def _options() -> dict:
@@ -53,6 +57,23 @@ def get_redis() -> redis.asyncio.Redis | None:
             client = redis.asyncio.Redis.from_url(url, **_options())
             clients[url] = client
     return client
+
+
+def get_embedded_redis() -> redis.asyncio.Redis:
+    """The running loop's client of this process's embedded fakeredis (never fails)."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        clients = _async_clients.setdefault(loop, {})
+        client = clients.get("embedded")
+        if client is None:
+            client = fakeredis.FakeAsyncRedis(server=_embedded_server, decode_responses=True)
+            clients["embedded"] = client
+    return client
+
+
+def clear_embedded_redis() -> None:
+    """Empty the embedded store (tests, or a fresh start)."""
+    fakeredis.FakeRedis(server=_embedded_server).flushall()
 
 
 def get_sync_redis() -> redis.Redis | None:

@@ -3,13 +3,27 @@ who owns another organisation."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+from django.conf import settings as django_settings
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from organizations.api_keys import mint_api_key
 from organizations.roles import Role
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+
+def pytest_configure(config):
+    # Tests empty the Redis they run against: refuse one that was not handed to the suite.
+    url = django_settings.REDIS_URL
+    if url and url != os.environ.get("GATEWAY_TEST_REDIS_URL"):
+        raise pytest.UsageError(
+            "REDIS_URL is set for the test run but is not GATEWAY_TEST_REDIS_URL. The suite "
+            "empties the Redis database it uses: run `make test`, or set both to a database "
+            "you can lose."
+        )
 
 
 @pytest.fixture

@@ -1,7 +1,8 @@
 """Run a test against both stores: in-process (no REDIS_URL) and a real Redis.
 
-The Redis is GATEWAY_TEST_REDIS_URL (CI) or the local default; its database is flushed before
-each test. Tests needing Redis are skipped, saying why, only when it cannot be reached.
+The Redis is GATEWAY_TEST_REDIS_URL, a database handed to the suite (CI sets it): it is emptied
+before each test, so never point it at data you keep. Without it, or when it cannot be reached,
+tests needing Redis are skipped, saying why; the suite never touches a Redis it was not given.
 """
 
 from __future__ import annotations
@@ -13,11 +14,13 @@ import redis
 
 from gateway_project.redis_client import close_redis
 
-TEST_REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "redis://127.0.0.1:6379/7")
+TEST_REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "")
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
 
 
 def redis_unreachable_reason() -> str:
+    if not TEST_REDIS_URL:
+        return "GATEWAY_TEST_REDIS_URL is not set: no Redis was handed to the suite"
     try:
         redis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=0.5).ping()
     except (redis.RedisError, OSError) as exc:

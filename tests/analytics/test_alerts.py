@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 import httpx
@@ -14,9 +14,10 @@ from django.core import mail
 from analytics import alert_delivery, alerts
 from analytics.models import Alert, AlertKind, AlertSettings, UsageRecord
 from gateway_project.celery import app as celery_app
+from tests.clock import next_month, next_month_start
 from tests.factories import UserFactory
 
-NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+NOW = next_month(26, 12)
 
 # What the provider-states source answers; tests change it between evaluations.
 PROVIDER_STATES: dict[str, str] = {}
@@ -92,7 +93,7 @@ def test_provider_down_fires_once_per_incident_and_recovers(evaluate, alert_setu
     assert alert.last_seen_at == NOW + timedelta(minutes=2)
     assert subjects() == ["[LLM Gateway] Provider openai is down"]
     body = mail.outbox[0].body
-    assert "Since 2026-11-26 12:00 UTC" in body
+    assert f"Since {NOW:%Y-%m-%d %H:%M} UTC" in body
     assert "What to do:" in body
     assert mail.outbox[0].to == ["oncall@gateway.test"]
 
@@ -237,7 +238,7 @@ def test_plan_usage_alerts_at_80_and_100_percent_once_each(org, owner, evaluate)
     evaluate(NOW)
     evaluate(NOW + timedelta(minutes=1))
     assert subjects() == ["[LLM Gateway] Plan tokens at 80% this month"]
-    assert "40000 of 50000 tokens used in 2026-11 (80%)" in mail.outbox[0].body
+    assert f"40000 of 50000 tokens used in {NOW:%Y-%m} (80%)" in mail.outbox[0].body
     assert mail.outbox[0].to == ["oncall@gateway.test", "owner@acme.test"]
 
     add_usage(org, NOW + timedelta(minutes=2), output_tokens=10_000)
@@ -246,7 +247,7 @@ def test_plan_usage_alerts_at_80_and_100_percent_once_each(org, owner, evaluate)
     assert subjects()[1:] == ["[LLM Gateway] Plan tokens at 100% this month"]
     assert "upgrade the plan" in mail.outbox[1].body
 
-    evaluate(datetime(2026, 12, 1, 0, 5, tzinfo=UTC))  # a new month starts from zero
+    evaluate(next_month_start(NOW) + timedelta(minutes=5))  # a new month starts from zero
     assert not Alert.objects.filter(resolved_at__isnull=True).exists()
     assert len(mail.outbox) == 2  # usage resetting is not worth an e-mail
 

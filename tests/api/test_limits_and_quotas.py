@@ -107,7 +107,7 @@ async def test_concurrent_requests_let_exactly_the_limit_through(gateway, key, u
     refused = next(r for r in responses if r.status_code == 429)
     assert refused.headers["x-ratelimit-limit"] == "5"
     assert refused.headers["x-ratelimit-remaining"] == "0"
-    assert 0 < int(refused.headers["retry-after"]) <= 60
+    assert 0 < int(refused.headers["retry-after"]) <= 61  # a minute, plus at most one bucket
     assert "requests per minute" in refused.json()["error"]["message"]
 
 

@@ -6,23 +6,26 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import time_machine
 from prometheus_client import REGISTRY
 
 from billing import admission
 from billing.admission import admit, release, settle, to_nano
 from billing.limits import FREE, PlanLimits
 from gateway_project.redis_client import close_redis, get_sync_redis
+from tests.clock import month_start, next_month, next_month_start
 from tests.stores import DEAD_REDIS_URL, TEST_REDIS_URL, make_store_fixture, use_redis
 
 store = make_store_fixture(admission.clear_in_process_state)
 
-NOW = datetime(2026, 11, 26, 12, 0, 45, tzinfo=UTC).timestamp()  # 15 s before the minute ends
-NEXT_MONTH = datetime(2026, 12, 1, tzinfo=UTC).timestamp()
+MOMENT = next_month(26, 12) + timedelta(seconds=45)  # 15 s before the minute ends
+NOW = MOMENT.timestamp()
+NEXT_MONTH = next_month_start(MOMENT).timestamp()
 UNLIMITED = PlanLimits(plan="test", plan_name="Test")
 
 
@@ -65,38 +68,72 @@ async def test_concurrent_requests_against_a_limit_of_l_let_exactly_l_through(st
     assert {r.remaining for r in refused} == {0}
 
 
-async def test_refusal_waits_until_the_end_of_the_minute(store):
+@pytest.mark.parametrize("skew_days", [-400, 400])
+async def test_windows_count_exactly_whatever_the_app_clock_says(store, skew_days):
+    # Key lifetimes are relative, so an app clock a year off Redis's still counts exactly.
+    skewed = time.time() + skew_days * 86400
+    results = await admit_many(20, 1, 7, plan(requests_per_minute=10), now=skewed)
+
+    assert sum(r.admitted for r in results) == 10
+
+
+async def test_a_refusal_waits_until_the_window_has_slid_past_the_requests(store):
     first = await admit(1, 7, plan(requests_per_minute=2), now=NOW)
     await admit(1, 7, plan(requests_per_minute=2), now=NOW)
     third = await admit(1, 7, plan(requests_per_minute=2), now=NOW)
 
-    assert first.admitted and first.limit == 2 and first.remaining == 1 and first.reset == 15
+    # NOW is on a whole second: its one-second bucket leaves the window 61 s later.
+    assert first.admitted and first.limit == 2 and first.remaining == 1 and first.reset == 61
     assert not third.admitted
     assert third.kind == "rate_limit"
-    assert third.retry_after == 15
+    assert third.retry_after == 61
     assert third.headers == {
         "X-RateLimit-Limit": "2",
         "X-RateLimit-Remaining": "0",
-        "X-RateLimit-Reset": "15",
-        "Retry-After": "15",
+        "X-RateLimit-Reset": "61",
+        "Retry-After": "61",
     }
-    assert (await admit(1, 7, plan(requests_per_minute=2), now=NOW + 15)).admitted
+    assert not (await admit(1, 7, plan(requests_per_minute=2), now=NOW + 60)).admitted
+    assert (await admit(1, 7, plan(requests_per_minute=2), now=NOW + 61)).admitted
+
+
+async def test_no_burst_of_twice_the_limit_across_a_minute_boundary(store):
+    limits = plan(requests_per_minute=60)
+    before = await admit_many(60, 1, 7, limits, now=NOW)  # 15 s before the minute ends
+    after = await admit_many(60, 1, 7, limits, now=NOW + 16)  # 1 s into the next minute
+    later = await admit_many(60, 1, 7, limits, now=NOW + 61)
+
+    assert [sum(r.admitted for r in rs) for rs in (before, after, later)] == [60, 0, 60]
+
+
+async def test_windows_run_on_the_stores_own_clock(store):
+    # Without `now` the script reads the store's TIME: the app's clock can be a year off.
+    with time_machine.travel(time.time() + 365 * 86400, tick=True):
+        results = await admit_many(20, 1, 7, plan(requests_per_minute=10, tokens_per_minute=500))
+        held = next(r for r in results if r.admitted)
+        await settle(held.reservation, 0, Decimal(0))
+
+    assert sum(r.admitted for r in results) == 10
+    if store == "redis":  # the embedded store's clock is the process's own
+        assert abs(held.reservation.admitted_at - time.time()) < 60
 
 
 @pytest.mark.parametrize(
-    ("limits", "name", "retry_after"),
+    ("limits", "name", "period"),
     [
-        ({"requests_per_hour": 1}, "requests per hour of the Test plan", 59 * 60 + 15),
-        ({"requests_per_day": 1}, "requests per day of the Test plan", 11 * 3600 + 59 * 60 + 15),
+        ({"requests_per_hour": 1}, "requests per hour of the Test plan", 3600),
+        ({"requests_per_day": 1}, "requests per day of the Test plan", 86400),
     ],
 )
-async def test_hour_and_day_windows_refuse_until_their_end(store, limits, name, retry_after):
+async def test_hour_and_day_windows_refuse_for_their_whole_length(store, limits, name, period):
     assert (await admit(1, None, plan(**limits), now=NOW)).admitted
     refused = await admit(1, None, plan(**limits), now=NOW + 30)
 
     assert (refused.kind, refused.limit_name) == ("rate_limit", name)
-    assert refused.retry_after == retry_after - 30
-    assert (await admit(1, None, plan(**limits), now=NOW + retry_after)).admitted
+    # A whole period after the request, and at most one bucket (1/60 of it) later.
+    assert period <= refused.retry_after + 30 <= period + period // 60
+    assert not (await admit(1, None, plan(**limits), now=NOW + period - 1)).admitted
+    assert (await admit(1, None, plan(**limits), now=NOW + 30 + refused.retry_after)).admitted
 
 
 async def test_a_key_override_beats_the_plan_for_that_key_only(store):
@@ -180,7 +217,7 @@ async def test_a_new_month_starts_from_what_the_database_says_was_used(store):
 
     assert first.admitted
     assert (second.kind, second.limit_name) == ("budget", "monthly budget of the organisation")
-    assert calls == [(1, 7, datetime(2026, 11, 1, tzinfo=UTC))]
+    assert calls == [(1, 7, month_start(MOMENT))]
     await settle(first.reservation, 0, Decimal("0.04"), now=NOW)
     assert (await admit(1, 7, limits, None, 0, Decimal("0.01"), **kw)).admitted
     assert (await admit(1, 7, limits, None, 0, Decimal(0), **kw)).kind == "quota"

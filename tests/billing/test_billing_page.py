@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -9,9 +9,10 @@ from analytics.models import UsageRecord
 from billing.accounts import get_billing_account
 from billing.invoices import sync_invoices
 from billing.models import SubscriptionStatus
+from tests.clock import next_month
 
 pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 3, 16, tzinfo=UTC)
+NOW = next_month(16)
 
 
 @pytest.fixture

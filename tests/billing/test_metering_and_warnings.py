@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -12,9 +12,10 @@ from billing.accounts import get_billing_account
 from billing.metering import overage_in_slice, report_overage
 from billing.models import MeterReport, SubscriptionStatus
 from billing.quota_warnings import send_quota_warnings
+from tests.clock import next_month
 
 pytestmark = pytest.mark.django_db
-START = datetime(2026, 6, 1, tzinfo=UTC)
+START = next_month(1)
 _ids = itertools.count()
 
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import itertools
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 import time_machine
@@ -9,9 +9,10 @@ import time_machine
 from analytics.models import UsageRecord
 from analytics.rollups import roll_up_usage
 from billing.quotas import check_monthly_allowance
+from tests.clock import month_start, next_month, next_month_start
 
 pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 3, 20, 12, 0, tzinfo=UTC)
+NOW = next_month(20, 12)
 _ids = itertools.count()
 
 
@@ -46,7 +47,7 @@ def test_the_1001st_free_request_of_the_month_is_refused_naming_the_plan(org, pl
     assert refusal.plan == "free" and refusal.limit == "requests"
     assert "Free plan" in refusal.message and "1,000 requests" in refusal.message
     # Retry-After points at the first of next month.
-    assert refusal.retry_after == int((datetime(2026, 4, 1, tzinfo=UTC) - NOW).total_seconds())
+    assert refusal.retry_after == int((next_month_start(NOW) - NOW).total_seconds())
 
 
 @time_machine.travel(NOW, tick=False)
@@ -66,7 +67,7 @@ def test_refused_requests_do_not_use_up_the_allowance(org, plans):
 
 @time_machine.travel(NOW, tick=False)
 def test_last_months_usage_does_not_count(org, plans):
-    add_usage(org, 1_000, at=datetime(2026, 2, 28, 23, 59, tzinfo=UTC))
+    add_usage(org, 1_000, at=month_start(NOW) - timedelta(minutes=1))
     assert check_monthly_allowance(org) is None
 
 

@@ -1,15 +1,16 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
 import time_machine
 
 from analytics.models import UsageRecord
+from tests.clock import days_in_month, month_start, next_month
 
 pytestmark = pytest.mark.django_db
-NOW = datetime(2026, 3, 16, 0, 0, tzinfo=UTC)  # half of March has passed
+NOW = next_month(16)  # 15 days of the month have passed
 
 
 def record(org, n, **fields):
@@ -29,12 +30,11 @@ def test_usage_shows_this_periods_totals_against_the_plan(org, owner, client_for
         record(org, n, input_tokens=200, output_tokens=50, cost=Decimal("0.00012345"))
     body = client_for(owner).get("/api/billing/usage").json()
     assert body["plan"] == "free"
-    assert body["period_start"].startswith("2026-03-01T00:00:00")
+    assert body["period_start"].startswith(month_start(NOW).strftime("%Y-%m-%dT00:00:00"))
     assert (body["requests"], body["tokens"]) == (100, 25_000)
     assert body["cost"] == "0.012345"
     assert body["percent"] == {"requests": "10.0", "tokens": "50.0"}
-    # 15 of March's 31 days have passed.
-    assert body["projected"]["requests"] == round(100 * 31 / 15)
+    assert body["projected"]["requests"] == round(100 * days_in_month(NOW) / 15)
 
 
 @time_machine.travel(NOW, tick=False)

@@ -26,6 +26,7 @@ from llm.types import (
     StreamEventType,
     Usage,
 )
+from tests.stores import TEST_REDIS_URL, redis_unreachable_reason
 
 TEST_CATALOG = textwrap.dedent(
     """\
@@ -251,24 +252,12 @@ def runtime(clock: FakeClock) -> Runtime:
     return make_runtime(clock)
 
 
-REDIS_URL = "redis://127.0.0.1:6379/15"
-
-
-def _real_redis_reachable() -> bool:
-    try:
-        import redis
-
-        return bool(redis.Redis.from_url(REDIS_URL, socket_connect_timeout=0.3).ping())
-    except Exception:
-        return False
-
-
-BACKENDS = ["memory", "fakeredis"] + (["redis"] if _real_redis_reachable() else [])
+BACKENDS = ["memory", "fakeredis"] + ([] if redis_unreachable_reason() else ["redis"])
 
 
 @pytest.fixture(params=BACKENDS)
 async def redis_client(request):
-    """None (in-memory state), a fakeredis client, or the real Redis DB 15 (flushed around)."""
+    """None (in-memory state), a fakeredis client, or the suite's own real Redis (emptied)."""
     if request.param == "memory":
         yield None
         return
@@ -281,7 +270,7 @@ async def redis_client(request):
         return
     import redis.asyncio
 
-    client = redis.asyncio.Redis.from_url(REDIS_URL)
+    client = redis.asyncio.Redis.from_url(TEST_REDIS_URL)
     await client.flushdb()
     yield client
     await client.flushdb()
