@@ -266,6 +266,8 @@ WHITENOISE_USE_FINDERS = DEBUG  # serve from app folders in development, no coll
 # analytics.recording).
 GATEWAY_REDIS_TIMEOUT_SECONDS = float(env("GATEWAY_REDIS_TIMEOUT_SECONDS", "1.0"))
 GATEWAY_RATE_LIMIT_FAIL_OPEN = env_bool("GATEWAY_RATE_LIMIT_FAIL_OPEN", True)
+# With Redis away, each of this many server processes enforces 1/N of every rate limit itself.
+GATEWAY_EXPECTED_PROCESSES = env_int("GATEWAY_EXPECTED_PROCESSES", 2)
 GATEWAY_RESERVATION_TTL_SECONDS = env_int("GATEWAY_RESERVATION_TTL_SECONDS", 900)
 GATEWAY_CACHE_ENABLED = env_bool("GATEWAY_CACHE_ENABLED", True)
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600)
