@@ -263,7 +263,8 @@ class ChatStream:
                 yield event
                 waited = rt.monotonic()
                 try:
-                    event = await asyncio.wait_for(anext(events, None), self._policy.idle_timeout)
+                    async with asyncio.timeout(self._policy.idle_timeout):
+                        event = await anext(events, None)
                 except TimeoutError:
                     stalled = _stalled(served, self._policy.idle_timeout)
                     event = StreamEvent(StreamEventType.ERROR, error=stalled)
@@ -297,7 +298,8 @@ def stream(
 async def _first_byte(answer: Awaitable[T], candidate: Candidate, timeout: float | None) -> T:
     """The candidate's first event (or whole answer), or a retryable timeout naming it."""
     try:
-        return await asyncio.wait_for(answer, timeout)
+        async with asyncio.timeout(timeout):
+            return await answer
     except TimeoutError:
         raise ProviderError(
             ErrorKind.TIMEOUT,
