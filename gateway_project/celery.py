@@ -1,7 +1,7 @@
 """The Celery app: configured from Django settings (CELERY_*); finds each app's tasks.py.
 
-Every task runs on a checked database connection and is retried once on a fresh one if the
-database dropped it (all our tasks are idempotent), so a database restart needs no worker restart.
+A task whose database connection died (a database restart) is retried once on a fresh one (all
+our tasks are idempotent), so a database restart needs no worker restart.
 """
 
 from __future__ import annotations

@@ -82,7 +82,6 @@ def usage(org, n):
     }
 
 
-@pytest.mark.django_db
 def test_a_dead_connection_is_replaced_once_and_the_work_retried():
     calls = []
 
