@@ -60,6 +60,11 @@ TOKENS = Counter(
 )  # direction: input | output
 COST = Counter("gateway_cost_usd", "Cost charged to organisations, in USD.", ["provider", "model"])
 CACHE = Counter("gateway_cache_requests", "Response-cache lookups.", ["endpoint", "result"])
+USAGE_ANOMALIES = Counter(
+    "gateway_usage_anomalies",
+    "Upstream usage reports above what the request could produce (billed at the bound).",
+    ["provider"],
+)
 REFUSALS = Counter("gateway_refusals", "Requests refused by admission control.", ["kind"])
 FAILOVERS = Counter(
     "gateway_failovers", "Requests moved to another provider.", ["from_provider", "to_provider"]
@@ -187,6 +192,10 @@ def record_usage_flush(lag_s: float = 0.0, at: float | None = None) -> None:
     """Buffered usage was written; `lag_s` is the age of the oldest entry still waiting."""
     USAGE_FLUSH_LAST_SUCCESS.set(time.time() if at is None else at)
     USAGE_FLUSH_LAG.set(lag_s)
+
+
+def record_usage_anomaly(provider: str) -> None:
+    USAGE_ANOMALIES.labels(bound_label("provider", provider)).inc()
 
 
 def record_alert_fired(kind: str) -> None:

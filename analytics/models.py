@@ -25,10 +25,24 @@ class UsageRecord(models.Model):
     requested_model = models.CharField(max_length=100, blank=True)  # model name or alias asked for
     provider = models.CharField(max_length=40, blank=True)
     upstream_model = models.CharField(max_length=120, blank=True)
+    # Token classes as billed (bounded to what the request could produce): input_tokens is the
+    # whole prompt, cache reads and writes are parts of it; reasoning is part of output_tokens;
+    # tool-use prompt tokens come on top of the prompt.
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
     cached_input_tokens = models.PositiveIntegerField(default=0)
-    tokens_estimated = models.BooleanField(default=False)
+    cache_write_5m_tokens = models.PositiveIntegerField(default=0)
+    cache_write_1h_tokens = models.PositiveIntegerField(default=0)
+    reasoning_tokens = models.PositiveIntegerField(default=0)
+    tool_use_prompt_tokens = models.PositiveIntegerField(default=0)
+    billed_input_units = models.PositiveIntegerField(null=True, blank=True)  # Cohere billed_units
+    billed_output_units = models.PositiveIntegerField(null=True, blank=True)
+    service_tier = models.CharField(max_length=20, blank=True)
+    tokens_estimated = models.BooleanField(default=False)  # input or output estimated
+    input_estimated = models.BooleanField(default=False)
+    output_estimated = models.BooleanField(default=False)
+    usage_anomaly = models.BooleanField(default=False)  # reported above the bound: bounded
+    reported_usage = models.JSONField(null=True, blank=True)  # the counts as reported, if bounded
     cost = models.DecimalField(max_digits=18, decimal_places=8, default=0)  # USD
     price_version = models.CharField(max_length=160, blank=True)
     latency_ms = models.PositiveIntegerField(default=0)
@@ -40,6 +54,11 @@ class UsageRecord(models.Model):
     cache_hit = models.BooleanField(default=False)
     stream = models.BooleanField(default=False)
     client_disconnected = models.BooleanField(default=False)
+    # How the call ended (served, upstream_cut, failed, client_gone, deadline, stopping) and the
+    # billing policy that applied (llm/outcome.py, BillingReason).
+    outcome = models.CharField(max_length=20, blank=True)
+    billing_reason = models.CharField(max_length=40, blank=True)
+    prompt_text = models.TextField(null=True, blank=True)  # redacted; only with prompt logging
 
     objects = TenantQuerySet.as_manager()
 
@@ -97,6 +116,7 @@ class AlertKind(models.TextChoices):
     RATE_LIMIT_SPIKE = "rate_limit_spike", "Rate-limit refusals spiking"
     PLAN_USAGE = "plan_usage", "Plan usage"
     PAYMENT_FAILED = "payment_failed", "Payment failed"
+    USAGE_ANOMALY = "usage_anomaly", "Upstream usage above the request's bound"
 
 
 class Alert(models.Model):

@@ -24,8 +24,21 @@ class UsageRecordSerializer(serializers.ModelSerializer):
             "input_tokens",
             "output_tokens",
             "total_tokens",
+            "cached_input_tokens",
+            "cache_write_5m_tokens",
+            "cache_write_1h_tokens",
+            "reasoning_tokens",
+            "tool_use_prompt_tokens",
+            "billed_input_units",
+            "billed_output_units",
+            "service_tier",
             "tokens_estimated",
+            "input_estimated",
+            "output_estimated",
+            "usage_anomaly",
+            "reported_usage",
             "cost",
+            "price_version",
             "latency_ms",
             "ttft_ms",
             "status",
@@ -34,6 +47,9 @@ class UsageRecordSerializer(serializers.ModelSerializer):
             "cache_hit",
             "stream",
             "client_disconnected",
+            "outcome",
+            "billing_reason",
+            "prompt_text",  # redacted; only for organisations with prompt logging on
         ]
 
 

@@ -52,7 +52,7 @@ async def _lifespan(receive, send) -> None:
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             from analytics.recording import aflush_pending_usage
-            from llm.api.pipeline import drain_background
+            from llm.api.settlement import drain_background
 
             if listener is not None:
                 listener.cancel()

@@ -240,6 +240,9 @@ GATEWAY_MAX_SCHEMA_DEPTH = env_int("GATEWAY_MAX_SCHEMA_DEPTH", 32)
 # Bytes one upstream answer or stream may have before it is cut off with a 502 naming the provider.
 GATEWAY_MAX_UPSTREAM_BYTES = env_int("GATEWAY_MAX_UPSTREAM_BYTES", 32 * 1024 * 1024)
 GATEWAY_REQUEST_DEADLINE_SECONDS = env_int("GATEWAY_REQUEST_DEADLINE_SECONDS", 120)
+# After our deadline (or a hang-up) a provider may still answer and bill: how long settle waits
+# for its usage before billing the prompt as an estimate.
+GATEWAY_LATE_ANSWER_GRACE_SECONDS = float(env("GATEWAY_LATE_ANSWER_GRACE_SECONDS", "30"))
 GATEWAY_RETRY_ATTEMPTS_PER_CANDIDATE = env_int("GATEWAY_RETRY_ATTEMPTS_PER_CANDIDATE", 2)
 GATEWAY_RETRY_MAX_ATTEMPTS = env_int("GATEWAY_RETRY_MAX_ATTEMPTS", 5)
 GATEWAY_RETRY_BACKOFF_SECONDS = float(env("GATEWAY_RETRY_BACKOFF_SECONDS", "0.25"))

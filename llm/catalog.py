@@ -28,6 +28,7 @@ from llm.catalog_yaml import (
     line_of,
     parse_yaml,
 )
+from llm.params import ACCEPT_ALL, ParamRules, parse_rules
 from llm.types import ProviderConfig
 
 __all__ = [
@@ -36,7 +37,9 @@ __all__ = [
     "CatalogError",
     "ModelEntry",
     "NoPriceError",
+    "LongContext",
     "PriceRow",
+    "Rates",
     "build_catalog",
     "get_catalog",
     "load_catalog",
@@ -54,13 +57,71 @@ class NoPriceError(LookupError):
 
 
 @dataclass(frozen=True)
+class Rates:
+    """USD per million tokens of each class. None: the class costs the plain input price."""
+
+    input_per_mtok: Decimal
+    output_per_mtok: Decimal = Decimal(0)
+    cached_input_per_mtok: Decimal | None = None  # cache reads
+    cache_write_5m_per_mtok: Decimal | None = None
+    cache_write_1h_per_mtok: Decimal | None = None
+
+    def of(self, name: str) -> Decimal:
+        value = getattr(self, name)
+        return self.input_per_mtok if value is None else value
+
+
+@dataclass(frozen=True)
+class LongContext:
+    """Rates for a whole request whose prompt is above a threshold (Gemini 2.5 Pro over 200k)."""
+
+    above_input_tokens: int
+    rates: Rates
+
+
+@dataclass(frozen=True)
 class PriceRow:
+    """One effective-dated price of a model, every dimension of it.
+
+    The plain rates apply unless the provider served a priced service tier (its rates instead),
+    or, failing that, the prompt was above long_context's threshold. request_fees are flat USD
+    per request, charged when the request carries the option ("name=value", dotted for nested
+    fields, e.g. "web_search_options.search_context_size=high")."""
+
     version: str  # "<model>@<valid_from>", kept on usage records
     valid_from: date
     input_per_mtok: Decimal
     output_per_mtok: Decimal = Decimal(0)
     cached_input_per_mtok: Decimal | None = None  # None: cache hits cost the input price
     per_request: Decimal = Decimal(0)
+    cache_write_5m_per_mtok: Decimal | None = None
+    cache_write_1h_per_mtok: Decimal | None = None
+    long_context: LongContext | None = None
+    service_tiers: Mapping[str, Rates] = field(default_factory=dict)
+    request_fees: Mapping[str, Decimal] = field(default_factory=dict)
+
+    @property
+    def rates(self) -> Rates:
+        return Rates(
+            input_per_mtok=self.input_per_mtok,
+            output_per_mtok=self.output_per_mtok,
+            cached_input_per_mtok=self.cached_input_per_mtok,
+            cache_write_5m_per_mtok=self.cache_write_5m_per_mtok,
+            cache_write_1h_per_mtok=self.cache_write_1h_per_mtok,
+        )
+
+    def rates_for(self, prompt_tokens: int, service_tier: str = "") -> Rates:
+        """The rates one request pays: its service tier's, else long context's, else plain."""
+        if service_tier in self.service_tiers:
+            return self.service_tiers[service_tier]
+        if self.long_context is not None and prompt_tokens > self.long_context.above_input_tokens:
+            return self.long_context.rates
+        return self.rates
+
+    def fees_for(self, options: frozenset[str]) -> Decimal:
+        return self.per_request + sum(
+            (fee for option, fee in self.request_fees.items() if option in options), Decimal(0)
+        )
 
 
 @dataclass(frozen=True)
@@ -76,6 +137,7 @@ class ModelEntry:
     max_output_tokens: int | None = None
     fallbacks: tuple[str, ...] = ()
     demo: bool = False
+    params: ParamRules = ACCEPT_ALL  # the provider's parameter rules with this model's overrides
 
     def price_at(self, when: datetime | date) -> PriceRow:
         """The row with the latest valid_from on or before when (a UTC datetime or a date)."""
@@ -179,9 +241,10 @@ def build_catalog(text: str, environ: Mapping[str, str], *, source: str = "<cata
     configured = frozenset(
         pid for pid, spec in data["providers"].items() if _is_configured(pid, spec, environ)
     )
+    rules = {pid: parse_rules(spec.get("params")) for pid, spec in data["providers"].items()}
     models: dict[str, ModelEntry] = {}
     for i, spec in enumerate(data["models"]):
-        entry = _model(spec, ["models", i], complain)
+        entry = _model(spec, ["models", i], complain, rules.get(spec["provider"]))
         if entry.id in models:
             complain(["models", i, "id"], f"duplicate model id {entry.id!r}")
         if entry.provider not in providers:
@@ -239,7 +302,9 @@ def _is_configured(pid: str, spec: Mapping[str, Any], environ: Mapping[str, str]
     return flag is None or environ.get(flag, "").strip().lower() not in _FALSE_WORDS
 
 
-def _model(spec: Mapping[str, Any], path: list[Any], complain) -> ModelEntry:
+def _model(
+    spec: Mapping[str, Any], path: list[Any], complain, provider_rules: ParamRules | None
+) -> ModelEntry:
     rows: list[PriceRow] = []
     caps = frozenset(spec["capabilities"])
     embeddings_only = caps == {"embeddings"}
@@ -252,23 +317,48 @@ def _model(spec: Mapping[str, Any], path: list[Any], complain) -> ModelEntry:
             continue
         if rows and valid_from <= rows[-1].valid_from:
             complain([*here, "valid_from"], "valid_from must be strictly later than the row before")
-        cached = Decimal(row["cached_input_per_mtok"]) if "cached_input_per_mtok" in row else None
-        price_in = Decimal(row["input_per_mtok"])
-        if cached is not None and cached > price_in:
+        base = _rates(row)
+        cached = base.cached_input_per_mtok
+        if cached is not None and cached > base.input_per_mtok:
             complain([*here, "cached_input_per_mtok"], "cached input price exceeds the input price")
         if embeddings_only and "output_per_mtok" in row:
             complain([*here, "output_per_mtok"], "an embeddings-only model has no output price")
         if not embeddings_only and "output_per_mtok" not in row:
             complain(here, "a chat model needs output_per_mtok")
+        long_context = None
+        if "long_context" in row:
+            long_context = LongContext(
+                above_input_tokens=row["long_context"]["above_input_tokens"],
+                rates=_rates(row["long_context"], base),
+            )
         rows.append(
             PriceRow(
                 version=f"{spec['id']}@{valid_from.isoformat()}",
                 valid_from=valid_from,
-                input_per_mtok=price_in,
-                output_per_mtok=Decimal(row.get("output_per_mtok", "0")),
-                cached_input_per_mtok=cached,
+                input_per_mtok=base.input_per_mtok,
+                output_per_mtok=base.output_per_mtok,
+                cached_input_per_mtok=base.cached_input_per_mtok,
+                cache_write_5m_per_mtok=base.cache_write_5m_per_mtok,
+                cache_write_1h_per_mtok=base.cache_write_1h_per_mtok,
                 per_request=Decimal(row.get("per_request", "0")),
+                long_context=long_context,
+                service_tiers={
+                    name: _rates(tier, base)
+                    for name, tier in (row.get("service_tiers") or {}).items()
+                },
+                request_fees={
+                    option: Decimal(fee) for option, fee in (row.get("request_fees") or {}).items()
+                },
             )
+        )
+    rules = parse_rules(spec.get("params"), provider_rules)
+    for name, rule in rules.rules.items():
+        if rule.action == "rename" and not rule.to:
+            complain([*path, "params", name], "a rename needs `to` (or write {rename: <name>})")
+    if "stream" in caps and rules.rule("stream_options").action == "refuse":
+        complain(
+            [*path, "capabilities"],
+            "a streaming model must accept or drop stream_options (the gateway asks for usage)",
         )
     if "embeddings" in caps and len(caps) > 1:
         complain([*path, "capabilities"], "embeddings models cannot also be chat models")
@@ -286,6 +376,24 @@ def _model(spec: Mapping[str, Any], path: list[Any], complain) -> ModelEntry:
         speed_rank=spec["speed_rank"],
         fallbacks=tuple(spec.get("fallbacks", ())),
         demo=spec.get("demo", False),
+        params=rules,
+    )
+
+
+def _rates(spec: Mapping[str, Any], base: Rates | None = None) -> Rates:
+    """The rates a price row (or one of its tiers, over the row's own) states."""
+
+    def rate(name: str) -> Decimal | None:
+        if name in spec:
+            return Decimal(spec[name])
+        return getattr(base, name) if base is not None else None
+
+    return Rates(
+        input_per_mtok=Decimal(spec["input_per_mtok"]),
+        output_per_mtok=rate("output_per_mtok") or Decimal(0),
+        cached_input_per_mtok=rate("cached_input_per_mtok"),
+        cache_write_5m_per_mtok=rate("cache_write_5m_per_mtok"),
+        cache_write_1h_per_mtok=rate("cache_write_1h_per_mtok"),
     )
 
 

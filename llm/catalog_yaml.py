@@ -12,15 +12,66 @@ from typing import Any
 
 import yaml
 
+from llm.params import PARAMS
+
 DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
-CAPABILITIES = ["chat", "stream", "tools", "json", "structured", "vision", "embeddings"]
+CAPABILITIES = [
+    "chat",
+    "stream",
+    "tools",
+    "json",
+    "structured",
+    "vision",
+    "reasoning",
+    "embeddings",
+]
 STRATEGIES = ["fastest", "cheapest", "best", "balanced"]
-DIALECTS = ["openai", "anthropic", "gemini", "cohere", "ollama", "demo"]
+DIALECTS = ["openai", "anthropic", "gemini", "cohere", "ollama", "perplexity", "demo"]
 
 _price = {"type": "string", "pattern": DECIMAL_PATTERN}
 _id = {"type": "string", "minLength": 1, "pattern": r"^[A-Za-z0-9._:/-]+$"}
 _rank = {"type": "integer", "minimum": 1}
+_action = {"enum": ["accept", "rename", "drop", "refuse"]}
+_params = {
+    "type": "object",
+    "propertyNames": {"enum": [*PARAMS, "*"]},
+    "additionalProperties": {
+        "oneOf": [
+            {"enum": ["accept", "drop", "refuse"]},
+            {
+                "type": "object",
+                "additionalProperties": False,
+                "minProperties": 1,
+                "properties": {
+                    "action": _action,
+                    "rename": {"type": "string", "minLength": 1},
+                    "to": {"type": "string", "minLength": 1},
+                    "only": {"type": "array", "minItems": 1},
+                    "max": {"type": "number"},
+                    "not_with": {"enum": list(PARAMS)},
+                    "otherwise": {"enum": ["drop", "refuse"]},
+                    "why": {"type": "string"},
+                },
+            },
+        ]
+    },
+}
+# Per-million-token rates by token class; a tier (long context, service tier) restates some.
+RATE_FIELDS = (
+    "input_per_mtok",
+    "output_per_mtok",
+    "cached_input_per_mtok",
+    "cache_write_5m_per_mtok",
+    "cache_write_1h_per_mtok",
+)
+_rates = dict.fromkeys(RATE_FIELDS, _price)
+_tier = {
+    "type": "object",
+    "required": ["input_per_mtok"],
+    "additionalProperties": False,
+    "properties": _rates,
+}
 
 SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -45,6 +96,7 @@ SCHEMA: dict[str, Any] = {
                     "env_prefix": {"type": "string", "pattern": r"^[A-Z][A-Z0-9_]*$"},
                     "headers": {"type": "object", "additionalProperties": {"type": "string"}},
                     "quirks": {"type": "object"},
+                    "params": _params,
                 },
             },
         },
@@ -79,10 +131,27 @@ SCHEMA: dict[str, Any] = {
                             "additionalProperties": False,
                             "properties": {
                                 "valid_from": {"type": "string", "pattern": DATE_PATTERN},
-                                "input_per_mtok": _price,
-                                "output_per_mtok": _price,
-                                "cached_input_per_mtok": _price,
+                                **_rates,
                                 "per_request": _price,
+                                "long_context": {
+                                    "type": "object",
+                                    "required": ["above_input_tokens", "input_per_mtok"],
+                                    "additionalProperties": False,
+                                    "properties": {
+                                        "above_input_tokens": {"type": "integer", "minimum": 1},
+                                        **_rates,
+                                    },
+                                },
+                                "service_tiers": {
+                                    "type": "object",
+                                    "propertyNames": {"pattern": r"^[a-z0-9_-]+$"},
+                                    "additionalProperties": _tier,
+                                },
+                                "request_fees": {
+                                    "type": "object",
+                                    "propertyNames": {"pattern": r"^[A-Za-z0-9_.-]+=[^=]+$"},
+                                    "additionalProperties": _price,
+                                },
                             },
                         },
                     },
@@ -97,6 +166,7 @@ SCHEMA: dict[str, Any] = {
                     "quality_rank": _rank,
                     "speed_rank": _rank,
                     "fallbacks": {"type": "array", "items": {"type": "string"}},
+                    "params": _params,
                 },
             },
         },

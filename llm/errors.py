@@ -6,13 +6,13 @@ The core knows nothing of HTTP; http_status is a hint so the mapping lives in on
 from __future__ import annotations
 
 from collections.abc import Sequence
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from llm.types import ErrorKind, ProviderError, Usage
+from llm.types import ErrorKind, ProviderError
 
 if TYPE_CHECKING:
     from llm.failover import RouteInfo
+    from llm.outcome import Charge
 
 
 class GatewayError(Exception):
@@ -23,6 +23,8 @@ class GatewayError(Exception):
         super().__init__(message)
         self.message = message
         self.route = route
+        # Upstream answers already paid for before this error (structured output's attempts).
+        self.charges: tuple[Charge, ...] = ()
 
 
 class UnknownModelError(GatewayError):
@@ -47,6 +49,19 @@ class UnsupportedCapabilityError(GatewayError):
 
     http_status = 400
     code = "unsupported_capability"
+
+
+class UnsupportedParameterError(GatewayError):
+    """No candidate can honour a request parameter (its rules refuse it): the gateway's own 400,
+    instead of forwarding a request the provider would refuse."""
+
+    http_status = 400
+    code = "unsupported_parameter"
+
+    def __init__(self, message: str, *, param: str, models: Sequence[str]) -> None:
+        super().__init__(message)
+        self.param = param
+        self.models = list(models)
 
 
 class NoRouteError(GatewayError):
@@ -105,7 +120,7 @@ class InvalidSchemaError(GatewayError):
 
 class StructuredOutputError(GatewayError):
     """The model never produced JSON valid against the schema. The caller still pays for every
-    attempt: usage and cost are the sums over all of them."""
+    attempt: charges holds each one."""
 
     http_status = 422
     code = "structured_output_invalid"
@@ -116,16 +131,14 @@ class StructuredOutputError(GatewayError):
         *,
         errors: list[str],
         last_text: str,
-        usage: Usage,
-        cost: Decimal | None,
+        charges: tuple[Charge, ...],
         attempts: int,
         route: RouteInfo | None = None,
     ) -> None:
         super().__init__(message, route=route)
         self.errors = errors
         self.last_text = last_text
-        self.usage = usage
-        self.cost = cost
+        self.charges = charges
         self.attempts = attempts
 
     def details(self) -> dict[str, Any]:

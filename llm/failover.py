@@ -9,8 +9,12 @@
 - The whole call runs inside one deadline (seconds); when it passes, GatewayTimeoutError names the
   provider that was being waited on. For streams the deadline covers reaching the first event.
 - Every attempt is recorded in RouteInfo, the health store and the circuit breaker.
-- Cost: the price row in force when the call started, via costs.compute_cost, the same for
-  streamed and non-streamed calls; RouteInfo.price_version names the row.
+- Each attempt chooses its price row once, when it is dispatched; the attempt that serves turns
+  its reported usage into a Charge (llm/outcome.py: bounded to what the request could produce,
+  priced once). Streamed and non-streamed calls alike.
+- A non-streamed attempt that is still running when the deadline passes (or the caller goes
+  away) is not abandoned: RouteInfo.pending keeps it, so the caller can wait a little longer for
+  the usage the provider will bill.
 """
 
 from __future__ import annotations
@@ -19,20 +23,21 @@ import asyncio
 import dataclasses
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, TypeVar
 
-from llm.catalog import PriceRow
-from llm.costs import compute_cost
+from llm import params
+from llm.catalog import ModelEntry, PriceRow
 from llm.errors import (
     AllProvidersFailedError,
     GatewayTimeoutError,
     ProvidersBackingOffError,
     UpstreamRejectedError,
 )
+from llm.outcome import Charge, UsageBound, charge_for
 from llm.providers import get_dialect
 from llm.routing import Candidate, RoutePlan
 from llm.runtime import Runtime, get_runtime
+from llm.tokens import estimate_inputs_usage, estimate_messages_tokens, fill_unreported
 from llm.types import (
     ChatRequest,
     ChatResult,
@@ -45,6 +50,7 @@ from llm.types import (
 )
 
 T = TypeVar("T")
+_PRODUCED = frozenset({StreamEventType.DELTA, StreamEventType.REASONING, StreamEventType.TOOL_CALL})
 
 
 @dataclass(frozen=True)
@@ -78,6 +84,21 @@ class Attempt:
     elapsed_ms: float = 0.0
 
 
+@dataclass(frozen=True)
+class InFlight:
+    """The attempt being waited on: what it would bill if it never answers (its prompt,
+    estimated), at the price row chosen when it was dispatched."""
+
+    model: ModelEntry
+    price: PriceRow
+    bound: UsageBound
+    estimate: Usage
+    request: ChatRequest | None = None
+
+    def estimated_charge(self) -> Charge:
+        return charge_for(self.model, self.price, self.estimate, self.bound, self.request)
+
+
 @dataclass
 class RouteInfo:
     requested: str
@@ -90,9 +111,12 @@ class RouteInfo:
     upstream_model: str | None = None
     upstream_ms: float = 0.0  # time spent waiting on upstreams, all attempts, no backoff
     ttft_ms: float | None = None  # streams: first event of the attempt that served
-    price_version: str | None = None
-    usage: Usage | None = None
-    cost: Decimal | None = None
+    dropped: dict[str, str] = field(default_factory=dict)  # model id -> dropped parameters
+    charge: Charge | None = None  # the serving attempt's, once its usage is known
+    # A non-streamed attempt still running when the deadline passed or the caller left; it
+    # resolves to (result, Charge) if the provider answers after all.
+    pending: asyncio.Future | None = None
+    in_flight: InFlight | None = None  # the attempt being waited on, if any
 
     @classmethod
     def for_plan(cls, plan: RoutePlan) -> RouteInfo:
@@ -111,7 +135,21 @@ class RouteInfo:
         if self.served_provider:
             headers["X-Gateway-Provider"] = self.served_provider
             headers["X-Gateway-Model"] = self.served_model or ""
+            dropped = self.dropped.get(self.served_model or "")
+            if dropped:
+                headers["X-Gateway-Params-Dropped"] = dropped.encode("ascii", "replace").decode()
         return headers
+
+
+def upstream_request(
+    candidate: Candidate, request: ChatRequest, info: RouteInfo, *, stream: bool
+) -> ChatRequest:
+    """The request as this candidate receives it: its parameter rules applied, its model id."""
+    decision = params.decide(candidate.model.params, request, candidate.model.id)
+    if decision.dropped:
+        info.dropped[candidate.model.id] = decision.dropped_text()
+    adapted = params.apply(decision, request)
+    return dataclasses.replace(adapted, model=candidate.model.upstream, stream=stream)
 
 
 async def complete(
@@ -121,22 +159,26 @@ async def complete(
     deadline: float,
     runtime: Runtime | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
+    route: RouteInfo | None = None,
 ) -> tuple[ChatResult, RouteInfo]:
-    """One chat completion with failover; deadline is the whole call's budget in seconds."""
+    """One chat completion with failover; deadline is the whole call's budget in seconds.
+    Pass route to watch the attempts as they happen (it is filled in and returned)."""
     rt = runtime or get_runtime()
-    info = RouteInfo.for_plan(plan)
-    price: dict[str, PriceRow] = {}
+    info = route or RouteInfo.for_plan(plan)
 
-    async def call(c: Candidate) -> ChatResult:
-        price[c.model.id] = c.model.price_at(rt.utcnow())
-        upstream_request = dataclasses.replace(request, model=c.model.upstream, stream=False)
-        answer = get_dialect(c.provider.dialect).chat(rt.client(), c.provider, upstream_request)
-        return await _first_byte(answer, c, policy.first_byte_timeout)
+    async def call(c: Candidate) -> tuple[ChatResult, Charge]:
+        price = c.model.price_at(rt.utcnow())
+        sent = upstream_request(c, request, info, stream=False)
+        bound = UsageBound.for_chat(c.model, sent)
+        info.in_flight = InFlight(c.model, price, bound, prompt_estimate(sent), sent)
+        answer = get_dialect(c.provider.dialect).chat(rt.client(), c.provider, sent)
+        result = await _first_byte(answer, c, policy.first_byte_timeout)
+        return result, charge_for(c.model, price, result.usage, bound, sent)
 
-    result, served = await _walk(plan, info, call, deadline=deadline, rt=rt, policy=policy)
-    row = price[served.model.id]
-    result.cost = compute_cost(row, result.usage)
-    info.price_version, info.usage, info.cost = row.version, result.usage, result.cost
+    (result, charge), _ = await _walk(
+        plan, info, call, deadline=deadline, rt=rt, policy=policy, keep_late=True
+    )
+    info.charge = charge
     return result, info
 
 
@@ -147,24 +189,24 @@ async def embed(
     deadline: float,
     runtime: Runtime | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
+    route: RouteInfo | None = None,
 ) -> tuple[EmbeddingResult, RouteInfo]:
-    """Embeddings with the same failover; the cost is on RouteInfo.cost."""
+    """Embeddings with the same failover; the charge is on RouteInfo.charge."""
     rt = runtime or get_runtime()
-    info = RouteInfo.for_plan(plan)
-    price: dict[str, PriceRow] = {}
+    info = route or RouteInfo.for_plan(plan)
 
-    async def call(c: Candidate) -> EmbeddingResult:
-        price[c.model.id] = c.model.price_at(rt.utcnow())
+    async def call(c: Candidate) -> tuple[EmbeddingResult, Charge]:
+        price = c.model.price_at(rt.utcnow())
         dialect = get_dialect(c.provider.dialect)
-        return await dialect.embed(rt.client(), c.provider, c.model.upstream, inputs)
+        bound = UsageBound.for_inputs(c.model, inputs)
+        info.in_flight = InFlight(c.model, price, bound, estimate_inputs_usage(inputs))
+        result = await dialect.embed(rt.client(), c.provider, c.model.upstream, inputs)
+        return result, charge_for(c.model, price, result.usage, bound)
 
-    result, served = await _walk(plan, info, call, deadline=deadline, rt=rt, policy=policy)
-    row = price[served.model.id]
-    info.price_version, info.usage, info.cost = (
-        row.version,
-        result.usage,
-        compute_cost(row, result.usage),
+    (result, charge), _ = await _walk(
+        plan, info, call, deadline=deadline, rt=rt, policy=policy, keep_late=True
     )
+    info.charge = charge
     return result, info
 
 
@@ -173,7 +215,9 @@ class ChatStream:
 
     Failover happens only before the first event reaches the caller (an error raised, or an
     ERROR event, before the first event); after that every event, a final ERROR included, passes
-    through unchanged. route.usage/cost/price_version are set when the stream ends or is closed.
+    through unchanged. route.charge is set when the stream ends or is closed: the usage the
+    provider reported, and for what it had not reported yet an estimate from what arrived
+    (text, reasoning and tool calls), flagged as such.
     """
 
     def __init__(
@@ -214,16 +258,21 @@ class ChatStream:
         rt, info = self._rt, self.route
         price: dict[str, PriceRow] = {}
         started: dict[str, float] = {}
+        sent: dict[str, ChatRequest] = {}
 
         async def open_stream(c: Candidate) -> tuple[AsyncIterator[StreamEvent], StreamEvent]:
             price[c.model.id] = c.model.price_at(rt.utcnow())
             started[c.model.id] = rt.monotonic()
-            upstream_request = dataclasses.replace(
-                self._request, model=c.model.upstream, stream=True
+            upstream = upstream_request(c, self._request, info, stream=True)
+            sent[c.model.id] = upstream
+            info.in_flight = InFlight(
+                c.model,
+                price[c.model.id],
+                UsageBound.for_chat(c.model, upstream),
+                prompt_estimate(upstream),
+                upstream,
             )
-            events = get_dialect(c.provider.dialect).stream(
-                rt.client(), c.provider, upstream_request
-            )
+            events = get_dialect(c.provider.dialect).stream(rt.client(), c.provider, upstream)
             try:
                 first = await _first_byte(anext(events), c, self._policy.first_byte_timeout)
             except StopAsyncIteration:
@@ -252,11 +301,14 @@ class ChatStream:
         usage: Usage | None = None
         outcome: ProviderError | None = None
         finished = False
+        produced: list[str] = []
         try:
             event: StreamEvent | None = first
             while event is not None:
                 if event.usage is not None:
                     usage = event.usage
+                if event.type in _PRODUCED:
+                    produced.append(event.text)
                 if event.type is StreamEventType.ERROR:
                     outcome = event.error
                 finished = finished or event.type in (StreamEventType.DONE, StreamEventType.ERROR)
@@ -265,15 +317,24 @@ class ChatStream:
                 try:
                     async with asyncio.timeout(self._policy.idle_timeout):
                         event = await anext(events, None)
-                except TimeoutError:
+                except TimeoutError:  # stalled: bill what arrived, as for a cut stream
+                    request = sent[served.model.id]
+                    usage = fill_unreported(usage, request.messages, "".join(produced))
                     stalled = _stalled(served, self._policy.idle_timeout)
                     event = StreamEvent(StreamEventType.ERROR, error=stalled)
                 info.upstream_ms += (rt.monotonic() - waited) * 1000
         finally:
             await _close(events)
-            row = price[served.model.id]
-            info.usage = usage or Usage()
-            info.price_version, info.cost = row.version, compute_cost(row, info.usage)
+            request = sent[served.model.id]
+            if not finished:  # closed early: top up what the provider had not reported yet
+                usage = fill_unreported(usage, request.messages, "".join(produced))
+            info.charge = charge_for(
+                served.model,
+                price[served.model.id],
+                usage or Usage(),
+                UsageBound.for_chat(served.model, request),
+                request,
+            )
             if finished:
                 await _record(
                     rt,
@@ -334,6 +395,7 @@ async def _walk(
     rt: Runtime,
     policy: RetryPolicy,
     record_success: bool = True,
+    keep_late: bool = False,
 ) -> tuple[T, Candidate]:
     loop_deadline = rt.monotonic() + deadline
     attempts = 0
@@ -357,8 +419,16 @@ async def _walk(
                     attempts += 1
                     current = (candidate, rt.monotonic())
                     try:
-                        value = await call(candidate)
+                        if keep_late:
+                            attempt = asyncio.ensure_future(call(candidate))
+                            attempt.add_done_callback(_retrieve)
+                            info.pending = attempt
+                            value = await asyncio.shield(attempt)
+                            info.pending = None
+                        else:
+                            value = await call(candidate)
                     except ProviderError as error:
+                        info.pending = info.in_flight = None
                         elapsed = _elapsed_ms(rt, current[1])
                         current = None
                         info.upstream_ms += elapsed
@@ -376,6 +446,7 @@ async def _walk(
                         continue
                     elapsed = _elapsed_ms(rt, current[1])
                     current = None
+                    info.in_flight = None
                     info.upstream_ms += elapsed
                     info.attempts.append(_attempt(candidate, elapsed_ms=elapsed))
                     info.served_provider, info.served_model = provider, candidate.model.id
@@ -413,6 +484,19 @@ async def _walk(
         f"every candidate failed; providers tried: {tried}" + (f"; last: {last}" if last else ""),
         route=info,
     )
+
+
+def prompt_estimate(request: ChatRequest) -> Usage:
+    return Usage(
+        input_tokens=estimate_messages_tokens(request.messages),
+        estimated_parts=frozenset({"input"}),
+    )
+
+
+def _retrieve(attempt: asyncio.Future) -> None:
+    # A late attempt nobody waits for any more must not log "exception never retrieved".
+    if not attempt.cancelled():
+        attempt.exception()
 
 
 def _backoff(policy: RetryPolicy, retry: int, error: ProviderError, jitter: float) -> float | None:

@@ -14,12 +14,14 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, NamedTuple
 
+from llm import params
 from llm.catalog import AliasEntry, Catalog, ModelEntry
 from llm.errors import (
     ModelNotAllowedError,
     NoRouteError,
     UnknownModelError,
     UnsupportedCapabilityError,
+    UnsupportedParameterError,
 )
 from llm.types import ChatRequest, ProviderConfig
 
@@ -45,16 +47,20 @@ class RoutePlan:
     alias: str | None
     reason: str
     candidates: tuple[Candidate, ...]
+    skipped: tuple[str, ...] = ()  # "model (refuses param)": left out for a parameter rule
 
     def candidate_ids(self) -> list[str]:
         return [c.model.id for c in self.candidates]
 
     def headers(self) -> dict[str, str]:
-        return {
+        headers = {
             "X-Gateway-Route-Alias": self.alias or "",
             "X-Gateway-Route-Reason": _header_safe(self.reason),
             "X-Gateway-Candidates": ", ".join(self.candidate_ids()),
         }
+        if self.skipped:
+            headers["X-Gateway-Route-Skipped"] = _header_safe("; ".join(self.skipped))
+        return headers
 
 
 def needs_for(request: ChatRequest) -> frozenset[str]:
@@ -89,9 +95,12 @@ def resolve(
     health: HealthStore | None = None,
     open_circuits: Collection[str] = frozenset(),
     now: datetime | None = None,
+    request: ChatRequest | None = None,
 ) -> RoutePlan:
     """Order the candidates for name. Raises UnknownModelError, ModelNotAllowedError,
-    UnsupportedCapabilityError or NoRouteError (see llm.errors for their HTTP statuses)."""
+    UnsupportedCapabilityError, UnsupportedParameterError or NoRouteError (see llm.errors for
+    their HTTP statuses). With a request, candidates whose parameter rules refuse one of its
+    parameters are skipped; a named model that refuses one is a 400 at once."""
     need = frozenset(needs)
     is_allowed = _allow_predicate(allowed)
     when = now or datetime.now(UTC)
@@ -100,6 +109,12 @@ def resolve(
     if not is_allowed(name):
         raise ModelNotAllowedError(f"{name!r} is not allowed for this key's plan")
     skipped: list[str] = []
+    refusals: list[tuple[str, str, str]] = []  # (model, param, why)
+
+    def refusal(model: ModelEntry) -> tuple[str, str] | None:
+        if request is None:
+            return None
+        return params.decide(model.params, request, model.id).refused
 
     def usable(model: ModelEntry, extra: frozenset[str] = frozenset()) -> bool:
         why = None
@@ -111,6 +126,9 @@ def resolve(
             why = "not allowed"
         elif not model.has_price_at(when):
             why = "not priced yet"
+        elif (refused := refusal(model)) is not None:
+            refusals.append((model.id, *refused))
+            why = f"refuses {refused[0]}"
         if why:
             skipped.append(f"{model.id} ({why})")
         return why is None
@@ -120,6 +138,13 @@ def resolve(
         if not need <= model.capabilities:
             missing = ",".join(sorted(need - model.capabilities))
             raise UnsupportedCapabilityError(f"model {name!r} does not support {missing}")
+        refused = refusal(model)
+        if refused is not None:
+            raise UnsupportedParameterError(
+                f"Model {name!r} does not accept '{refused[0]}': {refused[1]}.",
+                param=refused[0],
+                models=[name],
+            )
         chain = [model] + [catalog.models[f] for f in model.fallbacks]
         ordered = [m for m in chain if usable(m)]
         alias, reason = None, f"model {name}" + (", then its fallbacks" if model.fallbacks else "")
@@ -135,6 +160,14 @@ def resolve(
             ordered = _rank(entry.strategy, real or pool, health, when)
             reason = f"alias {name}: {_STRATEGY_TEXT[entry.strategy]} of {len(ordered)} model(s)"
     if not ordered:
+        if refusals:
+            param = refusals[0][1]
+            detail = "; ".join(f"{m}: {why}" for m, _p, why in refusals)
+            raise UnsupportedParameterError(
+                f"No model behind {name!r} accepts this request's '{param}' ({detail}).",
+                param=param,
+                models=[m for m, _p, _w in refusals],
+            )
         if skipped and all("lacks" in s for s in skipped):
             raise UnsupportedCapabilityError(
                 f"no model behind {name!r} supports {','.join(sorted(need))}"
@@ -145,7 +178,13 @@ def resolve(
     if note:
         reason += f"; {note}"
     candidates = tuple(Candidate(catalog.provider(m.provider), m) for m in ordered)
-    return RoutePlan(requested=name, alias=alias, reason=reason, candidates=candidates)
+    return RoutePlan(
+        requested=name,
+        alias=alias,
+        reason=reason,
+        candidates=candidates,
+        skipped=tuple(f"{model} (refuses {param})" for model, param, _why in refusals),
+    )
 
 
 _STRATEGY_TEXT = {

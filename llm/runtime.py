@@ -23,6 +23,7 @@ from llm.health import HealthPolicy, HealthStore
 from llm.http import get_client
 from llm.routing import Allowed, RoutePlan, resolve
 from llm.sharedstate import SharedState
+from llm.types import ChatRequest
 
 
 def _utcnow() -> datetime:
@@ -81,6 +82,7 @@ async def plan_route(
     allowed: Allowed = None,
     catalog: Catalog | None = None,
     runtime: Runtime | None = None,
+    request: ChatRequest | None = None,
 ) -> RoutePlan:
     rt = runtime or get_runtime()
     cat = catalog or get_catalog()
@@ -94,6 +96,7 @@ async def plan_route(
         health=rt.health,
         open_circuits=open_circuits,
         now=rt.utcnow(),
+        request=request,
     )
 
 

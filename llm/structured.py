@@ -3,8 +3,9 @@
 The request asks the provider's native mode (response_format json_schema, strict; each dialect
 translates it). The answer is parsed (code fences stripped) and validated with Draft 2020-12.
 On failure the invalid answer and the validation errors go back to the model as a follow-up turn,
-at most max_repairs times. Every attempt is a real upstream call, so its usage and cost are
-summed into the result (or into StructuredOutputError): the caller pays for all of them.
+at most max_repairs times. Every attempt is a real upstream call, so its Charge is kept on the
+result (or on the error, StructuredOutputError or whatever stopped a repair): the caller pays for
+all of them.
 """
 
 from __future__ import annotations
@@ -13,16 +14,15 @@ import dataclasses
 import json
 import re
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
-from llm.costs import sum_usage
-from llm.errors import InvalidSchemaError, StructuredOutputError
+from llm.errors import GatewayError, InvalidSchemaError, StructuredOutputError
 from llm.failover import DEFAULT_POLICY, RetryPolicy, RouteInfo, complete
+from llm.outcome import Charge
 from llm.routing import RoutePlan
 from llm.runtime import Runtime, get_runtime
 from llm.types import ChatRequest, ChatResult
@@ -35,9 +35,10 @@ MAX_ERRORS_SHOWN = 10
 @dataclass
 class StructuredResult:
     value: Any  # the parsed, valid JSON
-    result: ChatResult  # the last (valid) answer; usage and cost are the sums over all attempts
+    result: ChatResult  # the last (valid) answer
     route: RouteInfo  # of the last attempt
     attempts: int
+    charges: tuple[Charge, ...]  # one per paid attempt
 
 
 def check_schema(schema: Any) -> Draft202012Validator:
@@ -156,13 +157,17 @@ async def complete_structured(
     max_repairs: int = 2,
     runtime: Runtime | None = None,
     policy: RetryPolicy = DEFAULT_POLICY,
+    paid: list[Charge] | None = None,
 ) -> StructuredResult:
-    """Ask for JSON matching schema; repair up to max_repairs times; deadline covers them all."""
+    """Ask for JSON matching schema; repair up to max_repairs times; deadline covers them all.
+    Each paid answer is also appended to paid as it arrives, so a caller that is cancelled
+    half-way still knows what was spent."""
     validator = check_schema(schema)
     rt = runtime or get_runtime()
     ends_at = rt.monotonic() + deadline
     messages = list(request.messages)
     results: list[ChatResult] = []
+    charges: list[Charge] = [] if paid is None else paid
     errors: list[str] = []
     route: RouteInfo | None = None
     for attempt in range(1, max_repairs + 2):
@@ -170,10 +175,15 @@ async def complete_structured(
             request, messages=messages, response_format=response_format_for(schema, name)
         )
         remaining = max(ends_at - rt.monotonic(), 0.001)
-        result, route = await complete(
-            plan, attempt_request, deadline=remaining, runtime=rt, policy=policy
-        )
+        try:
+            result, route = await complete(
+                plan, attempt_request, deadline=remaining, runtime=rt, policy=policy
+            )
+        except GatewayError as error:
+            error.charges = (*charges, *error.charges)  # the answers before it were paid for
+            raise
         results.append(result)
+        charges.append(route.charge)
         try:
             value = parse_json_answer(result.text)
             errors = validation_errors(validator, value)
@@ -182,29 +192,22 @@ async def complete_structured(
         except RecursionError:
             errors = ["<root>: the answer is nested too deeply to validate"]
         if not errors:
-            result.usage, result.cost = _totals(results)
-            return StructuredResult(value=value, result=result, route=route, attempts=attempt)
+            return StructuredResult(
+                value=value, result=result, route=route, attempts=attempt, charges=tuple(charges)
+            )
         messages = [
             *messages,
             {"role": "assistant", "content": result.text},
             {"role": "user", "content": _repair_prompt(errors)},
         ]
-    usage, cost = _totals(results)
     raise StructuredOutputError(
         f"no answer matched the schema after {len(results)} attempt(s)",
         errors=errors,
         last_text=results[-1].text,
-        usage=usage,
-        cost=cost,
+        charges=tuple(charges),
         attempts=len(results),
         route=route,
     )
-
-
-def _totals(results: list[ChatResult]) -> tuple[Any, Decimal | None]:
-    costs = [r.cost for r in results]
-    total = None if any(c is None for c in costs) else sum(costs, Decimal(0))
-    return sum_usage(r.usage for r in results), total
 
 
 def _repair_prompt(errors: list[str]) -> str:

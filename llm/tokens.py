@@ -1,4 +1,5 @@
-"""A rough token estimator, used only when a provider reports no usage.
+"""Token counts we work out ourselves: a rough estimate when a provider reports no usage, and a
+safe upper bound of a prompt for reservations and for bounding what an upstream reports.
 
 Real tokenisers differ per model; roughly four characters per token holds well enough for
 English text and code to keep billing and quotas honest when an upstream says nothing.
@@ -7,6 +8,7 @@ Every Usage built from here is marked estimated=True.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 from collections.abc import Iterable
@@ -65,3 +67,77 @@ def estimate_usage(messages: Iterable[dict[str, Any]], output_text: str) -> Usag
 def estimate_inputs_usage(inputs: Iterable[str]) -> Usage:
     """Embedding usage when the provider reports none."""
     return Usage(input_tokens=sum(estimate_tokens(text) for text in inputs), estimated=True)
+
+
+def fill_unreported(
+    reported: Usage | None, messages: Iterable[dict[str, Any]], produced: str
+) -> Usage:
+    """A call that ended early (cut, disconnect): every class the provider reported, kept as is,
+    and each number it had not reported yet estimated (input) or topped up to the text that
+    arrived (output, reasoning and tool calls included), flagged as estimated."""
+    usage = reported or Usage()
+    parts = set(usage.estimated_parts)
+    input_tokens, output_tokens = usage.input_tokens, usage.output_tokens
+    if not input_tokens:
+        input_tokens = estimate_messages_tokens(messages)
+        parts.add("input")
+    produced_tokens = estimate_tokens(produced)
+    if produced_tokens > output_tokens:
+        output_tokens = produced_tokens
+        parts.add("output")
+    return dataclasses.replace(
+        usage,
+        input_tokens=input_tokens,
+        output_tokens=output_tokens,
+        estimated_parts=frozenset(parts),
+        estimated=bool(parts),
+    )
+
+
+# --- upper bounds ---------------------------------------------------------------------------
+
+# Every tokenizer we route to (byte-level BPE, SentencePiece with byte fallback) spends at least
+# one byte of UTF-8 per token, so the byte count bounds the tokens from above. Chat templates add
+# a few tokens per message, and an image costs at most a fixed number of tokens.
+TEMPLATE_TOKENS_PER_MESSAGE = 8
+TEMPLATE_TOKENS_PER_REQUEST = 16
+IMAGE_TOKENS = 6_500  # above the largest per-image count the providers document
+
+
+def utf8_bytes(value: Any) -> int:
+    if isinstance(value, str):
+        return len(value.encode("utf-8"))
+    return len(json.dumps(value, ensure_ascii=False).encode("utf-8"))
+
+
+def prompt_upper_bound(
+    messages: Iterable[dict[str, Any]], tools: Any = None, response_format: Any = None
+) -> int:
+    """At most this many prompt tokens, whatever the model's tokenizer: UTF-8 bytes of every
+    message (content, tool calls, names) plus tool definitions and the schema, and template
+    overhead. No tokenizer download needed."""
+    total = TEMPLATE_TOKENS_PER_REQUEST
+    for message in messages:
+        total += TEMPLATE_TOKENS_PER_MESSAGE
+        content = message.get("content")
+        if isinstance(content, list):
+            for part in content:
+                kind = part.get("type") if isinstance(part, dict) else None
+                total += IMAGE_TOKENS if kind in ("image_url", "image", "input_audio") else 0
+                if kind not in ("image_url", "image", "input_audio"):
+                    total += utf8_bytes(part)
+        elif content is not None:
+            total += utf8_bytes(content)
+        for key in ("tool_calls", "name", "tool_call_id"):
+            if message.get(key):
+                total += utf8_bytes(message[key])
+    if tools:
+        total += utf8_bytes(tools)
+    if response_format:
+        total += utf8_bytes(response_format)
+    return total
+
+
+def inputs_upper_bound(inputs: Iterable[str]) -> int:
+    """Embedding inputs: UTF-8 bytes plus a couple of special tokens each."""
+    return sum(utf8_bytes(text) + 2 for text in inputs)

@@ -9,7 +9,6 @@ each dialect adapter translates them to and from its provider's wire format.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
@@ -52,18 +51,71 @@ class ChatRequest:
     seed: int | None = None
     # Parameters passed through untouched to OpenAI-dialect providers.
     extra: dict[str, Any] = field(default_factory=dict)
+    # Set per candidate from its parameter rules (llm.params): names the provider uses instead of
+    # OpenAI's, and whether to ask for usage on streams (False where usage comes unasked).
+    wire_names: dict[str, str] = field(default_factory=dict)
+    stream_usage: bool = True
 
 
-@dataclass
+TOKEN_CLASSES = (
+    "input_tokens",
+    "cached_input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "output_tokens",
+    "reasoning_tokens",
+    "tool_use_prompt_tokens",
+)
+
+
+@dataclass(frozen=True)
 class Usage:
+    """Token counts by class, as the provider reported them (or as we estimated them).
+
+    input_tokens is the whole prompt: cache reads and cache writes are parts of it. output_tokens
+    is everything generated: reasoning_tokens is the part of it the model spent thinking.
+    tool_use_prompt_tokens (Gemini's toolUsePromptTokenCount) come on top of the prompt.
+    billed_*_units are what the provider says it bills (Cohere's billed_units) when it differs
+    from the tokens processed; None when it does not say.
+    """
+
     input_tokens: int = 0
     output_tokens: int = 0
-    cached_input_tokens: int = 0  # part of input_tokens served from the provider's prompt cache
-    estimated: bool = False  # True when the provider reported no usage and we counted ourselves
+    cached_input_tokens: int = 0  # cache reads, part of input_tokens
+    cache_write_5m_tokens: int = 0  # written to a 5-minute prompt cache, part of input_tokens
+    cache_write_1h_tokens: int = 0  # written to a 1-hour prompt cache, part of input_tokens
+    reasoning_tokens: int = 0  # part of output_tokens
+    tool_use_prompt_tokens: int = 0  # on top of input_tokens
+    billed_input_units: int | None = None
+    billed_output_units: int | None = None
+    service_tier: str = ""  # the tier the provider says it served ("priority", "flex", ...)
+    # Which numbers we estimated because the provider had not reported them: any of
+    # {"input", "output"}. estimated=True alone means both.
+    estimated_parts: frozenset[str] = frozenset()
+    estimated: bool = False
+
+    def __post_init__(self) -> None:
+        if self.estimated and not self.estimated_parts:
+            object.__setattr__(self, "estimated_parts", frozenset({"input", "output"}))
+        elif self.estimated_parts and not self.estimated:
+            object.__setattr__(self, "estimated", True)
+
+    @property
+    def prompt_tokens(self) -> int:
+        """Every token the model read: the prompt plus tool-use prompt tokens."""
+        return self.input_tokens + self.tool_use_prompt_tokens
 
     @property
     def total_tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
+        return self.prompt_tokens + self.output_tokens
+
+    @property
+    def input_estimated(self) -> bool:
+        return "input" in self.estimated_parts
+
+    @property
+    def output_estimated(self) -> bool:
+        return "output" in self.estimated_parts
 
 
 @dataclass
@@ -85,7 +137,7 @@ class ChatResult:
     ttft_ms: float | None = None  # streams only
     reasoning: str | None = None  # DeepSeek reasoning_content and the like
     citations: list[str] | None = None  # Perplexity
-    cost: Decimal | None = None  # filled by the caller from the catalogue
+    logprobs: Any = None  # the choice's logprobs object, as OpenAI-dialect providers return it
 
 
 class StreamEventType(StrEnum):
@@ -109,6 +161,7 @@ class StreamEvent:
     error: ProviderError | None = None
     citations: list[str] | None = None
     model: str | None = None  # the upstream model that answered, on USAGE/DONE when known
+    logprobs: Any = None  # on DELTA events, when the provider streams logprobs
 
 
 @dataclass

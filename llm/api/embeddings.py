@@ -61,22 +61,40 @@ async def create_embeddings(call, request) -> HttpResponse:
     call.parsed, inputs = parse_embeddings(load_json(request))
     await pipeline.route(call, frozenset({"embeddings"}))
     await pipeline.admit(call, output_tokens=0)
+    vectors, model, outcome = await embed(call, inputs)
     encoding = call.parsed.body.get("encoding_format", "float")
-    result, info = await failover.embed(
-        call.plan, inputs, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
-    )
-    call.route, call.usage = info, result.usage
-    call.cost, call.price_version = info.cost or 0, info.price_version or ""
     body = {
         "object": "list",
         "data": [
             {"object": "embedding", "index": i, "embedding": encode(vector, encoding)}
-            for i, vector in enumerate(result.vectors)
+            for i, vector in enumerate(vectors)
         ],
-        "model": info.served_model or call.parsed.model,
+        "model": model,
         "usage": {
-            "prompt_tokens": result.usage.input_tokens,
-            "total_tokens": result.usage.input_tokens,
+            "prompt_tokens": outcome.usage.input_tokens,
+            "total_tokens": outcome.usage.input_tokens,
         },
     }
-    return pipeline.respond_json(call, body)
+    return pipeline.respond_json(call, outcome, body)
+
+
+async def embed(call, inputs: list[str]):
+    """Vectors from the response cache (embeddings are deterministic: cached by default), or
+    from the provider, then stored."""
+    cached = await pipeline.lookup_cache(call)
+    if cached is not None:
+        outcome = pipeline.served_from_cache(call, cached)
+        return cached.vectors, cached.model or call.parsed.model, outcome
+    result, info = await failover.embed(
+        call.plan,
+        inputs,
+        deadline=pipeline.deadline(),
+        policy=pipeline.retry_policy(),
+        route=pipeline.new_route(call),
+    )
+    await pipeline.store_cache(call, result)
+    return (
+        result.vectors,
+        info.served_model or call.parsed.model,
+        pipeline.served(call, (info.charge,)),
+    )

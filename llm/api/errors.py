@@ -20,6 +20,7 @@ from llm.errors import (
     ProvidersBackingOffError,
     StructuredOutputError,
     UnknownModelError,
+    UnsupportedParameterError,
     UpstreamRejectedError,
 )
 
@@ -98,6 +99,9 @@ def from_gateway_error(error: GatewayError) -> ApiError:
         extra["available"] = error.available
         message = f"Unknown model or alias {error.name!r}. Available: {', '.join(error.available)}"
         return ApiError(404, message, param="model", code=error.code, extra=extra)
+    if isinstance(error, UnsupportedParameterError):
+        extra["models"] = error.models
+        return ApiError(400, message, param=error.param, code=error.code, extra=extra)
     if isinstance(error, StructuredOutputError):
         extra.update(error.details())
     if isinstance(error, AllProvidersFailedError) and error.route is not None:

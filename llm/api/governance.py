@@ -11,6 +11,12 @@ from dataclasses import asdict
 from decimal import Decimal
 from typing import Any
 
+from asgiref.sync import sync_to_async
+
+from analytics import metrics
+from analytics.alert_rules import Condition
+from analytics.alerts import fire_alert
+from analytics.models import AlertKind
 from analytics.recording import enqueue_usage, load_month_usage
 from billing import admission as admission_control
 from llm.api import response_cache
@@ -18,7 +24,8 @@ from llm.api.auth import Caller
 from llm.api.errors import ApiError
 from llm.api.observe import observe_refusal
 from llm.api.parsing import ParsedChat
-from llm.types import ChatResult, ToolCall, Usage
+from llm.outcome import Outcome
+from llm.types import ChatResult, EmbeddingResult, ToolCall, Usage
 
 
 async def admit(caller: Caller, tokens: int, cost: Decimal) -> Any:
@@ -48,14 +55,39 @@ def rate_limit_headers(decision: Any) -> dict[str, str]:
     return dict(decision.headers) if decision is not None else {}
 
 
-async def settle(decision: Any, usage: Usage, cost: Decimal, *, dispatched: bool) -> None:
-    """Charge the actual usage, or give the reservation back if no provider was called."""
+async def settle(decision: Any, outcome: Outcome) -> None:
+    """Charge the outcome's usage, or give the reservation back if no provider was called."""
     if decision is None or decision.reservation is None:
         return
-    if dispatched:
-        await admission_control.settle(decision.reservation, usage.total_tokens, cost)
+    if outcome.dispatched:
+        await admission_control.settle(
+            decision.reservation, outcome.usage.total_tokens, outcome.cost
+        )
     else:
         await admission_control.release(decision.reservation)
+
+
+async def report_usage_anomaly(request_id: str, caller: Caller, outcome: Outcome) -> None:
+    """An upstream reported more than the request could produce: it was billed the bound, and
+    operators hear about it (one open alert per provider)."""
+    route = outcome.route
+    provider = (route.served_provider if route else "") or "unknown"
+    metrics.record_usage_anomaly(provider)
+    condition = Condition(
+        kind=AlertKind.USAGE_ANOMALY,
+        key=f"usage_anomaly:{provider}",
+        title=f"{provider} reported more tokens than a request could produce",
+        detail=(
+            f"Request {request_id} of organisation {caller.organization.pk}: reported "
+            f"{outcome.reported.total_tokens} tokens, billed {outcome.usage.total_tokens}."
+        ),
+        action=(
+            "The request was billed at its bound; the reported counts are on its usage record. "
+            "Check the provider's usage reporting before trusting its counts again."
+        ),
+        context={"request_id": request_id, "provider": provider},
+    )
+    await sync_to_async(fire_alert)(condition)
 
 
 def is_cacheable(call_endpoint: str, parsed: ParsedChat, opt_out: bool) -> bool:
@@ -68,33 +100,54 @@ def _cache_key(org_id: int, endpoint: str, parsed: ParsedChat) -> str:
     return response_cache.build_cache_key(org_id, endpoint, parsed.body)
 
 
-async def cache_get(org_id: int, endpoint: str, parsed: ParsedChat) -> ChatResult | None:
+async def cache_get(
+    org_id: int, endpoint: str, parsed: ParsedChat
+) -> ChatResult | EmbeddingResult | None:
     cached = await response_cache.get_cached_response(_cache_key(org_id, endpoint, parsed))
     if cached is None:
         return None
+    usage = Usage(**cached.usage)
+    if "vectors" in cached.extra:
+        return EmbeddingResult(
+            vectors=cached.extra["vectors"],
+            usage=usage,
+            provider=cached.provider,
+            model=cached.model,
+        )
     return ChatResult(
         text=cached.text,
         finish_reason=cached.finish_reason,
-        usage=Usage(**cached.usage),
+        usage=usage,
         provider=cached.provider,
         model=cached.model,
         tool_calls=[ToolCall(**call) for call in cached.tool_calls],
     )
 
 
-async def cache_put(org_id: int, endpoint: str, parsed: ParsedChat, result: ChatResult) -> None:
-    entry = response_cache.CachedResponse(
-        text=result.text,
-        tool_calls=[asdict(call) for call in result.tool_calls],
-        finish_reason=result.finish_reason,
-        usage={
-            "input_tokens": result.usage.input_tokens,
-            "output_tokens": result.usage.output_tokens,
-            "cached_input_tokens": result.usage.cached_input_tokens,
-        },
-        provider=result.provider,
-        model=result.model,
-    )
+async def cache_put(
+    org_id: int, endpoint: str, parsed: ParsedChat, result: ChatResult | EmbeddingResult
+) -> None:
+    usage = {
+        "input_tokens": result.usage.input_tokens,
+        "output_tokens": result.usage.output_tokens,
+        "cached_input_tokens": result.usage.cached_input_tokens,
+    }
+    if isinstance(result, EmbeddingResult):
+        entry = response_cache.CachedResponse(
+            usage=usage,
+            provider=result.provider,
+            model=result.model,
+            extra={"vectors": result.vectors},
+        )
+    else:
+        entry = response_cache.CachedResponse(
+            text=result.text,
+            tool_calls=[asdict(call) for call in result.tool_calls],
+            finish_reason=result.finish_reason,
+            usage=usage,
+            provider=result.provider,
+            model=result.model,
+        )
     await response_cache.store_cached_response(_cache_key(org_id, endpoint, parsed), entry)
 
 

@@ -28,6 +28,7 @@ PASSTHROUGH = {
     "prediction",
     "modalities",
     "verbosity",
+    "web_search_options",
 }
 CHAT_FIELDS = {
     "model",

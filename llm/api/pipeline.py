@@ -1,16 +1,16 @@
 """The request pipeline of the public API, a step each:
 
 authenticate -> parse -> route -> admit (rate limits + quota reservation) -> cache -> call the
-provider (failover) -> respond -> settle and record usage.
+provider (failover) -> respond -> settle.
 
-Every step is a small function over a `Call`, the request's running record. `finish` runs on
-every way out (success, error, client disconnect) and is the only place usage is settled and
-recorded, so no request is billed twice or lost.
+Every step is a small function over a `Call`, the request's running record. However the call
+ends, the view builds one immutable Outcome (llm/outcome.py, through the builders below) and
+hands it to `settlement.settle(call, outcome)`: the only writer of the quota settlement, the
+usage record, the request log line and the metrics.
 """
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import re
@@ -25,34 +25,33 @@ from django.conf import settings
 from django.http import HttpResponse
 
 from gateway_project.redis_client import get_redis
-from llm.api import governance
+from llm.api import governance, settlement
 from llm.api.auth import Caller, authenticate
 from llm.api.errors import ApiError, bad_request, from_gateway_error
-from llm.api.observe import observe_call
 from llm.api.parsing import ParsedChat
 from llm.api.responses import money
-from llm.catalog import ModelEntry, get_catalog
+from llm.catalog import ModelEntry
 from llm.circuit import CircuitPolicy
-from llm.costs import compute_cost
-from llm.errors import GatewayError
-from llm.failover import SKIPPED, RetryPolicy, RouteInfo
+from llm.costs import request_options, worst_case_cost
+from llm.errors import GatewayError, GatewayTimeoutError
+from llm.failover import RetryPolicy, RouteInfo
 from llm.health import HealthPolicy
+from llm.outcome import BillingReason, Charge, Ending, Outcome, outcome
 from llm.routing import RoutePlan, needs_for
 from llm.runtime import configure_runtime, is_runtime_configured, plan_route
-from llm.tokens import estimate_messages_tokens, estimate_tokens
-from llm.types import ChatResult, Usage
+from llm.tokens import estimate_messages_tokens, prompt_upper_bound
+from llm.types import ChatResult
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Request ids: a random prefix per process plus a counter, unique without a syscall per request.
 _ID_PREFIX = secrets.token_hex(8)
 _id_counter = itertools.count(1)
 DEFAULT_MAX_OUTPUT = 4096  # the worst case reserved when neither request nor catalogue bounds it
-_background: set[asyncio.Task] = set()
 
 
 @dataclass
 class Call:
-    """One API request as it moves through the pipeline."""
+    """One API request as it moves through the pipeline (its outcome is built at the end)."""
 
     endpoint: str
     request_id: str  # ours, unique: the usage record's key
@@ -64,17 +63,13 @@ class Call:
     plan: RoutePlan | None = None
     route: RouteInfo | None = None
     admission: Any = None
-    usage: Usage = field(default_factory=Usage)
-    cost: Decimal = Decimal(0)
-    price_version: str = ""
-    status: int = 200
-    error_class: str = ""
     cache_status: str = "BYPASS"
     stream: bool = False
-    ttft_ms: float | None = None
-    client_disconnected: bool = False
-    cache_opt_out: bool = False  # Cache-Control: no-cache
-    finished: bool = False
+    cache_opt_out: bool = False  # Cache-Control: no-cache (do not answer from the cache)
+    no_store: bool = False  # Cache-Control: no-store (keep nothing: no cache entry, no prompt)
+    cost: Decimal | None = None  # shown in X-Gateway-Cost once the outcome is known
+    paid: list[Charge] = field(default_factory=list)  # answers paid so far (structured output)
+    settled: bool = False
 
     @property
     def elapsed_ms(self) -> float:
@@ -91,12 +86,16 @@ class Call:
 
 def begin(request, endpoint: str) -> Call:
     sent = request.headers.get("X-Request-ID", "")
-    no_cache = "no-cache" in request.headers.get("Cache-Control", "").lower()
+    directives = {
+        part.strip().lower() for part in request.headers.get("Cache-Control", "").split(",")
+    }
+    no_store = "no-store" in directives
     return Call(
         endpoint=endpoint,
         request_id=f"req_{_ID_PREFIX}{next(_id_counter):016x}",
         client_request_id=sent if REQUEST_ID.match(sent) else "",
-        cache_opt_out=no_cache,
+        cache_opt_out=no_store or "no-cache" in directives,
+        no_store=no_store,
     )
 
 
@@ -126,6 +125,7 @@ async def route(call: Call, needs: frozenset[str] | None = None) -> None:
             call.parsed.model,
             needs=needs or needs_for(request),
             allowed=call.caller.limits.allowed_models,
+            request=request,
         )
     except GatewayError as error:
         raise from_gateway_error(error) from None
@@ -147,27 +147,43 @@ def check_window(call: Call) -> None:
         )
 
 
-def worst_case(call: Call, output_tokens: int | None = None) -> tuple[int, Decimal]:
-    """Tokens and cost to reserve: prompt + max output, at the dearest candidate's price."""
+def cap_output(call: Call) -> None:
+    """Without max_tokens from the client, send the cap we reserve for: the reservation is then a
+    real bound on what the provider can produce (and bill)."""
     request = call.parsed.request
+    if request.max_tokens is not None:
+        return
     prompt = estimate_messages_tokens(request.messages)
+    request.max_tokens = min(
+        max(min(model.max_output_tokens or DEFAULT_MAX_OUTPUT, DEFAULT_MAX_OUTPUT), 1)
+        if model.context_window - prompt >= DEFAULT_MAX_OUTPUT
+        else max(model.context_window - prompt, 1)
+        for model in (candidate.model for candidate in call.plan.candidates)
+    )
+
+
+def worst_case(call: Call, output_tokens: int | None = None) -> tuple[int, Decimal]:
+    """Tokens and cost to reserve: the prompt's upper bound (UTF-8 bytes, at most the context
+    window) plus the output cap sent upstream, in the dearest token class at the dearest
+    candidate's price, service tier and request fees included."""
+    request = call.parsed.request
+    bound = prompt_upper_bound(request.messages, request.tools, request.response_format)
+    options = request_options(request)
+    output = (request.max_tokens or 0) if output_tokens is None else output_tokens
     costs, most_tokens = [], 0
     for candidate in call.plan.candidates:
         model = candidate.model
-        output = output_tokens
-        if output is None:
-            output = request.max_tokens or min(
-                model.max_output_tokens or DEFAULT_MAX_OUTPUT, DEFAULT_MAX_OUTPUT
-            )
-        usage = Usage(input_tokens=prompt, output_tokens=output)
-        costs.append(compute_cost(model.price_at(call.created_at), usage))
-        most_tokens = max(most_tokens, usage.total_tokens)
+        prompt = min(bound, model.context_window)
+        costs.append(worst_case_cost(model.price_at(call.created_at), prompt, output, options))
+        most_tokens = max(most_tokens, prompt + output)
     return most_tokens, max(costs, default=Decimal(0))
 
 
-async def admit(call: Call, output_tokens: int | None = None) -> None:
+async def admit(call: Call, output_tokens: int | None = None, attempts: int = 1) -> None:
+    if output_tokens is None:
+        cap_output(call)
     tokens, cost = worst_case(call, output_tokens)
-    call.admission = await governance.admit(call.caller, tokens, cost)
+    call.admission = await governance.admit(call.caller, tokens * attempts, cost * attempts)
 
 
 async def lookup_cache(call: Call) -> ChatResult | None:
@@ -179,7 +195,7 @@ async def lookup_cache(call: Call) -> ChatResult | None:
 
 
 async def store_cache(call: Call, result: ChatResult) -> None:
-    if call.cache_status == "MISS":
+    if call.cache_status == "MISS" and not call.no_store:
         await governance.cache_put(call.caller.organization.pk, call.endpoint, call.parsed, result)
 
 
@@ -197,15 +213,25 @@ def retry_policy() -> RetryPolicy:
     )
 
 
-def served(call: Call, result: ChatResult, info: RouteInfo) -> None:
-    call.route = info
-    call.usage, call.cost = result.usage, result.cost or Decimal(0)
-    call.price_version = info.price_version or ""
+def new_route(call: Call) -> RouteInfo:
+    """The route the core fills in as it goes, so every way out can see its attempts."""
+    call.route = RouteInfo.for_plan(call.plan)
+    return call.route
 
 
-def served_from_cache(call: Call, result: ChatResult) -> None:
+# --- outcomes: one per way out --------------------------------------------------------------
+
+
+def served(call: Call, charges: tuple[Charge, ...]) -> Outcome:
+    estimated = any(charge.usage.estimated for charge in charges)
+    reason = BillingReason.ESTIMATED if estimated else BillingReason.REPORTED
+    result = outcome(Ending.SERVED, reason, route=call.route, charges=charges)
+    call.cost = result.cost
+    return result
+
+
+def served_from_cache(call: Call, result: ChatResult) -> Outcome:
     # A hit costs the user nothing upstream: no tokens charged, no cost.
-    call.usage, call.cost = Usage(), Decimal(0)
     call.route = RouteInfo(
         requested=call.parsed.model,
         alias=call.plan.alias,
@@ -215,107 +241,78 @@ def served_from_cache(call: Call, result: ChatResult) -> None:
         served_model=result.model,
         upstream_model=result.model,
     )
+    call.cost = Decimal(0)
+    return outcome(Ending.SERVED, BillingReason.CACHE_HIT, route=call.route, cache_hit=True)
 
 
-def streamed(call: Call, info: RouteInfo, text: str) -> None:
-    """A stream ended (cleanly, cut, or by the client): charge what the upstream produced."""
-    call.route = info
-    usage = info.usage
-    call.usage = usage if usage and usage.total_tokens else estimated_usage_so_far(call, text)
-    call.cost = cost_of(call)
-
-
-def failed(call: Call, error: ApiError) -> None:
-    call.status = error.status
-    call.error_class = error.code or f"http_{error.status}"
-
-
-def estimated_usage_so_far(call: Call, text: str) -> Usage:
-    """What the upstream produced before a disconnect, when it never said: estimated."""
-    return Usage(
-        input_tokens=estimate_messages_tokens(call.parsed.request.messages),
-        output_tokens=estimate_tokens(text),
-        estimated=True,
-    )
-
-
-async def finish(call: Call) -> None:
-    """Settle the reservation and record usage: exactly once per call, on every way out."""
-    if call.finished or call.caller is None:
-        return
-    call.finished = True
-    if call.route is not None and call.route.served_provider and call.cost == 0:
-        call.cost = cost_of(call)
-    await governance.settle(call.admission, call.usage, call.cost, dispatched=was_dispatched(call))
-    observe_call(call)
-    await governance.record(usage_record(call))
-
-
-def was_dispatched(call: Call) -> bool:
-    """Did any provider get the request (then its usage is charged, even zero)?"""
+def stream_ended(call: Call, *, error_class: str = "", ending: Ending | None = None) -> Outcome:
+    """A stream ended: cleanly, cut by the upstream, or by the client (or our stop) going away.
+    The core's charge has the reported counts and flags whatever it had to estimate."""
     route = call.route
-    return route is not None and (
-        route.served_provider is not None
-        or any(a.error_kind not in SKIPPED for a in route.attempts)
+    charges = (route.charge,) if route is not None and route.charge is not None else ()
+    if ending in (Ending.CLIENT_GONE, Ending.STOPPING):
+        reason = BillingReason(ending.value)
+        status = 499
+        error_class = "client_disconnected" if ending is Ending.CLIENT_GONE else "gateway_stopping"
+    elif error_class:
+        ending, reason, status = Ending.UPSTREAM_CUT, BillingReason.UPSTREAM_CUT, 502
+    else:
+        ending, reason, status = Ending.SERVED, BillingReason.REPORTED, 200
+        if any(charge.usage.estimated for charge in charges):
+            reason = BillingReason.ESTIMATED
+    result = outcome(
+        ending, reason, status=status, error_class=error_class, route=route, charges=charges
+    )
+    call.cost = result.cost
+    return result
+
+
+def failed(call: Call, error: ApiError, cause: BaseException | None = None) -> Outcome:
+    """An error answer. Paid upstream answers before it (structured output) are still billed;
+    a deadline that passed after dispatch bills what the provider did (see settle)."""
+    route = getattr(cause, "route", None) or call.route
+    call.route = route
+    charges = tuple(getattr(cause, "charges", ()))
+    error_class = error.code or f"http_{error.status}"
+    if isinstance(cause, GatewayTimeoutError) and route is not None and route.in_flight:
+        return outcome(
+            Ending.DEADLINE,
+            BillingReason.DEADLINE_ESTIMATED,
+            status=error.status,
+            error_class=error_class,
+            route=route,
+            charges=charges,
+        )
+    if charges:
+        reason = BillingReason.REPAIR_FAILED
+    elif cause is not None and not isinstance(cause, GatewayError | ApiError):
+        reason = BillingReason.INTERNAL_ERROR
+    elif route is not None and route.attempts:
+        reason = BillingReason.UPSTREAM_ERROR
+    else:
+        reason = BillingReason.NOT_DISPATCHED
+    return outcome(
+        Ending.FAILED,
+        reason,
+        status=error.status,
+        error_class=error_class,
+        route=route,
+        charges=charges,
     )
 
 
-def cost_of(call: Call) -> Decimal:
-    if call.cache_status == "HIT" or not call.usage.total_tokens:
-        return Decimal(0)
-    catalog = get_catalog()
-    model = catalog.models.get(call.route.served_model or "")
-    if model is None:
-        return Decimal(0)
-    price = model.price_at(call.created_at)
-    call.price_version = price.version
-    return compute_cost(price, call.usage)
-
-
-def finish_in_background(call: Call) -> None:
-    """Settle and record without holding up the response (or after the client went away).
-
-    The work is a few Redis round trips; server shutdown waits for it (drain_background)."""
-    task = asyncio.get_running_loop().create_task(finish(call))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
-
-
-async def drain_background() -> None:
-    """Wait for every pending settle-and-record (graceful shutdown)."""
-    while _background:
-        await asyncio.gather(*list(_background), return_exceptions=True)
-
-
-def usage_record(call: Call) -> dict[str, Any]:
-    caller, route = call.caller, call.route
-    return {
-        "organization_id": caller.organization.pk,
-        "api_key_id": caller.key.pk,
-        "user_id": caller.key.created_by_id,
-        "request_id": call.request_id,
-        "client_request_id": call.client_request_id,
-        "created_at": call.created_at.isoformat(),
-        "endpoint": call.endpoint,
-        "requested_model": call.parsed.model if call.parsed else "",
-        "provider": (route.served_provider or "") if route else "",
-        "upstream_model": (route.upstream_model or route.served_model or "") if route else "",
-        "input_tokens": call.usage.input_tokens,
-        "output_tokens": call.usage.output_tokens,
-        "cached_input_tokens": call.usage.cached_input_tokens,
-        "tokens_estimated": call.usage.estimated,
-        "cost": str(call.cost),
-        "price_version": call.price_version,
-        "latency_ms": round(call.elapsed_ms),
-        "ttft_ms": round(call.ttft_ms) if call.ttft_ms is not None else None,
-        "upstream_ms": round(call.upstream_ms),
-        "status": call.status,
-        "error_class": call.error_class,
-        "attempts": len(route.providers_tried()) if route else 0,
-        "cache_hit": call.cache_status == "HIT",
-        "stream": call.stream,
-        "client_disconnected": call.client_disconnected,
-    }
+def client_gone(call: Call) -> Outcome:
+    """The client went away before a non-streamed answer: the attempt in flight may still
+    answer (settle waits for it a little); its usage is billed as reported, else estimated."""
+    ending = Ending.STOPPING if settlement.is_stopping() else Ending.CLIENT_GONE
+    return outcome(
+        ending,
+        BillingReason(ending.value),
+        status=499,
+        error_class="client_disconnected" if ending is Ending.CLIENT_GONE else "gateway_stopping",
+        route=call.route,
+        charges=tuple(call.paid),
+    )
 
 
 def response_headers(call: Call) -> dict[str, str]:
@@ -329,22 +326,26 @@ def response_headers(call: Call) -> dict[str, str]:
         headers.update(call.route.headers())
     if call.admission is not None:
         headers.update(governance.rate_limit_headers(call.admission))
-    if not call.stream:
+    if not call.stream and call.cost is not None:
         headers["X-Gateway-Cost"] = money(call.cost)
     headers["X-Gateway-Overhead-Ms"] = f"{call.overhead_ms:.2f}"
     return headers
 
 
-def respond_json(call: Call, body: dict[str, Any], status: int = 200) -> HttpResponse:
-    """The answer; settling and recording run alongside it, off the response's path."""
-    finish_in_background(call)
+def respond_json(
+    call: Call, result: Outcome, body: dict[str, Any], status: int = 200
+) -> HttpResponse:
+    """The answer; settling runs alongside it, off the response's path."""
+    settlement.settle(call, result)
     response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
     for name, value in response_headers(call).items():
         response[name] = value
     return response
 
 
-async def respond_error(call: Call, error: ApiError) -> HttpResponse:
-    failed(call, error)
-    await finish(call)
+def respond_error(call: Call, error: ApiError, cause: BaseException | None = None) -> HttpResponse:
+    result = failed(call, error, cause)
+    # After a deadline the provider may still bill: the cost is known only once settled.
+    call.cost = None if result.ending is Ending.DEADLINE else result.cost
+    settlement.settle(call, result)
     return error.response(response_headers(call))

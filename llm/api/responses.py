@@ -15,11 +15,13 @@ def money(amount) -> str:
 
 def usage_body(usage: Usage, cost=None) -> dict[str, Any]:
     body: dict[str, Any] = {
-        "prompt_tokens": usage.input_tokens,
+        "prompt_tokens": usage.prompt_tokens,
         "completion_tokens": usage.output_tokens,
         "total_tokens": usage.total_tokens,
         "prompt_tokens_details": {"cached_tokens": usage.cached_input_tokens},
     }
+    if usage.reasoning_tokens:
+        body["completion_tokens_details"] = {"reasoning_tokens": usage.reasoning_tokens}
     if cost is not None:
         body["cost"] = money(cost)  # ours: USD, exact decimal as a string
     if usage.estimated:
@@ -35,7 +37,7 @@ def tool_calls_body(result: ChatResult) -> list[dict[str, Any]]:
 
 
 def chat_completion(
-    result: ChatResult, *, completion_id: str, created: int, model: str
+    result: ChatResult, usage: Usage, cost, *, completion_id: str, created: int, model: str
 ) -> dict[str, Any]:
     message: dict[str, Any] = {"role": "assistant", "content": result.text or None}
     if result.tool_calls:
@@ -47,8 +49,15 @@ def chat_completion(
         "object": "chat.completion",
         "created": created,
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": result.finish_reason}],
-        "usage": usage_body(result.usage, result.cost),
+        "choices": [
+            {
+                "index": 0,
+                "message": message,
+                "finish_reason": result.finish_reason,
+                "logprobs": result.logprobs,
+            }
+        ],
+        "usage": usage_body(usage, cost),
         "provider": result.provider,
     }
     if result.citations:
@@ -71,17 +80,20 @@ class ChunkWriter:
     def _line(self, payload: dict[str, Any]) -> bytes:
         return b"data: " + json.dumps({**self.base, **payload}).encode() + b"\n\n"
 
-    def _delta(self, delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
+    def _delta(
+        self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
+    ) -> bytes:
         if not self.sent_role:
             delta = {"role": "assistant", **delta}
             self.sent_role = True
-        return self._line(
-            {"choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
-        )
+        choice: dict[str, Any] = {"index": 0, "delta": delta, "finish_reason": finish_reason}
+        if logprobs is not None:
+            choice["logprobs"] = logprobs
+        return self._line({"choices": [choice]})
 
     def event(self, event: StreamEvent) -> bytes | None:
         if event.type is StreamEventType.DELTA:
-            return self._delta({"content": event.text})
+            return self._delta({"content": event.text}, logprobs=event.logprobs)
         if event.type is StreamEventType.REASONING:
             return self._delta({"reasoning_content": event.text})
         if event.type is StreamEventType.TOOL_CALL:

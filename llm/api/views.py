@@ -7,7 +7,6 @@ import contextlib
 import functools
 import logging
 import time
-from decimal import Decimal
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 from django.views.decorators.csrf import csrf_exempt
@@ -15,22 +14,25 @@ from django.views.decorators.http import require_GET, require_POST
 
 from gateway_project.database import DATABASE_ERRORS
 from llm import failover
-from llm.api import pipeline
+from llm.api import pipeline, settlement
 from llm.api.catalog_views import openai_model_list
 from llm.api.errors import ApiError, database_unavailable, from_gateway_error
 from llm.api.parsing import load_json, parse_chat, parse_generate
 from llm.api.pipeline import Call
 from llm.api.responses import ChunkWriter, chat_completion, money
 from llm.errors import GatewayError
+from llm.outcome import Ending, Outcome
 from llm.structured import complete_structured
-from llm.types import StreamEventType, Usage
+from llm.types import ChatResult, StreamEventType
+
+MAX_REPAIRS = 2  # structured output: repair turns after the first answer
 
 logger = logging.getLogger(__name__)
 
 
 def api_view(endpoint: str):
     """A POST endpoint of the pipeline: every error, expected or not, becomes one JSON answer,
-    and the call is settled and recorded on every way out."""
+    and every way out (a client that hangs up included) settles one outcome."""
 
     def decorate(handle):
         @csrf_exempt
@@ -41,42 +43,41 @@ def api_view(endpoint: str):
             try:
                 return await handle(call, request)
             except GatewayError as error:
-                call.route = error.route or call.route
-                if isinstance(getattr(error, "usage", None), Usage):
-                    # Structured output that never validated: every attempt is still paid for.
-                    call.usage, call.cost = error.usage, error.cost or Decimal(0)
-                return await pipeline.respond_error(call, from_gateway_error(error))
+                return pipeline.respond_error(call, from_gateway_error(error), error)
             except ApiError as error:
-                return await pipeline.respond_error(call, error)
-            except DATABASE_ERRORS:
+                return pipeline.respond_error(call, error, error)
+            except asyncio.CancelledError:
+                settlement.settle(call, pipeline.client_gone(call))
+                raise
+            except DATABASE_ERRORS as exc:
                 logger.warning("Database unavailable in %s (request %s)", endpoint, call.request_id)
-                call.usage, call.cost = Usage(), Decimal(0)
-                return await pipeline.respond_error(call, database_unavailable())
-            except Exception:
+                return pipeline.respond_error(call, database_unavailable(), exc)
+            except Exception as exc:
                 logger.exception("Unexpected error in %s (request %s)", endpoint, call.request_id)
                 error = ApiError(
                     500, "Internal error; the request was not billed.", code="internal"
                 )
-                call.usage, call.cost = Usage(), Decimal(0)
-                return await pipeline.respond_error(call, error)
+                return pipeline.respond_error(call, error, exc)
 
         return view
 
     return decorate
 
 
-async def complete_chat(call: Call):
+async def complete_chat(call: Call) -> tuple[ChatResult, Outcome]:
     """Answer from the cache, or call the provider (with failover) and fill the cache."""
     result = await pipeline.lookup_cache(call)
     if result is not None:
-        pipeline.served_from_cache(call, result)
-        return result
+        return result, pipeline.served_from_cache(call, result)
     result, info = await failover.complete(
-        call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
+        call.plan,
+        call.parsed.request,
+        deadline=pipeline.deadline(),
+        policy=pipeline.retry_policy(),
+        route=pipeline.new_route(call),
     )
-    pipeline.served(call, result, info)
     await pipeline.store_cache(call, result)
-    return result
+    return result, pipeline.served(call, (info.charge,))
 
 
 @api_view("chat.completions")
@@ -87,16 +88,16 @@ async def chat_completions(call: Call, request) -> HttpResponse:
     await pipeline.admit(call)
     if call.parsed.request.stream:
         return await stream_chat(call)
-    result = await complete_chat(call)
+    result, outcome = await complete_chat(call)
     body = chat_completion(
         result,
+        outcome.usage,
+        outcome.cost,
         completion_id=f"chatcmpl-{call.request_id[4:]}",
         created=int(time.time()),
         model=result.model or call.parsed.model,
     )
-    if call.cache_status == "HIT":
-        body["usage"] = {**body["usage"], "cost": "0"}
-    return pipeline.respond_json(call, body)
+    return pipeline.respond_json(call, outcome, body)
 
 
 async def stream_chat(call: Call) -> HttpResponse:
@@ -107,7 +108,6 @@ async def stream_chat(call: Call) -> HttpResponse:
     )
     call.route = stream.route
     await stream.open()  # failover happens here; errors still become JSON answers
-    call.ttft_ms = stream.route.ttft_ms
     writer = ChunkWriter(
         completion_id=f"chatcmpl-{call.request_id[4:]}",
         created=int(time.time()),
@@ -122,33 +122,33 @@ async def stream_chat(call: Call) -> HttpResponse:
 
 
 async def relay(call: Call, stream, writer: ChunkWriter):
-    """Yield SSE lines; on every way out (end, upstream cut, client gone) settle and record."""
-    text: list[str] = []
+    """Yield SSE lines; every way out (end, upstream cut, client gone) settles one outcome.
+
+    A clean end settles before [DONE] is written: a client that closes the connection the
+    moment it reads [DONE] (the openai SDK does) cannot cancel it."""
+    error_class = ""
     try:
         async for event in stream:
-            if event.type is StreamEventType.DELTA:
-                text.append(event.text)
-            elif event.type is StreamEventType.ERROR:
-                call.status = 502
-                call.error_class = f"upstream_{event.error.kind}" if event.error else "upstream"
+            if event.type is StreamEventType.ERROR:
+                error_class = f"upstream_{event.error.kind}" if event.error else "upstream"
                 message = event.error.message if event.error else "the upstream stream broke"
-                yield writer.error(message, call.error_class, stream.route.served_provider)
+                yield writer.error(message, error_class, stream.route.served_provider)
                 break
             line = writer.event(event)
             if line:
                 yield line
         await stream.aclose()
-        pipeline.streamed(call, stream.route, "".join(text))
+        outcome = pipeline.stream_ended(call, error_class=error_class)
+        settlement.settle(call, outcome)
         if call.parsed.include_usage:
-            yield writer.usage(call.usage, call.cost)
+            yield writer.usage(outcome.usage, outcome.cost)
         yield writer.done()
-        await pipeline.finish(call)
     except (asyncio.CancelledError, GeneratorExit):
-        # The client went away: close the upstream, charge what it produced until now.
-        call.client_disconnected, call.status, call.error_class = True, 499, "client_disconnected"
-        await _close_quietly(stream)
-        pipeline.streamed(call, stream.route, "".join(text))
-        pipeline.finish_in_background(call)
+        # The client (or our stop) went away: close the upstream, bill what it produced.
+        if not call.settled:
+            await _close_quietly(stream)
+            ending = Ending.STOPPING if settlement.is_stopping() else Ending.CLIENT_GONE
+            settlement.settle(call, pipeline.stream_ended(call, ending=ending))
         raise
 
 
@@ -174,8 +174,8 @@ async def generate(call: Call, request) -> HttpResponse:
     call.parsed = parse_generate(load_json(request))
     await pipeline.route(call)
     await pipeline.admit(call)
-    result = await complete_chat(call)
-    return pipeline.respond_json(call, generate_body(call, result))
+    result, outcome = await complete_chat(call)
+    return pipeline.respond_json(call, outcome, generate_body(call, result, outcome))
 
 
 @api_view("generate-structured")
@@ -183,22 +183,25 @@ async def generate_structured(call: Call, request) -> HttpResponse:
     await pipeline.authenticate_call(call, request)
     call.parsed = parse_generate(load_json(request), structured=True)
     await pipeline.route(call, frozenset({"chat", "structured"}))
-    await pipeline.admit(call)
-    outcome = await complete_structured(
+    await pipeline.admit(call, attempts=MAX_REPAIRS + 1)
+    structured = await complete_structured(
         call.plan,
         call.parsed.request,
         call.parsed.extra["schema"],
         deadline=pipeline.deadline(),
         policy=pipeline.retry_policy(),
         name=call.parsed.extra.get("schema_name") or "response",
+        max_repairs=MAX_REPAIRS,
+        paid=call.paid,
     )
-    pipeline.served(call, outcome.result, outcome.route)
-    return pipeline.respond_json(
-        call, {**generate_body(call, outcome.result), "data": outcome.value}
-    )
+    call.route = structured.route
+    outcome = pipeline.served(call, structured.charges)
+    body = {**generate_body(call, structured.result, outcome), "data": structured.value}
+    return pipeline.respond_json(call, outcome, body)
 
 
-def generate_body(call: Call, result) -> dict:
+def generate_body(call: Call, result: ChatResult, outcome: Outcome) -> dict:
+    usage = outcome.usage
     return {
         "request_id": call.request_id,
         "text": result.text,
@@ -207,13 +210,13 @@ def generate_body(call: Call, result) -> dict:
         "requested_model": call.parsed.model,
         "finish_reason": result.finish_reason,
         "usage": {
-            "input_tokens": call.usage.input_tokens,
-            "output_tokens": call.usage.output_tokens,
-            "total_tokens": call.usage.total_tokens,
-            "estimated": call.usage.estimated,
+            "input_tokens": usage.input_tokens,
+            "output_tokens": usage.output_tokens,
+            "total_tokens": usage.total_tokens,
+            "estimated": usage.estimated,
         },
-        "cost": money(call.cost),
-        "cached": call.cache_status == "HIT",
+        "cost": money(outcome.cost),
+        "cached": outcome.cache_hit,
         "latency_ms": round(call.elapsed_ms, 2),
         "attempts": len(call.route.providers_tried()) if call.route else 0,
     }

@@ -12,6 +12,7 @@ DIALECT_MODULES = {
     "gemini": "llm.providers.gemini",
     "cohere": "llm.providers.cohere",
     "ollama": "llm.providers.ollama",
+    "perplexity": "llm.providers.perplexity",
     "demo": "llm.providers.demo",
 }
 

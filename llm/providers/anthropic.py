@@ -1,8 +1,12 @@
 """The Anthropic Messages API dialect (POST {base}/v1/messages).
 
 System messages are lifted into "system", OpenAI tool definitions and tool calls become
-tool_use/tool_result blocks, and structured output rides on a forced tool whose input_schema is
-the requested JSON schema (its input is returned as the answer text).
+tool_use/tool_result blocks (a strict tool's JSON Schema goes whole into input_schema; the
+`strict` flag itself is OpenAI's and is not sent), `parallel_tool_calls: false` becomes
+`disable_parallel_tool_use`, and structured output rides on a forced tool whose input_schema is
+the requested JSON schema (its input is returned as the answer text). Images (URL or base64
+data URL) become image blocks. Which parameters reach this dialect is decided by the parameter
+rules (llm.params): e.g. Claude 4.5 models take `temperature` or `top_p`, never both.
 
 Quirks: "default_max_tokens" (int, default 4096): the cap sent when the request has none,
 since the API requires max_tokens.
@@ -10,6 +14,7 @@ since the API requires max_tokens.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from collections.abc import AsyncIterator
@@ -178,6 +183,8 @@ def build_body(provider: ProviderConfig, request: ChatRequest, *, stream: bool) 
     if request.tools:
         body["tools"] = translate_tools(request.tools)
     choice = translate_tool_choice(request.tool_choice)
+    if request.extra.get("parallel_tool_calls") is False and request.tools:
+        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
     if choice:
         body["tool_choice"] = choice
     forced = structured_tool(request.response_format)
@@ -190,15 +197,26 @@ def build_body(provider: ProviderConfig, request: ChatRequest, *, stream: bool) 
 
 
 def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
-    """input_tokens excludes cache reads and writes; our input_tokens is the whole prompt."""
+    """input_tokens excludes cache reads and writes; our input_tokens is the whole prompt.
+    Cache writes are split by lifetime in cache_creation (5 minutes or 1 hour); without that
+    split they are 5-minute writes, the default lifetime.
+    https://docs.anthropic.com/en/api/messages (usage)"""
     if not raw:
         return None
     cache_read = int(raw.get("cache_read_input_tokens") or 0)
     cache_write = int(raw.get("cache_creation_input_tokens") or 0)
+    split = raw.get("cache_creation") or {}
+    write_1h = int(split.get("ephemeral_1h_input_tokens") or 0)
+    write_5m = int(split.get("ephemeral_5m_input_tokens") or 0) if split else cache_write
+    cache_write = max(cache_write, write_5m + write_1h)
+    tier = raw.get("service_tier")
     return Usage(
         input_tokens=int(raw.get("input_tokens") or 0) + cache_read + cache_write,
         output_tokens=int(raw.get("output_tokens") or 0),
         cached_input_tokens=cache_read,
+        cache_write_5m_tokens=cache_write - write_1h,
+        cache_write_1h_tokens=write_1h,
+        service_tier=tier if isinstance(tier, str) and tier != "standard" else "",
     )
 
 
@@ -304,15 +322,16 @@ def stream_decoder(request: ChatRequest) -> wire.Decoder:
 
 
 def merge_usage(state: wire.StreamState, raw: dict[str, Any] | None) -> None:
-    """message_delta usage is cumulative; newer versions restate the input counts too."""
+    """message_delta usage is cumulative; newer versions restate the input counts too. Input
+    counts from message_start are kept when the delta does not restate them."""
     if not raw:
         return
     if raw.get("input_tokens") is not None:
         state.usage = parse_usage(raw)
         return
     usage = state.usage or Usage()
-    usage.output_tokens = int(raw.get("output_tokens") or usage.output_tokens)
-    state.usage = usage
+    output = int(raw.get("output_tokens") or usage.output_tokens)
+    state.usage = dataclasses.replace(usage, output_tokens=output)
 
 
 class AnthropicDialect:

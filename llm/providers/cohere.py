@@ -1,5 +1,7 @@
 """The Cohere v2 dialect (POST {base}/v2/chat, /v2/embed; models listed at /v1/models).
 
+Strict tools (OpenAI's per-function `strict`) become the request-wide `strict_tools: true`.
+
 Quirks: "embed_input_type" (default "search_document"), which v3+ embedding models require.
 """
 
@@ -67,6 +69,19 @@ def translate_message(message: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def translate_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] | None:
+    """OpenAI tools as v2 tools; per-tool `strict` becomes the request's strict_tools."""
+    if not tools:
+        return None
+    return [
+        {
+            "type": "function",
+            "function": {k: v for k, v in (tool.get("function") or {}).items() if k != "strict"},
+        }
+        for tool in tools
+    ]
+
+
 def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
     body: dict[str, Any] = {
         "model": request.model,
@@ -79,17 +94,21 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
         ("p", request.top_p),
         ("stop_sequences", request.stop),
         ("seed", request.seed),
-        ("tools", request.tools),
+        ("tools", translate_tools(request.tools)),
+        ("presence_penalty", request.extra.get("presence_penalty")),
+        ("frequency_penalty", request.extra.get("frequency_penalty")),
     ):
         if value is not None:
             body[key] = value
+    if any((t.get("function") or {}).get("strict") for t in request.tools or []):
+        body["strict_tools"] = True
     if isinstance(request.tool_choice, str) and request.tool_choice in TOOL_CHOICES:
         body["tool_choice"] = TOOL_CHOICES[request.tool_choice]
     elif isinstance(request.tool_choice, dict):
         # Cohere cannot force one named tool: force a call and offer only that tool.
         name = (request.tool_choice.get("function") or {}).get("name")
         body["tool_choice"] = "REQUIRED"
-        body["tools"] = [t for t in request.tools or [] if t["function"]["name"] == name]
+        body["tools"] = [t for t in body.get("tools", []) if t["function"]["name"] == name]
     response_format = request.response_format or {}
     if response_format.get("type") == "json_schema":
         body["response_format"] = {
@@ -102,17 +121,25 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
 
 
 def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
-    """ "tokens" counts what the model saw; "billed_units" is the fallback."""
+    """ "tokens" counts what the model processed; "billed_units" is what Cohere bills, which the
+    cost is computed on. https://docs.cohere.com/reference/chat (usage)"""
     if not raw:
         return None
     counts = raw.get("tokens") or raw.get("billed_units") or {}
+    billed = raw.get("billed_units") or {}
     if "input_tokens" not in counts and "output_tokens" not in counts:
         return None
     return Usage(
         input_tokens=int(counts.get("input_tokens") or 0),
         output_tokens=int(counts.get("output_tokens") or 0),
         cached_input_tokens=int(raw.get("cached_tokens") or 0),
+        billed_input_units=_units(billed.get("input_tokens")),
+        billed_output_units=_units(billed.get("output_tokens")),
     )
+
+
+def _units(value: Any) -> int | None:
+    return int(value) if isinstance(value, int | float) else None
 
 
 def parse_chat(

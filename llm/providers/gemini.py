@@ -1,6 +1,11 @@
 """The Google Gemini API dialect (generativelanguage v1beta: generateContent,
 streamGenerateContent?alt=sse, embedContent/batchEmbedContents, models).
 
+Tool parameters go in `parametersJsonSchema`, which takes a full JSON Schema (what OpenAI strict
+tools carry: additionalProperties, $defs, const...); `parameters` takes only an OpenAPI subset and
+answers 400 "Unknown name" for those keywords. Images become inlineData (base64 data URLs) or
+fileData (URLs). reasoning_effort becomes thinkingConfig.thinkingBudget.
+
 Quirks: "schema_field" ("responseJsonSchema" by default; "responseSchema" sends the OpenAPI-subset
 field older models want) for json_schema structured output.
 """
@@ -39,6 +44,31 @@ FINISH_REASONS = {
     "IMAGE_SAFETY": "content_filter",
 }
 TOOL_MODES = {"auto": "AUTO", "required": "ANY", "none": "NONE"}
+# reasoning_effort -> thinking budget in tokens (2.5 models accept 128..24576 on every tier).
+THINKING_BUDGETS = {"minimal": 128, "low": 1024, "medium": 8192, "high": 24576}
+IMAGE_TYPES = {"png": "image/png", "gif": "image/gif", "webp": "image/webp"}
+
+
+def image_part(url: str) -> dict[str, Any]:
+    if url.startswith("data:") and ";base64," in url:
+        mime, data = url[5:].split(";base64,", 1)
+        return {"inlineData": {"mimeType": mime, "data": data}}
+    suffix = url.rsplit(".", 1)[-1].split("?", 1)[0].lower()
+    return {"fileData": {"mimeType": IMAGE_TYPES.get(suffix, "image/jpeg"), "fileUri": url}}
+
+
+def content_parts(content: Any) -> list[dict[str, Any]]:
+    if isinstance(content, str):
+        return [{"text": content}] if content else []
+    parts: list[dict[str, Any]] = []
+    for part in content or []:
+        if not isinstance(part, dict):
+            continue
+        if part.get("type") == "text" and part.get("text"):
+            parts.append({"text": part["text"]})
+        elif part.get("type") == "image_url":
+            parts.append(image_part((part.get("image_url") or {}).get("url", "")))
+    return parts
 
 
 def model_path(model: str) -> str:
@@ -79,9 +109,7 @@ def translate_messages(
             )
             role = "user"
         else:
-            text = text_of(message.get("content"))
-            if text:
-                parts.append({"text": text})
+            parts.extend(content_parts(message.get("content")))
             for call in message.get("tool_calls") or []:
                 function = call.get("function") or {}
                 call_names[call.get("id", "")] = function.get("name", "")
@@ -110,9 +138,14 @@ def generation_config(provider: ProviderConfig, request: ChatRequest) -> dict[st
         ("topP", request.top_p),
         ("stopSequences", request.stop),
         ("seed", request.seed),
+        ("presencePenalty", request.extra.get("presence_penalty")),
+        ("frequencyPenalty", request.extra.get("frequency_penalty")),
     ):
         if value is not None:
             config[key] = value
+    effort = request.extra.get("reasoning_effort")
+    if effort in THINKING_BUDGETS:
+        config["thinkingConfig"] = {"thinkingBudget": THINKING_BUDGETS[effort]}
     response_format = request.response_format or {}
     if response_format.get("type") in ("json_object", "json_schema"):
         config["responseMimeType"] = "application/json"
@@ -132,18 +165,7 @@ def build_body(provider: ProviderConfig, request: ChatRequest) -> dict[str, Any]
     if config:
         body["generationConfig"] = config
     if request.tools:
-        body["tools"] = [
-            {
-                "functionDeclarations": [
-                    {
-                        key: value
-                        for key, value in (tool.get("function") or tool).items()
-                        if key in ("name", "description", "parameters")
-                    }
-                    for tool in request.tools
-                ]
-            }
-        ]
+        body["tools"] = [{"functionDeclarations": [declaration(t) for t in request.tools]}]
     choice = request.tool_choice
     if isinstance(choice, dict):
         body["toolConfig"] = {
@@ -157,15 +179,30 @@ def build_body(provider: ProviderConfig, request: ChatRequest) -> dict[str, Any]
     return body
 
 
+def declaration(tool: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI tool as a functionDeclaration; its JSON Schema whole, in parametersJsonSchema."""
+    function = tool.get("function") or tool
+    out: dict[str, Any] = {"name": function["name"]}
+    if function.get("description"):
+        out["description"] = function["description"]
+    if function.get("parameters"):
+        out["parametersJsonSchema"] = function["parameters"]
+    return out
+
+
 def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
-    """Thinking tokens are billed as output; promptTokenCount already includes the cache."""
+    """Thinking tokens are billed as output; promptTokenCount already includes the cache;
+    toolUsePromptTokenCount comes on top of the prompt and is billed as input.
+    https://ai.google.dev/api/generate-content#UsageMetadata"""
     if not raw or "promptTokenCount" not in raw:
         return None
+    thoughts = int(raw.get("thoughtsTokenCount") or 0)
     return Usage(
         input_tokens=int(raw.get("promptTokenCount") or 0),
-        output_tokens=int(raw.get("candidatesTokenCount") or 0)
-        + int(raw.get("thoughtsTokenCount") or 0),
+        output_tokens=int(raw.get("candidatesTokenCount") or 0) + thoughts,
         cached_input_tokens=int(raw.get("cachedContentTokenCount") or 0),
+        reasoning_tokens=thoughts,
+        tool_use_prompt_tokens=int(raw.get("toolUsePromptTokenCount") or 0),
     )
 
 

@@ -72,6 +72,8 @@ def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
             ("top_p", request.top_p),
             ("stop", request.stop),
             ("seed", request.seed),
+            ("presence_penalty", request.extra.get("presence_penalty")),
+            ("frequency_penalty", request.extra.get("frequency_penalty")),
         )
         if value is not None
     }

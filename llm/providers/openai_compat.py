@@ -1,12 +1,13 @@
 """The OpenAI chat-completions dialect, spoken by OpenAI, Groq, Together AI, Mistral,
 Hugging Face's router, OpenRouter, Perplexity and DeepSeek (and Ollama's /v1 shim).
 
+Which parameters are sent, and under which names, comes from each model's parameter rules
+(llm.params, models_config.yaml): e.g. OpenAI's `max_completion_tokens`, Mistral's
+`random_seed`, no `stream_options` where usage arrives on the last chunk unasked.
 Quirks understood (ProviderConfig.quirks):
-- "stream_usage": False     do not send stream_options (Mistral rejects unknown fields);
-                            usage is still read from whichever chunk carries it.
-- "max_tokens_field": str   send the token cap under another name, e.g.
-                            "max_completion_tokens" for OpenAI's reasoning models.
-- "list_models": False      the provider has no /models endpoint (Perplexity).
+- "stream_usage": False     never send stream_options (as a rule dropping it does).
+- "max_tokens_field": str   send the token cap under another name.
+- "list_models": False      the provider has no /models endpoint.
 Response extras are read whenever present: DeepSeek's reasoning_content and
 prompt_cache_hit_tokens, OpenRouter/Groq's "reasoning", Perplexity's citations/search_results,
 Groq's x_groq.usage.
@@ -52,9 +53,12 @@ def map_finish_reason(reason: str | None) -> str | None:
 
 
 def build_body(provider: ProviderConfig, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
+    """The request body; parameter names as the model's rules rename them (llm.params)."""
+    names = request.wire_names
     body: dict[str, Any] = {"model": request.model, "messages": request.messages}
     if request.max_tokens is not None:
-        body[provider.quirks.get("max_tokens_field", "max_tokens")] = request.max_tokens
+        field = names.get("max_tokens") or provider.quirks.get("max_tokens_field", "max_tokens")
+        body[field] = request.max_tokens
     optional = {
         "temperature": request.temperature,
         "top_p": request.top_p,
@@ -64,25 +68,39 @@ def build_body(provider: ProviderConfig, request: ChatRequest, *, stream: bool) 
         "response_format": request.response_format,
         "seed": request.seed,
         "user": request.user,
+        **request.extra,
     }
-    body.update({key: value for key, value in optional.items() if value is not None})
-    body.update(request.extra)
+    body.update({names.get(k, k): value for k, value in optional.items() if value is not None})
     body["stream"] = stream
-    if stream and provider.quirks.get("stream_usage", True):
+    if stream and request.stream_usage and provider.quirks.get("stream_usage", True):
         body["stream_options"] = {"include_usage": True}
     return body
 
 
-def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
+def parse_usage(raw: dict[str, Any] | None, service_tier: Any = None) -> Usage | None:
+    """OpenAI's usage object; OpenRouter adds prompt_tokens_details.cache_write_tokens, DeepSeek
+    prompt_cache_hit_tokens. The served service_tier is a top-level field of the answer.
+    https://platform.openai.com/docs/api-reference/chat/object
+    https://openrouter.ai/docs/use-cases/usage-accounting"""
     if not raw:
         return None
     details = raw.get("prompt_tokens_details") or {}
+    output_details = raw.get("completion_tokens_details") or {}
     cached = details.get("cached_tokens") or raw.get("prompt_cache_hit_tokens") or 0
     return Usage(
         input_tokens=int(raw.get("prompt_tokens") or 0),
         output_tokens=int(raw.get("completion_tokens") or 0),
         cached_input_tokens=int(cached),
+        cache_write_5m_tokens=int(details.get("cache_write_tokens") or 0),
+        reasoning_tokens=int(output_details.get("reasoning_tokens") or 0),
+        service_tier=service_tier if isinstance(service_tier, str) else "",
     )
+
+
+def usage_of(data: dict[str, Any]) -> Usage | None:
+    """The usage of an answer or a chunk (Groq puts it under x_groq)."""
+    raw = data.get("usage") or (data.get("x_groq") or {}).get("usage")
+    return parse_usage(raw, data.get("service_tier"))
 
 
 def parse_citations(data: dict[str, Any]) -> list[str] | None:
@@ -122,7 +140,7 @@ def parse_chat(
         )
         for index, call in enumerate(message.get("tool_calls") or [])
     ]
-    usage = parse_usage(data.get("usage") or (data.get("x_groq") or {}).get("usage"))
+    usage = usage_of(data)
     return ChatResult(
         text=text,
         finish_reason=map_finish_reason(choice.get("finish_reason"))
@@ -134,6 +152,7 @@ def parse_chat(
         latency_ms=latency_ms,
         reasoning=message.get("reasoning_content") or message.get("reasoning") or None,
         citations=parse_citations(data),
+        logprobs=choice.get("logprobs") or None,
     )
 
 
@@ -149,11 +168,15 @@ async def decode_stream(
             raise wire.error_from_body(state.provider, chunk)
         state.model = chunk.get("model") or state.model
         state.citations = parse_citations(chunk) or state.citations
-        usage = parse_usage(chunk.get("usage") or (chunk.get("x_groq") or {}).get("usage"))
+        usage = usage_of(chunk)
         if usage is not None:
             state.usage = usage
         for choice in chunk.get("choices") or []:
-            for event in delta_events(choice.get("delta") or {}):
+            events = delta_events(choice.get("delta") or {})
+            texts = [e for e in events if e.type is StreamEventType.DELTA]
+            if texts and choice.get("logprobs"):
+                texts[0].logprobs = choice["logprobs"]
+            for event in events:
                 yield event
             reason = map_finish_reason(choice.get("finish_reason"))
             if reason:

@@ -16,7 +16,7 @@ from typing import Any
 
 import httpx
 
-from llm.tokens import estimate_messages_tokens, estimate_tokens
+from llm.tokens import estimate_usage, fill_unreported
 from llm.types import (
     ChatRequest,
     ErrorKind,
@@ -427,10 +427,16 @@ async def run_stream(
         client, provider, url, headers=headers, body=body, params=params
     ) as response:
         error: ProviderError | None = None
+        seen_usage: Usage | None = None
         try:
             async for event in decode(response, state):
                 if event.type in TEXT_EVENTS:
                     received.append(event.text)
+                if state.usage is not seen_usage and state.usage is not None:
+                    # Counts reported mid-stream (Anthropic's message_start, Gemini's running
+                    # usageMetadata) reach the caller at once, so a disconnect still bills them.
+                    seen_usage = state.usage
+                    yield StreamEvent(StreamEventType.USAGE, usage=state.usage, model=state.model)
                 yielded = True
                 yield event
         except ProviderError as exc:
@@ -455,14 +461,11 @@ async def run_stream(
             raise error
         output = "".join(received)
         if error is not None:
-            yield StreamEvent(StreamEventType.USAGE, usage=partial_usage(state, request, output))
+            usage = fill_unreported(state.usage, request.messages, output)
+            yield StreamEvent(StreamEventType.USAGE, usage=usage)
             yield StreamEvent(StreamEventType.ERROR, error=error)
             return
-        usage = state.usage or Usage(
-            input_tokens=estimate_messages_tokens(request.messages),
-            output_tokens=estimate_tokens(output),
-            estimated=True,
-        )
+        usage = state.usage or estimate_usage(request.messages, output)
         yield StreamEvent(StreamEventType.USAGE, usage=usage, model=state.model)
         yield StreamEvent(
             StreamEventType.DONE,
@@ -470,21 +473,6 @@ async def run_stream(
             citations=state.citations,
             model=state.model,
         )
-
-
-def partial_usage(state: StreamState, request: ChatRequest, output: str) -> Usage:
-    """Usage for a stream that broke: what the upstream reported, topped up by estimate."""
-    reported = state.usage or Usage()
-    estimated_output = estimate_tokens(output)
-    usage = Usage(
-        input_tokens=reported.input_tokens or estimate_messages_tokens(request.messages),
-        output_tokens=max(reported.output_tokens, estimated_output),
-        cached_input_tokens=reported.cached_input_tokens,
-        estimated=state.usage is None
-        or estimated_output > reported.output_tokens
-        or not reported.input_tokens,
-    )
-    return usage
 
 
 def loads(data: str) -> Any:

@@ -98,7 +98,9 @@ class FakeOpenAI:
     def then(self, *replies: Reply) -> None:
         self.script.extend(replies)
 
-    def completion(self, model: str) -> dict[str, Any]:
+    def completion(self, model: str, max_tokens: int | None = None) -> dict[str, Any]:
+        # Like the real API, never more output than the cap the request sent.
+        completion_tokens = min(self.completion_tokens, max_tokens or self.completion_tokens)
         return {
             "id": "chatcmpl-upstream",
             "object": "chat.completion",
@@ -113,8 +115,8 @@ class FakeOpenAI:
             ],
             "usage": {
                 "prompt_tokens": self.prompt_tokens,
-                "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens,
+                "completion_tokens": completion_tokens,
+                "total_tokens": self.prompt_tokens + completion_tokens,
             },
         }
 
@@ -179,7 +181,11 @@ class FakeOpenAI:
             return
         if not data.get("stream"):
             await _send(
-                send, 200, json.dumps(reply.body or self.completion(data["model"])).encode()
+                send,
+                200,
+                json.dumps(
+                    reply.body or self.completion(data["model"], data.get("max_tokens"))
+                ).encode(),
             )
             return
         include_usage = bool((data.get("stream_options") or {}).get("include_usage"))
@@ -260,3 +266,184 @@ async def _send(send, status: int, body: bytes, headers: dict[str, str] | None =
         }
     )
     await send({"type": "http.response.body", "body": body})
+
+
+async def _read_body(receive) -> bytes:
+    body = b""
+    while True:
+        message = await receive()
+        body += message.get("body", b"")
+        if not message.get("more_body"):
+            return body
+
+
+async def _stream_sse(send, frames: list[str], delay: float) -> None:
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 200,
+            "headers": [(b"content-type", b"text/event-stream")],
+        }
+    )
+    for frame in frames:
+        await send({"type": "http.response.body", "body": frame.encode(), "more_body": True})
+        await asyncio.sleep(delay)
+    await send({"type": "http.response.body", "body": b""})
+
+
+@dataclass
+class FakeAnthropicStream:
+    """Anthropic's streaming Messages API: message_start carries the input counts (cache reads
+    and writes included), then text deltas, message_delta (cumulative output), message_stop.
+    Refuses what the API refuses: a wrong key or version (401/400), no max_tokens (400).
+    https://docs.anthropic.com/en/api/messages-streaming
+    https://docs.anthropic.com/en/api/errors"""
+
+    input_tokens: int = 900
+    cache_read_input_tokens: int = 4_000
+    cache_creation_input_tokens: int = 100
+    words: int = 200
+    output_tokens: int = 400
+    delay: float = 0.02
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        if scope["path"] != "/v1/messages":
+            error = {"type": "error", "error": {"type": "not_found_error", "message": "Not found"}}
+            await _send(send, 404, json.dumps(error).encode())
+            return
+        if headers.get("x-api-key") != "sk-ant-test" or not headers.get("anthropic-version"):
+            error = {
+                "type": "error",
+                "error": {"type": "authentication_error", "message": "invalid x-api-key"},
+            }
+            await _send(send, 401, json.dumps(error).encode())
+            return
+        data = json.loads(body)
+        self.requests.append(data)
+        if not isinstance(data.get("max_tokens"), int):
+            error = {
+                "type": "error",
+                "error": {"type": "invalid_request_error", "message": "max_tokens: Field required"},
+            }
+            await _send(send, 400, json.dumps(error).encode())
+            return
+        start = {
+            "type": "message_start",
+            "message": {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "model": data["model"],
+                "content": [],
+                "stop_reason": None,
+                "usage": {
+                    "input_tokens": self.input_tokens,
+                    "cache_read_input_tokens": self.cache_read_input_tokens,
+                    "cache_creation_input_tokens": self.cache_creation_input_tokens,
+                    "output_tokens": 1,
+                },
+            },
+        }
+        frames = [_frame("message_start", start)]
+        frames.append(
+            _frame(
+                "content_block_start",
+                {"type": "content_block_start", "index": 0, "content_block": {"type": "text"}},
+            )
+        )
+        for _ in range(self.words):
+            delta = {"type": "text_delta", "text": "word "}
+            frames.append(
+                _frame(
+                    "content_block_delta",
+                    {"type": "content_block_delta", "index": 0, "delta": delta},
+                )
+            )
+        frames.append(_frame("content_block_stop", {"type": "content_block_stop", "index": 0}))
+        frames.append(
+            _frame(
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "end_turn"},
+                    "usage": {"output_tokens": self.output_tokens},
+                },
+            )
+        )
+        frames.append(_frame("message_stop", {"type": "message_stop"}))
+        await _stream_sse(send, frames, self.delay)
+
+
+@dataclass
+class FakeGeminiStream:
+    """Gemini's streamGenerateContent?alt=sse: every chunk is a partial GenerateContentResponse
+    with the running usageMetadata (the prompt count, cached part included, from the first).
+    Refuses a wrong key (400 API_KEY_INVALID) and a request without contents (400).
+    https://ai.google.dev/api/generate-content#method:-models.streamgeneratecontent
+    https://ai.google.dev/gemini-api/docs/troubleshooting"""
+
+    prompt_tokens: int = 5_000
+    cached_tokens: int = 4_000
+    words: int = 200
+    delay: float = 0.02
+    requests: list[dict[str, Any]] = field(default_factory=list)
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            return
+        body = await _read_body(receive)
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        if not scope["path"].endswith(":streamGenerateContent") or b"alt=sse" not in scope.get(
+            "query_string", b""
+        ):
+            await _send(
+                send, 404, json.dumps({"error": {"code": 404, "status": "NOT_FOUND"}}).encode()
+            )
+            return
+        if headers.get("x-goog-api-key") != "gm-test":
+            error = {
+                "error": {
+                    "code": 400,
+                    "message": "API key not valid. Please pass a valid API key.",
+                    "status": "INVALID_ARGUMENT",
+                }
+            }
+            await _send(send, 400, json.dumps(error).encode())
+            return
+        data = json.loads(body)
+        self.requests.append(data)
+        if not data.get("contents"):
+            error = {
+                "error": {
+                    "code": 400,
+                    "message": "contents is not specified",
+                    "status": "INVALID_ARGUMENT",
+                }
+            }
+            await _send(send, 400, json.dumps(error).encode())
+            return
+        frames = []
+        for i in range(1, self.words + 1):
+            chunk = {
+                "candidates": [{"content": {"role": "model", "parts": [{"text": "word "}]}}],
+                "usageMetadata": {
+                    "promptTokenCount": self.prompt_tokens,
+                    "cachedContentTokenCount": self.cached_tokens,
+                    "candidatesTokenCount": i,
+                    "totalTokenCount": self.prompt_tokens + i,
+                },
+                "modelVersion": "gemini-2.5-pro",
+            }
+            if i == self.words:
+                chunk["candidates"][0]["finishReason"] = "STOP"
+            frames.append(f"data: {json.dumps(chunk)}\r\n\r\n")
+        await _stream_sse(send, frames, self.delay)
+
+
+def _frame(event: str, data: dict[str, Any]) -> str:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n"

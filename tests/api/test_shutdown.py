@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 async def test_lifespan_shutdown_writes_every_pending_usage_record(org, settings):
     from gateway_project.asgi import application
-    from llm.api import pipeline
+    from llm.api import settlement
 
     settings.REDIS_URL = ""  # the in-process buffer: what a stop could lose
     settings.GATEWAY_USAGE_FLUSH_SECONDS = 3600  # no periodic flush would save us
@@ -43,8 +43,8 @@ async def test_lifespan_shutdown_writes_every_pending_usage_record(org, settings
         )
 
     task = asyncio.get_running_loop().create_task(slow_settle())
-    pipeline._background.add(task)
-    task.add_done_callback(pipeline._background.discard)
+    settlement._background.add(task)
+    task.add_done_callback(settlement._background.discard)
 
     messages = [{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}]
     sent = []

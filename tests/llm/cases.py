@@ -46,12 +46,18 @@ CASES = [
         "anthropic/claude-3.5-haiku",
         headers=OPENROUTER_HEADERS,
     ),
-    _openai_like(
-        "perplexity",
-        "Perplexity",
-        "https://api.perplexity.ai",
-        "sonar",
-        quirks={"list_models": False},
+    Case(
+        ProviderConfig(
+            id="perplexity",
+            name="Perplexity",
+            dialect="perplexity",
+            base_url="https://api.perplexity.ai",
+            api_key="pplx-test-key",
+        ),
+        "perplexity/sonar",
+        "https://api.perplexity.ai/v1/agent",
+        "https://api.perplexity.ai/v1/agent",
+        ("authorization", "Bearer pplx-test-key"),
     ),
     _openai_like("deepseek", "DeepSeek", "https://api.deepseek.com", "deepseek-chat"),
     Case(
@@ -109,4 +115,13 @@ CASES = [
     ),
 ]
 BY_ID = {case.id: case for case in CASES}
+# Sonar over chat completions, as Perplexity served it until 2026-09-27: the OpenAI dialect still
+# reads citations and search_results whenever a provider sends them.
+SONAR_CHAT_COMPLETIONS = _openai_like(
+    "perplexity",
+    "Perplexity",
+    "https://api.perplexity.ai",
+    "sonar",
+    quirks={"list_models": False},
+)
 KEYED_CASES = [case for case in CASES if case.auth is not None]

@@ -27,6 +27,7 @@ STREAM_MEDIA_TYPES = {
     "gemini": "text/event-stream",
     "cohere": "text/event-stream",
     "ollama": "application/x-ndjson",
+    "perplexity": "text/event-stream",
 }
 # How each provider answers a wrong or missing key: (status, documented error body).
 UNAUTHORIZED = {
@@ -34,6 +35,7 @@ UNAUTHORIZED = {
     "anthropic": (401, "anthropic/error_401.json"),
     "gemini": (400, "gemini/error_invalid_key.json"),
     "cohere": (401, "cohere/error_401.json"),
+    "perplexity": (401, "perplexity/error_401.json"),
 }
 
 
@@ -163,6 +165,7 @@ DEFAULT_CHAT = {
     "gemini": "gemini/generate.json",
     "cohere": "cohere/chat.json",
     "ollama": "ollama/chat.json",
+    "perplexity": "perplexity/response.json",
 }
 DEFAULT_STREAM = {
     "openai": "openai/stream.txt",
@@ -170,6 +173,7 @@ DEFAULT_STREAM = {
     "gemini": "gemini/stream.txt",
     "cohere": "cohere/stream.txt",
     "ollama": "ollama/stream.ndjson",
+    "perplexity": "perplexity/stream.txt",
 }
 
 

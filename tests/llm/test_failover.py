@@ -26,8 +26,12 @@ RETRYABLE = [
 ONE_TRY = RetryPolicy(attempts_per_candidate=1)
 
 
+# Long enough that the usage the fakes report is within what it could produce.
+PROMPT = "hi " * 1000
+
+
 def request() -> ChatRequest:
-    return ChatRequest(model="whatever", messages=[{"role": "user", "content": "hi"}])
+    return ChatRequest(model="whatever", messages=[{"role": "user", "content": PROMPT}])
 
 
 @pytest.fixture
@@ -130,8 +134,8 @@ async def test_the_cost_uses_the_price_in_force_and_names_its_version(fake, runt
     ]
     result, route = await complete(plan, request(), deadline=5, runtime=runtime, policy=ONE_TRY)
     # June 2025 row of b-mid: 1000 x 2 + 1000 x 0.20 + 1000 x 10 = 12200 per million
-    assert result.cost == route.cost == Decimal("0.01220000")
-    assert route.price_version == "b-mid@2025-06-01"
+    assert route.charge.cost == Decimal("0.01220000")
+    assert route.charge.price.version == "b-mid@2025-06-01"
 
 
 async def test_upstream_time_is_measured_without_backoff(fake, runtime, plan, clock):
@@ -162,7 +166,8 @@ async def test_embeddings_fail_over_and_are_priced(fake, runtime, catalog):
     plan = resolve(catalog, "emb", needs={"embeddings"}, now=NOW)
     result, route = await embed(plan, ["one two", "three"], deadline=5, runtime=runtime)
     assert fake.calls == [("alpha", "alpha-embed")] and len(result.vectors) == 2
-    assert route.cost == Decimal("0.00000006") and route.price_version == "emb@2025-01-01"
+    assert route.charge.cost == Decimal("0.00000006")
+    assert route.charge.price.version == "emb@2025-01-01"
 
 
 # --- streams -------------------------------------------------------------------------------
@@ -191,8 +196,9 @@ async def test_a_stream_fails_over_when_the_error_comes_before_the_first_event(f
     assert "".join(e.text for e in events) == "hello"
     route = chat_stream.route
     assert route.served_provider == "beta" and route.attempts[0].error_kind == "connection"
-    assert route.usage == Usage(input_tokens=10, output_tokens=2)
-    assert route.cost == Decimal("0.00004000") and route.price_version == "b-mid@2025-06-01"
+    assert route.charge.usage == Usage(input_tokens=10, output_tokens=2)
+    assert route.charge.cost == Decimal("0.00004000")
+    assert route.charge.price.version == "b-mid@2025-06-01"
     assert route.ttft_ms is not None
 
 
@@ -215,7 +221,7 @@ async def test_a_stream_does_not_fail_over_after_the_first_event(fake, runtime, 
         StreamEventType.ERROR,
     ]
     assert fake.calls == [("alpha", "alpha-big-2025")]
-    assert chat_stream.route.usage == Usage(input_tokens=5, output_tokens=1)
+    assert chat_stream.route.charge.usage == Usage(input_tokens=5, output_tokens=1)
     await runtime.health.refresh(force=True)
     assert runtime.health.provider_stats("alpha").error_rate == 1.0
 
@@ -227,8 +233,8 @@ async def test_a_stream_closed_early_still_reports_usage_so_far(fake, runtime, p
         if event.type is StreamEventType.DELTA:
             break
     await chat_stream.aclose()
-    assert chat_stream.route.usage == Usage(input_tokens=7, output_tokens=1)
-    assert chat_stream.route.cost == Decimal("0.00004400")
+    assert chat_stream.route.charge.usage == Usage(input_tokens=7, output_tokens=1)
+    assert chat_stream.route.charge.cost == Decimal("0.00004400")
 
 
 async def test_when_every_circuit_is_open_the_planned_candidate_is_still_tried(

@@ -123,7 +123,18 @@ async def test_tools_become_function_declarations_and_history_function_parts() -
     )
 
     body = sent.body
-    assert body["tools"] == [{"functionDeclarations": [WEATHER_TOOL["function"]]}]
+    function = WEATHER_TOOL["function"]
+    assert body["tools"] == [
+        {
+            "functionDeclarations": [
+                {
+                    "name": function["name"],
+                    "description": function["description"],
+                    "parametersJsonSchema": function["parameters"],
+                }
+            ]
+        }
+    ]
     assert body["toolConfig"] == {
         "functionCallingConfig": {"mode": "ANY", "allowedFunctionNames": ["get_weather"]}
     }

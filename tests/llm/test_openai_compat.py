@@ -9,7 +9,7 @@ import pytest
 
 from llm.providers import get_dialect
 from llm.types import StreamEventType
-from tests.llm.cases import BY_ID
+from tests.llm.cases import BY_ID, SONAR_CHAT_COMPLETIONS
 from tests.llm.fakes import (
     WEATHER_TOOL,
     FakeUpstream,
@@ -128,7 +128,7 @@ async def test_deepseek_streams_reasoning_as_reasoning_events_before_the_answer(
 
 
 async def test_perplexity_citations_are_returned_with_the_answer() -> None:
-    case = BY_ID["perplexity"]
+    case = SONAR_CHAT_COMPLETIONS
     data = fixture_json("openai/perplexity_chat.json")
     fake = upstream_for(case, chat="openai/perplexity_chat.json")
     async with fake.client() as client:
@@ -138,7 +138,7 @@ async def test_perplexity_citations_are_returned_with_the_answer() -> None:
 
 
 async def test_perplexity_search_results_stand_in_for_citations_when_only_they_are_sent() -> None:
-    case = BY_ID["perplexity"]
+    case = SONAR_CHAT_COMPLETIONS
     data = fixture_json("openai/perplexity_search_results_only.json")
     fake = upstream_for(case, chat="openai/perplexity_search_results_only.json")
     async with fake.client() as client:
@@ -148,7 +148,7 @@ async def test_perplexity_search_results_stand_in_for_citations_when_only_they_a
 
 
 async def test_perplexity_streams_end_with_citations_and_usage_on_the_done_event() -> None:
-    case = BY_ID["perplexity"]
+    case = SONAR_CHAT_COMPLETIONS
     fake = upstream_for(case, stream="openai/perplexity_stream.txt")
     async with fake.client() as client:
         events = await collect(OPENAI.stream(client, case.provider, question(case.model)))
@@ -264,7 +264,7 @@ async def test_models_are_listed_from_the_models_endpoint() -> None:
 
 
 async def test_a_provider_without_a_models_endpoint_is_not_asked() -> None:
-    case = BY_ID["perplexity"]
+    case = SONAR_CHAT_COMPLETIONS
     fake = FakeUpstream("openai", auth=case.auth)
     async with fake.client() as client:
         assert await OPENAI.list_models(client, case.provider) == []
