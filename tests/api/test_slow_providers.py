@@ -87,6 +87,7 @@ def test_a_stalled_stream_ends_with_a_terminal_error_event(gateway, key, upstrea
     assert time.monotonic() - started < 5
     [record] = wait_for_usage(1)
     assert record.status == 502 and record.error_class == "upstream_timeout"
+    assert record.output_tokens > 0 and record.tokens_estimated  # what arrived is billed
 
 
 def test_a_429_retry_after_keeps_calls_away_from_that_provider(gateway, key, upstreams):
