@@ -241,6 +241,7 @@ class FakeOpenAI:
         while self.sent_bytes < size and not gone.is_set():
             await send({"type": "http.response.body", "body": piece, "more_body": True})
             self.sent_bytes += len(piece)
+            await asyncio.sleep(0)  # a send to a closed connection returns at once: let watch() run
         watcher.cancel()
         await send({"type": "http.response.body", "body": b"" if stream else b'"}'})
 
