@@ -165,7 +165,8 @@ class Frequency(models.TextChoices):
 
 
 class UsageRollup(models.Model):
-    """Totals of usage records per organisation × requested model × API key per hour or day.
+    """Totals of usage records per organisation × requested model × API key × provider × error
+    class, per hour or day.
 
     Rebuilt from the raw records for a whole window at a time, so re-running gives the same rows.
     """
@@ -175,6 +176,8 @@ class UsageRollup(models.Model):
         ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     model = models.CharField(max_length=100, blank=True)  # the requested model or alias
+    provider = models.CharField(max_length=40, blank=True)  # the provider that answered
+    error_class = models.CharField(max_length=40, blank=True)  # blank for successes
     frequency = models.CharField(max_length=4, choices=Frequency.choices)
     period_start = models.DateTimeField()
     requests = models.PositiveIntegerField(default=0)
@@ -184,6 +187,7 @@ class UsageRollup(models.Model):
     cached_input_tokens = models.PositiveBigIntegerField(default=0)
     cache_hits = models.PositiveIntegerField(default=0)
     cost = models.DecimalField(max_digits=20, decimal_places=8, default=0)
+    latency_ms_sum = models.PositiveBigIntegerField(default=0)  # mean latency = sum / requests
 
     objects = TenantQuerySet.as_manager()
 

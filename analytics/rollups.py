@@ -1,4 +1,5 @@
-"""Usage roll-ups: hourly and daily totals per organisation × model × API key.
+"""Usage roll-ups: hourly and daily totals per organisation × model × API key × provider × error
+class.
 
 `roll_up_usage(now)` advances a high-water mark (RollupFillState) one whole hour at a time; each
 hour is rebuilt from the raw records and committed together with the mark, so a killed worker
@@ -23,6 +24,8 @@ from organizations.models import Organization
 FILL_STATE = "usage"
 HOUR = timedelta(hours=1)
 SUMMED = ["input_tokens", "output_tokens", "cached_input_tokens", "cost"]
+# The dimensions of a roll-up row, as named on the raw records.
+DIMENSIONS = ["organization_id", "api_key_id", "requested_model", "provider", "error_class"]
 
 
 @dataclass
@@ -104,15 +107,14 @@ def _aggregates():
         "requests": Count("id"),
         "errors": Count("id", filter=Q(status__gte=400)),
         "cache_hits": Count("id", filter=Q(cache_hit=True)),
+        "latency_ms_sum": Sum("latency_ms"),
         **{name: Sum(name) for name in SUMMED},
     }
 
 
 def _rebuild_hour(hour: datetime) -> None:
     records = UsageRecord.objects.filter(created_at__gte=hour, created_at__lt=hour + HOUR)
-    rows = records.values("organization_id", "api_key_id", "requested_model").annotate(
-        **_aggregates()
-    )
+    rows = records.values(*DIMENSIONS).annotate(**_aggregates())
     UsageRollup.objects.filter(frequency=Frequency.HOUR, period_start=hour).delete()
     UsageRollup.objects.bulk_create(
         _rollup(row, row["requested_model"], Frequency.HOUR, hour) for row in rows.order_by()
@@ -124,10 +126,12 @@ def _rebuild_day(day: datetime) -> None:
     hourly = UsageRollup.objects.filter(
         frequency=Frequency.HOUR, period_start__gte=day, period_start__lt=day + timedelta(days=1)
     )
-    rows = hourly.values("organization_id", "api_key_id", "model").annotate(
+    rows = hourly.values("organization_id", "api_key_id", "model", "provider", "error_class")
+    rows = rows.annotate(
         requests=Sum("requests"),
         errors=Sum("errors"),
         cache_hits=Sum("cache_hits"),
+        latency_ms_sum=Sum("latency_ms_sum"),
         **{name: Sum(name) for name in SUMMED},
     )
     UsageRollup.objects.filter(frequency=Frequency.DAY, period_start=day).delete()
@@ -141,6 +145,8 @@ def _rollup(row: dict, model: str, frequency: str, start: datetime) -> UsageRoll
         organization_id=row["organization_id"],
         api_key_id=row["api_key_id"],
         model=model,
+        provider=row["provider"],
+        error_class=row["error_class"],
         frequency=frequency,
         period_start=start,
         requests=row["requests"] or 0,
@@ -150,6 +156,7 @@ def _rollup(row: dict, model: str, frequency: str, start: datetime) -> UsageRoll
         output_tokens=row["output_tokens"] or 0,
         cached_input_tokens=row["cached_input_tokens"] or 0,
         cost=row["cost"] or Decimal("0"),
+        latency_ms_sum=row["latency_ms_sum"] or 0,
     )
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from billing import stripe_api
 from billing.accounts import PAYING, find_billing_account
 from billing.invoices import describe_invoice, list_invoices_for_org
@@ -38,10 +40,15 @@ def describe_billing_page(tenant: TenantContext) -> dict:
 
 
 def _usage_row(label: str, usage: dict, key: str) -> dict:
+    percent = usage["percent"][key]
+    share = Decimal(percent) if percent is not None else Decimal(0)
     return {
         "label": label,
         "used": usage[key],
         "limit": usage["limits"][key],
-        "percent": usage["percent"][key],
+        "percent": percent,
         "projected": usage["projected"][key],
+        # The meter on the page: its width, and "high" from 80 %, "full" at the limit.
+        "bar_width": str(min(share, Decimal(100))),
+        "level": "full" if share >= 100 else "high" if share >= 80 else "",
     }

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/billing/portal", api.PortalView.as_view(), name="portal"),
     path("api/billing/webhook", api.WebhookView.as_view(), name="webhook"),
     path("billing/", views.billing_page, name="page"),
+    path("billing/plan-usage/", views.plan_usage, name="plan-usage"),
     path("billing/subscribe/", views.subscribe, name="page-subscribe"),
     path("billing/portal/", views.portal, name="page-portal"),
 ]

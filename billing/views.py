@@ -28,6 +28,16 @@ def billing_page(request):
 
 
 @login_required
+@require_GET
+def plan_usage(request):
+    """The overview's plan-usage card (the billing page's #plan-usage partial)."""
+    tenant = get_context_for_request(request)
+    if tenant is None:
+        return redirect("home")
+    return render(request, TEMPLATE + "#plan-usage", describe_billing_page(tenant))
+
+
+@login_required
 @require_POST
 def subscribe(request):
     tenant = _get_owner_context(request)

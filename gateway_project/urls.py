@@ -15,7 +15,7 @@ urlpatterns = [
     path("api/auth/", include("accounts.urls")),
     path("", include("organizations.urls")),
     path("", include("llm.api.urls")),
-    path("api/dashboard/", include("analytics.urls")),
+    path("", include("analytics.urls")),
     path("", include("billing.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from django.db.models import Q
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.permissions import IsAuthenticated
@@ -10,9 +9,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from organizations import memberships, tenancy
-from organizations.api_keys import mint_api_key, revoke_api_key
+from organizations.api_keys import can_revoke, mint_api_key, revoke_api_key, visible_keys
 from organizations.authentication import ApiKeyUser
-from organizations.models import ApiKey, Invitation, Membership
+from organizations.models import Invitation, Membership
 from organizations.permissions import OrgPermission
 from organizations.serializers import (
     ApiKeySerializer,
@@ -28,19 +27,12 @@ class TenantView(APIView):
     action_for_method: dict[str, str] = {}
 
 
-def _visible_keys(tenant):
-    keys = ApiKey.objects.for_org(tenant.organization).select_related("created_by")
-    if tenant.can("manage_keys") or tenant.role == "viewer":
-        return keys
-    return keys.filter(Q(created_by=tenant.user))
-
-
 class ApiKeyListView(TenantView):
     action_for_method = {"GET": "read", "POST": "create_own_key"}
 
     @extend_schema(responses=ApiKeySerializer(many=True))
     def get(self, request):
-        return Response(ApiKeySerializer(_visible_keys(request.tenant), many=True).data)
+        return Response(ApiKeySerializer(visible_keys(request.tenant), many=True).data)
 
     @extend_schema(
         request=ApiKeySerializer,
@@ -71,7 +63,7 @@ class ApiKeyDetailView(TenantView):
     @extend_schema(responses={204: None})
     def delete(self, request, pk):
         key = tenancy.get_api_key_for_org(request.tenant.organization, pk)
-        if not request.tenant.can("manage_keys") and key.created_by_id != request.user.pk:
+        if not can_revoke(request.tenant, key):
             raise PermissionError("Members can revoke only the keys they created.")
         revoke_api_key(key)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -72,6 +72,34 @@ def find_api_key(raw_key: str) -> ApiKey | None:
     return key if key.is_usable else None
 
 
+PLAYGROUND_KEY_NAME = "Playground"
+
+
+def get_playground_key(org: Organization, user: AbstractBaseUser) -> ApiKey:
+    """The key the dashboard's playground bills a member's requests to (made on first use)."""
+    key = (
+        ApiKey.objects.for_org(org)
+        .filter(created_by=user, name=PLAYGROUND_KEY_NAME, is_revoked=False, expires_at=None)
+        .first()
+    )
+    return key or mint_api_key(org, name=PLAYGROUND_KEY_NAME, created_by=user)[0]
+
+
+def visible_keys(tenant):
+    """Admins and viewers see every key of the organisation; members see the keys they made."""
+    keys = ApiKey.objects.for_org(tenant.organization).select_related("created_by")
+    if tenant.can("manage_keys") or tenant.role == "viewer":
+        return keys
+    return keys.filter(created_by=tenant.user)
+
+
+def can_revoke(tenant, key: ApiKey) -> bool:
+    """Admins revoke any key; members only the keys they created."""
+    return tenant.can("manage_keys") or (
+        tenant.can("create_own_key") and key.created_by_id == getattr(tenant.user, "pk", None)
+    )
+
+
 def revoke_api_key(key: ApiKey) -> None:
     key.is_revoked = True
     key.save(update_fields=["is_revoked"])

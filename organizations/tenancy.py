@@ -121,3 +121,8 @@ def get_membership_for_org(org: Organization, pk) -> Membership:
 
 def get_invitation_for_org(org: Organization, pk) -> Invitation:
     return _get_for_org(Invitation.objects.all(), org, pk)
+
+
+def get_for_org(queryset, org: Organization, pk):
+    """Any tenant model's row by id, or 404 (apps whose models this module cannot import)."""
+    return _get_for_org(queryset, org, pk)

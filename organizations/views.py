@@ -26,7 +26,7 @@ def accept_invitation(request, token):
                 request, "organizations/accept_invitation.html", {"invitation": invitation}
             )
         messages.success(request, f"You joined {membership.organization.name}.")
-        return redirect("home")
+        return redirect("analytics:overview")
     return render(request, "organizations/accept_invitation.html", {"invitation": invitation})
 
 

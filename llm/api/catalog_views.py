@@ -16,7 +16,11 @@ from llm.runtime import get_runtime
 
 def usable_names(caller: Caller) -> tuple[list, list]:
     """The models and aliases this organisation may use right now (configured and allowed)."""
-    catalog, limits = get_catalog(), caller.limits
+    return usable_names_for(caller.limits)
+
+
+def usable_names_for(limits) -> tuple[list, list]:
+    catalog = get_catalog()
     models = [
         m
         for m in catalog.models.values()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from llm.api import catalog_views, embeddings, views
+from llm.api import catalog_views, embeddings, pages, views
 
 app_name = "llm"
 
@@ -14,4 +14,8 @@ urlpatterns = [
     path("api/v1/generate-structured", views.generate_structured, name="generate-structured"),
     path("api/v1/models", catalog_views.gateway_models, name="gateway-models"),
     path("api/v1/health", catalog_views.gateway_health, name="gateway-health"),
+    # Dashboard pages.
+    path("dashboard/playground/", pages.playground, name="playground"),
+    path("dashboard/playground/send/", pages.playground_send, name="playground-send"),
+    path("dashboard/models/", pages.models_page, name="models-page"),
 ]

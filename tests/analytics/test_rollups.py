@@ -118,3 +118,29 @@ def test_the_task_advances_the_mark_and_a_second_run_changes_nothing(org, time_m
     roll_up_usage_records.apply().get()
     assert UsageRollup.objects.count() == count == 2  # one hour row, one day row
     assert RollupFillState.objects.get().end == NOW - timedelta(hours=1)
+
+
+def test_rollups_keep_provider_error_class_and_latency(org):
+    hour = BASE + timedelta(hours=5)
+    rows = [("openai", "", 200, 100), ("openai", "", 200, 300), ("groq", "upstream_error", 502, 50)]
+    UsageRecord.objects.bulk_create(
+        UsageRecord(
+            organization=org,
+            request_id=f"r{next(_ids)}",
+            created_at=hour + timedelta(minutes=n),
+            endpoint="chat.completions",
+            requested_model="small",
+            provider=provider,
+            error_class=error_class,
+            status=status,
+            latency_ms=latency,
+        )
+        for n, (provider, error_class, status, latency) in enumerate(rows)
+    )
+    roll_up_window(hour, hour + timedelta(hours=1))
+    for frequency in (Frequency.HOUR, Frequency.DAY):
+        found = {
+            (r.provider, r.error_class): (r.requests, r.errors, r.latency_ms_sum)
+            for r in UsageRollup.objects.filter(organization=org, frequency=frequency)
+        }
+        assert found == {("openai", ""): (2, 0, 400), ("groq", "upstream_error"): (1, 1, 50)}

@@ -33,7 +33,7 @@ class Command(BaseCommand):
         _, secret = mint_api_key(org, name="demo key", created_by=user)
         self.stdout.write(
             "\nDemo organisation ready.\n"
-            f"  dashboard login : {DEMO_EMAIL} / {DEMO_PASSWORD}  (http://127.0.0.1:8000/)\n"
+            f"  dashboard login : {DEMO_EMAIL} / {DEMO_PASSWORD}  (http://127.0.0.1:8000/dashboard/)\n"
             f"  organization    : {org.name} ({org.slug})\n"
             f"  API key         : {secret}\n"
             "  try it          : curl http://127.0.0.1:8000/v1/models "
