@@ -3,7 +3,8 @@ from __future__ import annotations
 from django.contrib import admin
 from django.utils import timezone
 
-from analytics.models import Alert, AlertSettings, UsageRecord
+from analytics.models import Alert, AlertSettings, DeadLetterUsage, UsageRecord
+from analytics.recording import retry_dead_letters
 
 
 @admin.register(UsageRecord)
@@ -75,3 +76,26 @@ class AlertSettingsAdmin(admin.ModelAdmin):
     search_fields = ["organization__name", "emails"]
     list_select_related = ["organization"]
     autocomplete_fields = ["organization"]
+
+
+@admin.register(DeadLetterUsage)
+class DeadLetterUsageAdmin(admin.ModelAdmin):
+    """Usage records the database refused. Fix the cause, then retry them from here."""
+
+    list_display = ["received_at", "request_id", "organization_id", "error", "written_at"]
+    list_filter = [("written_at", admin.EmptyFieldListFilter)]
+    search_fields = ["request_id", "error"]
+    date_hierarchy = "received_at"
+    readonly_fields = [f.name for f in DeadLetterUsage._meta.fields]
+    actions = ["retry_selected"]
+
+    @admin.action(description="Retry writing the selected records")
+    def retry_selected(self, request, queryset):
+        written, failed = retry_dead_letters(queryset.filter(written_at__isnull=True))
+        self.message_user(request, f"{written} written, {failed} still refused.")
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

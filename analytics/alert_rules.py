@@ -7,8 +7,9 @@ Inputs that other apps own are read through settings-named callables, so they ca
 (and fed in tests) without this module importing them:
 - GATEWAY_ALERT_PROVIDER_STATES: `() -> {provider: "up" | "degraded" | "down"}`. The default infers
   states from recent usage records; point it at the llm core's health module once that exists.
-- GATEWAY_ALERT_PLAN_USAGE: `(now) -> [PlanUsage]`. The default sums this month's usage records and
-  compares them with the plan limits from `billing.limits`.
+- GATEWAY_ALERT_PLAN_USAGE: `(now) -> [PlanUsage]`. The default is `billing.usage.list_plan_usage`:
+  the current period's usage (the one definition) against each monthly limit of the plan. This
+  alert is the gateway's only 80%/100% warning.
 """
 
 from __future__ import annotations
@@ -19,10 +20,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Count, Q, Sum
+from django.db.models import Count, Q
 from django.utils.module_loading import import_string
 
-from analytics.models import AlertKind, UsageRecord
+from analytics.models import AlertKind, DeadLetterUsage, UsageRecord
 
 
 @dataclass(frozen=True)
@@ -169,48 +170,6 @@ def evaluate_rate_limit_spike(now: datetime) -> list[Condition]:
 # Plan usage ----------------------------------------------------------------------------------
 
 
-def month_start(now: datetime) -> datetime:
-    return now.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-
-
-def plan_usage_from_usage_records(now: datetime) -> list[PlanUsage]:
-    """This calendar month's usage of every active organisation against its plan's limits."""
-    from billing.limits import limits_for_plan
-    from organizations.models import Organization
-
-    totals = (
-        UsageRecord.objects.filter(created_at__gte=month_start(now), created_at__lte=now)
-        .values("organization_id")
-        .annotate(
-            requests=Count("id"),
-            input_tokens=Sum("input_tokens"),
-            output_tokens=Sum("output_tokens"),
-            spend=Sum("cost"),
-        )
-        .order_by("organization_id")
-    )
-    plans = dict(
-        Organization.objects.filter(id__in=[row["organization_id"] for row in totals]).values_list(
-            "id", "plan"
-        )
-    )
-    usage = []
-    for row in totals:
-        limits = limits_for_plan(plans.get(row["organization_id"], "free"))
-        used = {
-            "requests": (Decimal(row["requests"]), limits.monthly_requests),
-            "tokens": (
-                Decimal((row["input_tokens"] or 0) + (row["output_tokens"] or 0)),
-                limits.monthly_tokens,
-            ),
-            "spend": (Decimal(row["spend"] or 0), limits.monthly_budget_usd),
-        }
-        for metric, (amount, limit) in used.items():
-            if limit:
-                usage.append(PlanUsage(row["organization_id"], metric, amount, Decimal(limit)))
-    return usage
-
-
 PLAN_THRESHOLDS = (80, 100)
 
 
@@ -236,8 +195,9 @@ def evaluate_plan_usage(now: datetime) -> list[Condition]:
                         f"{usage.metric} used in {period} ({percent:.0f}%)."
                     ),
                     action=(
-                        "Requests are now refused until the period ends: upgrade the plan to "
-                        "continue."
+                        "On a plan that blocks at its limit, requests are refused until the "
+                        "period ends (on one that bills overage, further tokens are billed): "
+                        "upgrade the plan or raise the budget to continue."
                         if at_limit
                         else "Upgrade the plan or reduce usage before the limit is reached."
                     ),
@@ -248,10 +208,37 @@ def evaluate_plan_usage(now: datetime) -> list[Condition]:
     return conditions
 
 
+# Usage records the database refused ---------------------------------------------------------
+
+
+def evaluate_usage_dead_letters(now: datetime) -> list[Condition]:
+    """Gateway-wide: usage records are waiting in the dead-letter table."""
+    waiting = DeadLetterUsage.objects.filter(written_at__isnull=True).count()
+    if not waiting:
+        return []
+    return [
+        Condition(
+            kind=AlertKind.USAGE_DEAD_LETTER,
+            key="usage_dead_letter",
+            title=f"{waiting} usage records refused by the database",
+            detail=(
+                "These requests were served but their usage rows could not be written; every "
+                "other row was. They are unbilled until written."
+            ),
+            action=(
+                "Open Admin → Dead-letter usage records, read each error, fix the cause (a "
+                "migration, a deleted key) and retry the records from there."
+            ),
+            context={"waiting": waiting},
+        )
+    ]
+
+
 # The registry the evaluator runs. notify_recovery: send a "resolved" message when it ends.
 RULES: dict[str, tuple[Callable[[datetime], list[Condition]], bool]] = {
     AlertKind.PROVIDER_DOWN: (evaluate_provider_down, True),
     AlertKind.ERROR_RATE: (evaluate_error_rate, True),
     AlertKind.RATE_LIMIT_SPIKE: (evaluate_rate_limit_spike, True),
     AlertKind.PLAN_USAGE: (evaluate_plan_usage, False),
+    AlertKind.USAGE_DEAD_LETTER: (evaluate_usage_dead_letters, True),
 }

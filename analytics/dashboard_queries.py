@@ -18,7 +18,7 @@ from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
-from analytics.models import Frequency, UsageRecord, UsageRollup
+from analytics.models import Frequency, PendingRollup, UsageRecord, UsageRollup
 from analytics.rollups import floor_day, floor_hour, get_fill_end
 from analytics.usage_queries import percentile, records_for_org
 from organizations.models import Organization
@@ -155,6 +155,9 @@ def usage_cube(
     since, until = period.since, min(period.until, timezone.now())
     fill_end = get_fill_end()
     rolled_end = max(min(fill_end, floor_hour(until)) if fill_end else since, since)
+    # An hour that received late records is read raw (with everything after it) until rebuilt.
+    late = PendingRollup.objects.filter(hour__gte=since, hour__lt=rolled_end).order_by("hour")
+    rolled_end = late.values_list("hour", flat=True).first() or rolled_end
     cube: dict[tuple, Usage] = defaultdict(Usage)
     filters = {k: v for k, v in (filters or {}).items() if v not in (None, "") and k in DIMENSIONS}
     # Whole days from the daily roll-ups, the rest of the last rolled day from the hourly ones.

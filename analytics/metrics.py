@@ -100,6 +100,10 @@ USAGE_FLUSH_LAG = Gauge(
     "Age of the oldest usage entry still waiting to be written.",
     multiprocess_mode="mostrecent",
 )
+USAGE_DEAD_LETTERS = Counter(
+    "gateway_usage_dead_letters",
+    "Usage records the database refused, kept in the dead-letter table.",
+)
 ALERTS_FIRED = Counter("gateway_alerts_fired", "Alerts raised by the gateway.", ["kind"])
 
 _seen_label_values: dict[str, set[str]] = {}
@@ -192,6 +196,10 @@ def record_usage_flush(lag_s: float = 0.0, at: float | None = None) -> None:
     """Buffered usage was written; `lag_s` is the age of the oldest entry still waiting."""
     USAGE_FLUSH_LAST_SUCCESS.set(time.time() if at is None else at)
     USAGE_FLUSH_LAG.set(lag_s)
+
+
+def record_usage_dead_letter() -> None:
+    USAGE_DEAD_LETTERS.inc()
 
 
 def record_usage_anomaly(provider: str) -> None:

@@ -116,6 +116,7 @@ class AlertKind(models.TextChoices):
     RATE_LIMIT_SPIKE = "rate_limit_spike", "Rate-limit refusals spiking"
     PLAN_USAGE = "plan_usage", "Plan usage"
     PAYMENT_FAILED = "payment_failed", "Payment failed"
+    USAGE_DEAD_LETTER = "usage_dead_letter", "Usage records the database refused"
     USAGE_ANOMALY = "usage_anomaly", "Upstream usage above the request's bound"
 
 
@@ -212,3 +213,36 @@ class RollupFillState(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} filled to {self.end}"
+
+
+class PendingRollup(models.Model):
+    """An hour that received usage records since its roll-up was last rebuilt.
+
+    The writer upserts the hour with a fresh `token` in the transaction that inserts its rows; a
+    roll-up deletes the mark only if the token is still the one it read before rebuilding, so a
+    row committed during the rebuild leaves the mark for the next run."""
+
+    hour = models.DateTimeField(unique=True)
+    token = models.CharField(max_length=32)
+
+    def __str__(self) -> str:
+        return f"{self.hour} to roll up"
+
+
+class DeadLetterUsage(models.Model):
+    """A usage record the database refused even after its values were bounded: kept for staff
+    (admin: "Dead-letter usage"), raised as an alert, retried from the admin once fixed."""
+
+    request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    organization_id = models.BigIntegerField(null=True, blank=True)  # no FK: it may be gone
+    payload = models.TextField()  # the queued JSON, as received
+    error = models.TextField()
+    received_at = models.DateTimeField(default=timezone.now, db_index=True)
+    written_at = models.DateTimeField(null=True, blank=True)  # set when a retry succeeded
+
+    class Meta:
+        ordering = ["-received_at"]
+        verbose_name = "dead-letter usage record"
+
+    def __str__(self) -> str:
+        return f"{self.request_id or '?'}: {self.error[:80]}"

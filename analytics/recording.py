@@ -1,18 +1,22 @@
 """Usage recording off the hot path: enqueue now, write to the database in batches soon after.
 
-`await enqueue_usage(record)` costs one RPUSH (no database round trip). Flushers drain the
-queue into UsageRecord rows: the Celery beat task `flush_usage_records` and, in each gateway
-process, a background task started by the first enqueue (every GATEWAY_USAGE_FLUSH_SECONDS).
+`await enqueue_usage(record)` costs one XADD (no database round trip). Flushers drain the queue
+into UsageRecord rows: the Celery beat task `flush_usage_records` and, without Redis, a background
+task in each gateway process (every GATEWAY_USAGE_FLUSH_SECONDS) plus a last flush at exit.
 
-Nothing is lost:
-- a batch moves atomically from the queue to a processing list and is trimmed from it only after
-  its rows are committed, so a flusher that dies mid-batch leaves it for the next one;
-- rows are inserted with ignore_conflicts on the unique request_id, so a replayed batch is
-  harmless; one flusher at a time holds a short lock;
-- without Redis the records wait in an in-process buffer, flushed by the background task and at
-  exit (atexit, which runs when the server stops gracefully);
-- if Redis fails at enqueue the row is written directly (in a worker thread), and if even that
-  fails it waits in the in-process buffer.
+With Redis the queue is a stream read through a consumer group:
+- an entry is acknowledged (and deleted) only after its row is committed; an entry a flusher read
+  but never acknowledged (it died, or the database was down) is claimed by the next flusher once
+  it has been idle GATEWAY_USAGE_CLAIM_IDLE_SECONDS (XAUTOCLAIM);
+- rows are inserted with ignore_conflicts on the unique request_id, so a replay is harmless;
+- concurrent flushers share the work (each entry goes to one of them): no lock.
+Without Redis the records wait in an in-process buffer. If Redis fails at enqueue the row is
+written directly (in a worker thread), and if even that fails it waits in the buffer.
+
+Bad rows never block good ones: values are bounded to their columns when the record is made
+(`analytics.usage_bounds`); a batch the database refuses is split in halves down to the rows it
+refuses, which go to the DeadLetterUsage table (admin, alert); every other row is written.
+Each insert also marks its hours in PendingRollup, so a late row reaches the roll-ups.
 """
 
 from __future__ import annotations
@@ -21,7 +25,10 @@ import asyncio
 import atexit
 import json
 import logging
+import os
+import socket
 import threading
+import time
 import uuid
 import weakref
 from collections import deque
@@ -32,31 +39,26 @@ from typing import Any, NamedTuple
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, Sum
+from django.contrib.auth import get_user_model
+from django.db import DataError, IntegrityError, transaction
+from django.utils import timezone
 
-from analytics.models import UsageRecord
+from analytics import metrics
+from analytics.models import DeadLetterUsage, PendingRollup, UsageRecord
+from analytics.rollups import floor_hour, usage_totals
+from analytics.usage_bounds import bound_usage_values, usage_fields
 from gateway_project.database import with_live_connection
 from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis, get_sync_redis
+from organizations.models import ApiKey, Organization
 
 logger = logging.getLogger(__name__)
 
-QUEUE_KEY = "gw:usage:queue"
-PROCESSING_KEY = "gw:usage:processing"
-LOCK_KEY = "gw:usage:flush-lock"
-LOCK_SECONDS = 60
-_MOVE_BATCH_LUA = """
-local items = redis.call('LRANGE', KEYS[1], 0, tonumber(ARGV[1]) - 1)
-if #items > 0 then
-  redis.call('RPUSH', KEYS[2], unpack(items))
-  redis.call('LTRIM', KEYS[1], #items, -1)
-end
-return items
-"""
-_RELEASE_LOCK_LUA = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
-"""
+STREAM_KEY = "gw:usage:stream"
+GROUP = "writers"
+CONSUMER = f"{socket.gethostname()}-{os.getpid()}"
+# What a row (not the database) can be refused for; anything else (connection lost) propagates
+# and the entries stay unacknowledged for the next flush.
+ROW_ERRORS = (IntegrityError, DataError, ValueError, TypeError, OverflowError, KeyError)
 
 _buffer: deque[str] = deque()
 _buffer_lock = threading.Lock()
@@ -71,19 +73,10 @@ class MonthUsage(NamedTuple):
     key_cost: Decimal
 
 
-def _fields() -> dict[str, Any]:
-    return {f.attname: f for f in UsageRecord._meta.concrete_fields if not f.primary_key}
-
-
 def serialise_usage(record: Mapping[str, Any]) -> str:
-    """The queued form of a record: JSON of field values (ids for relations, Decimal as text)."""
-    fields = _fields()
-    unknown = set(record) - set(fields)
-    if unknown:
-        raise ValueError(f"Not UsageRecord fields: {', '.join(sorted(unknown))}")
-    for required in ("request_id", "organization_id", "endpoint", "status"):
-        if record.get(required) in (None, ""):
-            raise ValueError(f"A usage record needs {required}")
+    """The queued form of a record: JSON of its bounded field values (ids for relations, Decimal
+    as text). Raises ValueError for unknown fields or a missing required one."""
+    values = bound_usage_values(dict(record))
 
     def encode(value: Any) -> Any:
         if isinstance(value, Decimal):
@@ -92,54 +85,107 @@ def serialise_usage(record: Mapping[str, Any]) -> str:
             return value.isoformat()
         return value
 
-    return json.dumps({k: encode(v) for k, v in record.items()}, separators=(",", ":"))
+    return json.dumps({k: encode(v) for k, v in values.items()}, separators=(",", ":"))
 
 
 def _to_row(raw: str | bytes) -> UsageRecord:
     data = json.loads(raw)
-    fields = _fields()
-    values = {k: fields[k].to_python(v) for k, v in data.items()}
-    return UsageRecord(**values)
+    if not isinstance(data, dict):
+        raise ValueError("a usage record is a JSON object")
+    values = bound_usage_values(data)
+    fields = usage_fields()
+    return UsageRecord(**{k: fields[k].to_python(v) for k, v in values.items()})
 
 
 def _insert(rows: list[UsageRecord]) -> None:
+    hours = {floor_hour(row.created_at) for row in rows}
     with transaction.atomic():
         UsageRecord.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        PendingRollup.objects.bulk_create(
+            [PendingRollup(hour=hour, token=uuid.uuid4().hex) for hour in sorted(hours)],
+            update_conflicts=True,
+            unique_fields=["hour"],
+            update_fields=["token"],
+        )
 
 
-def _insert_one(row: UsageRecord) -> None:
+def _insert_all(rows: list[UsageRecord]) -> None:
+    """Insert the rows; the ones the database refuses are split off down to single rows."""
     try:
-        _insert([row])
+        _insert(rows)
         return
-    except IntegrityError:
-        pass
-    # The key or user was deleted since (the row would have been SET_NULL): keep the row.
-    row.api_key_id = None
-    row.user_id = None
-    try:
-        _insert([row])
-    except IntegrityError:
+    except ROW_ERRORS:
+        if len(rows) == 1:
+            _insert_alone(rows[0])
+            return
+    middle = len(rows) // 2
+    _insert_all(rows[:middle])
+    _insert_all(rows[middle:])
+
+
+def _insert_alone(row: UsageRecord) -> None:
+    if not Organization.objects.filter(pk=row.organization_id).exists():
         # Its organisation is gone, and with it (CASCADE) every usage row it had.
         logger.warning("Usage record %s of a deleted organisation not written", row.request_id)
+        return
+    # The key or user was deleted since (the row would have been SET_NULL): keep the row.
+    if row.api_key_id and not ApiKey.objects.filter(pk=row.api_key_id).exists():
+        row.api_key_id = None
+    if row.user_id and not get_user_model().objects.filter(pk=row.user_id).exists():
+        row.user_id = None
+    try:
+        _insert([row])
+    except ROW_ERRORS as error:
+        payload = json.dumps(
+            {f.attname: getattr(row, f.attname) for f in usage_fields().values()}, default=str
+        )
+        _dead_letter(payload, error, row.request_id, row.organization_id)
+
+
+def _dead_letter(payload: str | bytes, error: BaseException, request_id="", org_id=None) -> None:
+    if isinstance(payload, bytes):
+        payload = payload.decode(errors="replace")
+    logger.error("Usage record %.64s refused (%s): kept as a dead letter", request_id, error)
+    DeadLetterUsage.objects.create(
+        request_id=str(request_id or "")[:64],
+        organization_id=org_id if isinstance(org_id, int) else None,
+        payload=payload,
+        error=f"{type(error).__name__}: {error}"[:2000],
+    )
+    metrics.record_usage_dead_letter()
+
+
+def retry_dead_letters(letters) -> tuple[int, int]:
+    """Write dead letters again (after the cause was fixed); returns (written, still refused)."""
+    written = failed = 0
+    for letter in letters:
+        try:
+            row = _to_row(letter.payload)
+            _insert([row])
+        except ROW_ERRORS as error:
+            letter.error = f"{type(error).__name__}: {error}"[:2000]
+            letter.save(update_fields=["error"])
+            failed += 1
+            continue
+        letter.written_at = timezone.now()
+        letter.save(update_fields=["written_at"])
+        written += 1
+    return written, failed
 
 
 @with_live_connection
 def write_usage_payloads(payloads: list[str] | list[bytes]) -> int:
-    """Insert queued records; replays are no-ops. Returns how many records were handled."""
+    """Insert queued records; replays are no-ops. Returns how many records were handled (written,
+    or kept as dead letters)."""
     rows = []
     for raw in payloads:
         try:
             rows.append(_to_row(raw))
-        except (ValueError, TypeError, KeyError, AttributeError):
-            logger.error("Unreadable usage record dropped: %.300r", raw)
-    if not rows:
-        return 0
-    try:
-        _insert(rows)
-    except IntegrityError:
-        for row in rows:
-            _insert_one(row)
-    return len(rows)
+        except (ValueError, TypeError, KeyError, AttributeError) as error:
+            _dead_letter(raw, error)
+    if rows:
+        _insert_all(rows)
+    return len(payloads)
 
 
 async def enqueue_usage(record: Mapping[str, Any]) -> None:
@@ -150,7 +196,7 @@ async def enqueue_usage(record: Mapping[str, Any]) -> None:
         _buffer.append(payload)
     else:
         try:
-            await client.rpush(QUEUE_KEY, payload)
+            await client.xadd(STREAM_KEY, {"p": payload})
         except REDIS_ERRORS as exc:
             logger.warning("Redis unavailable for usage (%s): writing directly", type(exc).__name__)
             count_unavailable("usage", "direct_write")
@@ -207,41 +253,107 @@ def _flush_buffer() -> int:
         raise
 
 
-def _flush_redis(client: Any) -> int:
-    token = uuid.uuid4().hex
-    if not client.set(LOCK_KEY, token, nx=True, ex=LOCK_SECONDS):
-        return 0  # another flusher is draining the queue right now
-    written = 0
+def _ensure_group(client: Any) -> None:
     try:
-        # A flusher that died mid-batch left it here; its rows may be in already (ignored).
-        leftover = client.lrange(PROCESSING_KEY, 0, -1)
-        if leftover:
-            written += write_usage_payloads(leftover)
-            client.ltrim(PROCESSING_KEY, len(leftover), -1)
-        move = client.register_script(_MOVE_BATCH_LUA)
-        size = int(settings.GATEWAY_USAGE_FLUSH_BATCH)
-        while batch := move(keys=[QUEUE_KEY, PROCESSING_KEY], args=[size]):
-            written += write_usage_payloads(batch)
-            client.ltrim(PROCESSING_KEY, len(batch), -1)
-            if len(batch) < size:
-                break
-    finally:
-        client.register_script(_RELEASE_LOCK_LUA)(keys=[LOCK_KEY], args=[token])
+        client.xgroup_create(STREAM_KEY, GROUP, id="0", mkstream=True)
+    except REDIS_ERRORS as exc:
+        if "BUSYGROUP" not in str(exc):
+            raise
+
+
+def _write_entries(client: Any, entries: list) -> int:
+    """Write stream entries, then acknowledge and delete them (after the commit)."""
+    ids, payloads = [], []
+    for entry_id, fields in entries:
+        ids.append(entry_id)
+        if fields and "p" in fields:
+            payloads.append(fields["p"])
+        else:
+            _dead_letter(json.dumps(fields), ValueError("stream entry without a payload"))
+    written = write_usage_payloads(payloads) if payloads else 0
+    pipe = client.pipeline(transaction=False)
+    pipe.xack(STREAM_KEY, GROUP, *ids)
+    pipe.xdel(STREAM_KEY, *ids)
+    pipe.execute()
+    return written + len(ids) - len(payloads)
+
+
+def _claim_abandoned(client: Any, size: int) -> int:
+    """Entries read by a flusher that never acknowledged them (it died, or its write failed)."""
+    idle_ms = int(float(settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS) * 1000)
+    written, start = 0, "0-0"
+    while True:
+        reply = client.xautoclaim(STREAM_KEY, GROUP, CONSUMER, idle_ms, start, count=size)
+        start, entries = reply[0], [e for e in reply[1] if e[1] is not None]
+        if entries:
+            written += _write_entries(client, entries)
+        if start in ("0-0", b"0-0"):
+            return written
+
+
+def _forget_idle_consumers(client: Any) -> None:
+    # Each process reads as its own consumer; drop the ones that left nothing pending long ago.
+    for consumer in client.xinfo_consumers(STREAM_KEY, GROUP):
+        if consumer["pending"] == 0 and consumer["idle"] > 3_600_000:
+            client.xgroup_delconsumer(STREAM_KEY, GROUP, consumer["name"])
+
+
+def _oldest_waiting_age(client: Any) -> float:
+    """Seconds since the oldest entry still in the stream (acknowledged entries are deleted)."""
+    oldest = client.xrange(STREAM_KEY, count=1)
+    if not oldest:
+        return 0.0
+    millis = int(str(oldest[0][0]).split("-")[0])
+    return max(0.0, time.time() - millis / 1000)
+
+
+def _flush_redis(client: Any) -> int:
+    _ensure_group(client)
+    size = int(settings.GATEWAY_USAGE_FLUSH_BATCH)
+    written = _claim_abandoned(client, size)
+    while True:
+        reply = client.xreadgroup(GROUP, CONSUMER, {STREAM_KEY: ">"}, count=size)
+        entries = reply[0][1] if reply else []
+        if entries:
+            written += _write_entries(client, entries)
+        if len(entries) < size:
+            break
+    _forget_idle_consumers(client)
     return written
 
 
 def flush_pending_usage() -> int:
-    """Write every pending record (in-process buffer, then the Redis queue). Sync: call it from
-    Celery, tests or shutdown code, never on the event loop. Returns the records handled."""
+    """Write every pending record (in-process buffer, then the Redis stream). Sync: call it from
+    Celery, tests or shutdown code, never on the event loop. Returns the records handled.
+
+    `gateway_usage_flush_last_success_timestamp_seconds` moves only when every source was drained
+    (an empty queue counts), and `gateway_usage_flush_lag_seconds` is the age of the oldest entry
+    left waiting, so GatewayUsageFlushLag fires only when writing has stopped."""
     written = _flush_buffer()
+    lag = 0.0
     client = get_sync_redis()
     if client is not None:
         try:
             written += _flush_redis(client)
+            lag = _oldest_waiting_age(client)
         except REDIS_ERRORS as exc:
             logger.warning("Redis unavailable to flush usage (%s)", type(exc).__name__)
             count_unavailable("usage", "flush_skipped")
+            return written
+    metrics.record_usage_flush(lag_s=lag)
     return written
+
+
+def count_queued_usage() -> int:
+    """Usage records waiting to be written (this process's buffer and the Redis stream)."""
+    queued = len(_buffer)
+    client = get_sync_redis()
+    if client is not None:
+        try:
+            queued += client.xlen(STREAM_KEY)
+        except REDIS_ERRORS:
+            logger.warning("Redis unavailable to count queued usage")
+    return queued
 
 
 async def aflush_pending_usage() -> int:
@@ -262,26 +374,22 @@ atexit.register(_flush_at_exit)
 
 @with_live_connection
 def _sum_month(org_id: int, key_id: int | None, month_start: datetime) -> MonthUsage:
-    rows = UsageRecord.objects.filter(organization_id=org_id, created_at__gte=month_start)
-    totals = rows.aggregate(
-        requests=Count("id", filter=Q(status__lt=400)),
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        cost=Sum("cost"),
-    )
+    now = timezone.now()
+    totals = usage_totals(org_id, month_start, now)
     key_cost = Decimal(0)
     if key_id is not None:
-        key_cost = rows.filter(api_key_id=key_id).aggregate(cost=Sum("cost"))["cost"] or key_cost
+        key_cost = usage_totals(org_id, month_start, now, api_key_id=key_id).cost
     return MonthUsage(
-        requests=totals["requests"] or 0,
-        tokens=(totals["input_tokens"] or 0) + (totals["output_tokens"] or 0),
-        cost=totals["cost"] or Decimal(0),
+        requests=totals.successful_requests,
+        tokens=totals.tokens,
+        cost=totals.cost,
         key_cost=key_cost,
     )
 
 
 async def load_month_usage(org_id: int, key_id: int | None, month_start: datetime) -> MonthUsage:
-    """What the database says was used since `month_start`: billing.admission's `load_usage`.
+    """What the ledger says was used since `month_start` (`analytics.rollups.usage_totals`, the
+    one definition of usage in a period): billing.admission's `load_usage`.
 
     Requests count the successful ones (status < 400); tokens and cost count every row.
     """

@@ -3,22 +3,34 @@ class.
 
 `roll_up_usage(now)` advances a high-water mark (RollupFillState) one whole hour at a time; each
 hour is rebuilt from the raw records and committed together with the mark, so a killed worker
-loses nothing and a re-run of any window (`roll_up_window`) gives the same totals.
-`usage_totals(org, start, end)` reads roll-ups below the mark and raw records above it.
+loses nothing and a re-run of any window (`roll_up_window`) gives the same totals. It then
+rebuilds every hour below the mark that received a late record (PendingRollup, marked by the
+writer in the transaction that inserted it), and that hour's day.
+
+`usage_totals(org, start, end)` is the one definition of an organisation's usage between two
+instants: roll-ups for rebuilt hours below the mark, raw records for everything else (hours above
+the mark, hours waiting for a rebuild, and the ragged ends of the range). It is exact at any time.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Count, Q, Sum
+from django.db.models.functions import TruncHour
 from django.utils import timezone
 
-from analytics.models import Frequency, RollupFillState, UsageRecord, UsageRollup
+from analytics.models import (
+    Frequency,
+    PendingRollup,
+    RollupFillState,
+    UsageRecord,
+    UsageRollup,
+)
 from organizations.models import Organization
 
 FILL_STATE = "usage"
@@ -82,7 +94,7 @@ def roll_up_usage(now: datetime | None = None, max_hours: int = 24 * 7) -> datet
     hours = 0
     while start < target and hours < max_hours:
         with transaction.atomic():
-            _rebuild_hour(start)
+            _rebuild_marked_hour(start)
             RollupFillState.objects.update_or_create(
                 name=FILL_STATE, defaults={"end": start + HOUR, "updated_at": timezone.now()}
             )
@@ -90,7 +102,31 @@ def roll_up_usage(now: datetime | None = None, max_hours: int = 24 * 7) -> datet
         hours += 1
     if get_fill_end() is None:
         RollupFillState.objects.create(name=FILL_STATE, end=target)
-    return get_fill_end()
+    fill_end = get_fill_end()
+    roll_up_late_records(fill_end)
+    return fill_end
+
+
+def roll_up_late_records(fill_end: datetime | None = None) -> int:
+    """Rebuild every hour below the mark that received records since it was rolled up."""
+    fill_end = fill_end or get_fill_end()
+    if fill_end is None:
+        return 0
+    late = PendingRollup.objects.filter(hour__lt=fill_end).order_by("hour")
+    hours = list(late.values_list("hour", flat=True))
+    for hour in hours:
+        with transaction.atomic():
+            _rebuild_marked_hour(hour)
+    return len(hours)
+
+
+def _rebuild_marked_hour(hour: datetime) -> None:
+    # Read the mark first: a record committed after this read changes the token, so the delete
+    # below misses and the hour is rebuilt again on the next run.
+    token = PendingRollup.objects.filter(hour=hour).values_list("token", flat=True).first()
+    _rebuild_hour(hour)
+    if token is not None:
+        PendingRollup.objects.filter(hour=hour, token=token).delete()
 
 
 def roll_up_window(start: datetime, end: datetime) -> None:
@@ -98,7 +134,7 @@ def roll_up_window(start: datetime, end: datetime) -> None:
     hour = floor_hour(start)
     while hour < end:
         with transaction.atomic():
-            _rebuild_hour(hour)
+            _rebuild_marked_hour(hour)
         hour += HOUR
 
 
@@ -160,33 +196,63 @@ def _rollup(row: dict, model: str, frequency: str, start: datetime) -> UsageRoll
     )
 
 
-def usage_totals(org: Organization | int, start: datetime, end: datetime) -> UsageTotals:
-    """Exact totals of the organisation's records with start <= created_at < end."""
-    org_id = org if isinstance(org, int) else org.pk
+def usage_totals(
+    org: Organization | int, start: datetime, end: datetime, api_key_id: int | None = None
+) -> UsageTotals:
+    """Exact totals of the organisation's records with start <= created_at < end (of one of its
+    API keys with `api_key_id`)."""
     totals = UsageTotals()
-    fill_end = get_fill_end()
-    first_hour = floor_hour(start) if floor_hour(start) == start else floor_hour(start) + HOUR
-    rolled_end = min(fill_end, floor_hour(end)) if fill_end else None
-    raw = UsageRecord.objects.filter(organization_id=org_id)
-    if rolled_end is None or rolled_end <= first_hour:
-        totals.add(raw.filter(created_at__gte=start, created_at__lt=end).aggregate(**_aggregates()))
-        return totals
-    rolled = UsageRollup.objects.filter(
-        organization_id=org_id,
-        frequency=Frequency.HOUR,
-        period_start__gte=first_hour,
-        period_start__lt=rolled_end,
-    )
-    totals.add(
-        rolled.aggregate(
-            requests=Sum("requests"),
-            errors=Sum("errors"),
-            cache_hits=Sum("cache_hits"),
-            **{name: Sum(name) for name in SUMMED},
-        )
-    )
-    outside = Q(created_at__gte=start, created_at__lt=first_hour) | Q(
-        created_at__gte=rolled_end, created_at__lt=end
-    )
-    totals.add(raw.filter(outside).aggregate(**_aggregates()))
+    for hourly in usage_by_hour(org, start, end, api_key_id).values():
+        totals.add(vars(hourly))
     return totals
+
+
+def usage_by_hour(
+    org: Organization | int, start: datetime, end: datetime, api_key_id: int | None = None
+) -> dict[datetime, UsageTotals]:
+    """`usage_totals` split by the hour the records fall in (hours without records are absent)."""
+    org_id = org if isinstance(org, int) else org.pk
+    raw = UsageRecord.objects.filter(organization_id=org_id)
+    rolled = UsageRollup.objects.filter(organization_id=org_id, frequency=Frequency.HOUR)
+    if api_key_id is not None:
+        raw, rolled = raw.filter(api_key_id=api_key_id), rolled.filter(api_key_id=api_key_id)
+    first_hour = floor_hour(start) if floor_hour(start) == start else floor_hour(start) + HOUR
+    fill_end = get_fill_end()
+    rolled_end = min(fill_end, floor_hour(end)) if fill_end else first_hour
+    by_hour: dict[datetime, UsageTotals] = {}
+    if rolled_end > first_hour:
+        pending = list(
+            PendingRollup.objects.filter(hour__gte=first_hour, hour__lt=rolled_end).values_list(
+                "hour", flat=True
+            )
+        )
+        sums = (
+            rolled.filter(period_start__gte=first_hour, period_start__lt=rolled_end)
+            .exclude(period_start__in=pending)
+            .values("period_start")
+            .annotate(
+                requests=Sum("requests"),
+                errors=Sum("errors"),
+                cache_hits=Sum("cache_hits"),
+                **{name: Sum(name) for name in SUMMED},
+            )
+            .order_by()
+        )
+        for row in sums:
+            by_hour.setdefault(row["period_start"], UsageTotals()).add(row)
+        outside = Q(created_at__gte=start, created_at__lt=first_hour) | Q(
+            created_at__gte=rolled_end, created_at__lt=end
+        )
+        for hour in pending:
+            outside |= Q(created_at__gte=hour, created_at__lt=hour + HOUR)
+        raw = raw.filter(outside)
+    else:
+        raw = raw.filter(created_at__gte=start, created_at__lt=end)
+    rows = (
+        raw.annotate(hour=TruncHour("created_at", tzinfo=UTC))
+        .values("hour")
+        .annotate(**_aggregates())
+    )
+    for row in rows.order_by():
+        by_hour.setdefault(row["hour"], UsageTotals()).add(row)
+    return by_hour

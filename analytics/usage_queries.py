@@ -8,11 +8,12 @@ from decimal import Decimal
 from typing import Any
 
 from django.db import connection
-from django.db.models import Aggregate, Avg, Count, FloatField, Q, Sum
+from django.db.models import Aggregate, Count, FloatField, Q, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
 
 from analytics.models import UsageRecord
+from analytics.rollups import usage_totals
 from organizations.models import Organization
 
 BREAKDOWNS = {
@@ -90,17 +91,9 @@ def percentile(sorted_values: list[int], p: float) -> float | None:
     return float(sorted_values[rank - 1])
 
 
-def _summary(rows) -> dict[str, Any]:
-    totals = rows.aggregate(
-        requests=Count("id"),
-        input_tokens=Sum("input_tokens"),
-        output_tokens=Sum("output_tokens"),
-        cost=Sum("cost"),
-        errors=Count("id", filter=~Q(status__range=(200, 299))),
-        cache_hits=Count("id", filter=Q(cache_hit=True)),
-        avg_latency=Avg("latency_ms"),
-    )
-    return _shape(totals)
+def _period_summary(org: Organization, since: datetime, until: datetime) -> dict[str, Any]:
+    """The totals come from the one definition of usage in a period (roll-ups and raw rows)."""
+    return _shape(vars(usage_totals(org, since, until)))
 
 
 def _shape(totals: dict[str, Any]) -> dict[str, Any]:
@@ -120,7 +113,7 @@ def _shape(totals: dict[str, Any]) -> dict[str, Any]:
 def analytics_for_org(org: Organization, start: date | None, end: date | None) -> dict[str, Any]:
     since, until = date_range(start, end)
     rows = records_for_org(org).filter(created_at__gte=since, created_at__lt=until)
-    summary = _summary(rows)
+    summary = _period_summary(org, since, until)
     summary["latency_ms"] = latency_percentiles(rows)
     result: dict[str, Any] = {
         "start": since.date().isoformat(),
@@ -136,7 +129,7 @@ def analytics_for_org(org: Organization, start: date | None, end: date | None) -
                 input_tokens=Sum("input_tokens"),
                 output_tokens=Sum("output_tokens"),
                 cost=Sum("cost"),
-                errors=Count("id", filter=~Q(status__range=(200, 299))),
+                errors=Count("id", filter=Q(status__gte=400)),
                 cache_hits=Count("id", filter=Q(cache_hit=True)),
             )
             .order_by(field)

@@ -26,12 +26,13 @@ and the worst case reserved. The pipeline then calls `settle()` with the actual 
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
@@ -41,8 +42,10 @@ from typing import Any, Protocol
 import redis
 from django.conf import settings
 
+from billing import inflight
 from billing.admission_scripts import ADMIT_LUA, SETTLE_LUA, ceil_seconds
 from billing.limits import PlanLimits
+from billing.periods import period_containing
 from gateway_project.redis_client import (
     REDIS_ERRORS,
     clear_embedded_redis,
@@ -144,12 +147,8 @@ def clear_in_process_state() -> None:
 
 
 def _month_bounds(now: float) -> tuple[str, datetime, float]:
-    moment = datetime.fromtimestamp(now, UTC)
-    start = moment.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
-    if start.month == 12:
-        end = start.replace(year=start.year + 1, month=1)
-    else:
-        end = start.replace(month=start.month + 1)
+    """The billing period holding `now` (billing.periods: the calendar month, UTC)."""
+    start, end = period_containing(datetime.fromtimestamp(now, UTC))
     return start.strftime("%Y%m"), start, end.timestamp()
 
 
@@ -223,13 +222,17 @@ async def admit(
     worst_case_cost: Decimal = Decimal(0),
     *,
     load_usage: UsageLoader | None = None,
+    usage_row: Mapping[str, Any] | None = None,
     now: float | None = None,
 ) -> Admission:
     """Check every limit and, only if all pass, count the request and reserve its worst case.
 
     `key_overrides` is anything with ApiKey's override attributes (the ApiKey row itself).
     `load_usage(org_id, key_id, month_start)` is awaited only when the month is not yet in the
-    store; without it a missing month starts from zero. `now` replaces the store's clock (tests).
+    store; without it a missing month starts from zero. `usage_row` (UsageRecord field values:
+    the request id, organisation, key, model, the prompt estimate and its cost) is held beside
+    the reservation until it is settled, so the request gets its row even if this process dies
+    (billing/inflight.py). `now` replaces the store's clock (tests).
     """
     if estimated_tokens < 0 or worst_case_cost < 0:
         raise ValueError("estimated_tokens and worst_case_cost must not be negative")
@@ -279,6 +282,8 @@ async def admit(
         in_redis=get_redis() is not None,
         admitted_at=store_now,
     )
+    if usage_row is not None:
+        await inflight.hold_usage_row(reservation, usage_row)
     admission = Admission(admitted=True, reservation=reservation)
     request_windows = [
         (c.limit - cur - 1, c, wait)
@@ -428,9 +433,15 @@ async def _finish(
     clock = "" if now is None else repr(now)
     args = [clock, reservation.id, key_field, requests, tokens, nano, delta]
     args += [repr(reservation.admitted_at), *(period for _, period in reservation.token_windows)]
-    try:
-        await _run(SETTLE_LUA, _SETTLE_SHA, keys, args)
-    except REDIS_ERRORS as exc:
+    # The held row goes at the same time (two connections, one round trip of waiting).
+    settled, _ = await asyncio.gather(
+        _run(SETTLE_LUA, _SETTLE_SHA, keys, args),
+        inflight.drop_usage_row(reservation),
+        return_exceptions=True,
+    )
+    if isinstance(settled, REDIS_ERRORS):
         # The hold expires by itself; this request's usage is missing from the month's counters.
-        logger.warning("Redis unavailable to settle a reservation (%s)", type(exc).__name__)
+        logger.warning("Redis unavailable to settle a reservation (%s)", type(settled).__name__)
         count_unavailable("admission", "settle_lost")
+    elif isinstance(settled, BaseException):
+        raise settled

@@ -29,7 +29,7 @@ class PlanLimits:
     tokens_per_minute: int | None = None
     monthly_requests: int | None = None
     monthly_tokens: int | None = None
-    monthly_budget_usd: Decimal | None = None  # optional spend cap for the organisation
+    monthly_budget_usd: Decimal | None = None  # the plan's spend cap for the organisation
     allowed_models: frozenset[str] | None = None  # model ids and aliases; None = all
     overage: str = "block"  # "block" at the monthly limit, or "bill" it (metered)
 
@@ -77,6 +77,7 @@ def build_limits(plan) -> PlanLimits:
         tokens_per_minute=plan.tokens_per_minute,
         monthly_requests=plan.monthly_requests,
         monthly_tokens=plan.monthly_tokens,
+        monthly_budget_usd=plan.monthly_budget_usd,
         allowed_models=frozenset(plan.allowed_models) if plan.allowed_models else None,
         overage=plan.overage,
     )

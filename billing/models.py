@@ -21,6 +21,8 @@ class Plan(models.Model):
     price_per_month = models.DecimalField(max_digits=10, decimal_places=2, default=Decimal("0"))
     monthly_requests = models.PositiveIntegerField(null=True, blank=True)  # None = unlimited
     monthly_tokens = models.PositiveBigIntegerField(null=True, blank=True)
+    # The organisation's monthly spend cap in USD (None = none): admission refuses past it.
+    monthly_budget_usd = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
     requests_per_minute = models.PositiveIntegerField(null=True, blank=True)
     requests_per_hour = models.PositiveIntegerField(null=True, blank=True)
     requests_per_day = models.PositiveIntegerField(null=True, blank=True)
@@ -109,34 +111,13 @@ class ProcessedEvent(models.Model):
         return f"{self.stripe_event_id} {self.type}"
 
 
-class QuotaWarning(models.Model):
-    """One e-mail per organisation, limit, threshold and period."""
-
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
-    period_start = models.DateTimeField()
-    limit = models.CharField(max_length=20)  # "requests" or "tokens"
-    percent = models.PositiveSmallIntegerField()
-    sent_at = models.DateTimeField(default=timezone.now)
-
-    objects = TenantQuerySet.as_manager()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["organization", "period_start", "limit", "percent"],
-                name="one_quota_warning_per_period",
-            )
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.organization_id} {self.limit} {self.percent}% from {self.period_start}"
-
-
 class MeterReport(models.Model):
-    """Overage tokens reported to Stripe's meter, one row per organisation and hour slice."""
+    """Overage tokens reported to Stripe's meter: per organisation and hour slice, the first
+    report (sequence 0) and one more for each difference late records made."""
 
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
     slice_start = models.DateTimeField()
+    sequence = models.PositiveIntegerField(default=0)
     tokens = models.PositiveBigIntegerField()
     identifier = models.CharField(max_length=120, unique=True)  # Stripe's idempotency identifier
     reported_at = models.DateTimeField(null=True, blank=True)
@@ -146,7 +127,8 @@ class MeterReport(models.Model):
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["organization", "slice_start"], name="one_meter_report_per_slice"
+                fields=["organization", "slice_start", "sequence"],
+                name="one_meter_report_per_slice_sequence",
             )
         ]
 

@@ -38,12 +38,3 @@ def send_downgraded_email(org: Organization) -> int:
         "organization is now on the Free plan. Pay the open invoice from the billing page to "
         "return to your plan.",
     )
-
-
-def send_quota_warning_email(org: Organization, plan_name: str, limit: str, percent: int) -> int:
-    verb = "reached" if percent >= 100 else f"used {percent}% of"
-    return email_owners(
-        org,
-        f"[{org.name}] You have {verb} your monthly {limit}",
-        f"{org.name} has {verb} the {plan_name} plan's monthly {limit} for this billing period.",
-    )

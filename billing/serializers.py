@@ -14,6 +14,7 @@ class PlanSerializer(serializers.ModelSerializer):
             "price_per_month",
             "monthly_requests",
             "monthly_tokens",
+            "monthly_budget_usd",
             "requests_per_minute",
             "requests_per_hour",
             "requests_per_day",

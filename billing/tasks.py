@@ -6,10 +6,9 @@ import logging
 
 from celery import shared_task
 
-from billing import invoices, metering, quota_warnings, subscriptions, webhooks
+from billing import invoices, metering, subscriptions, sweeper, webhooks
 from billing.accounts import PAYING
 from billing.models import BillingAccount
-from organizations.models import Organization
 from organizations.tenancy import get_organization_for_task
 
 logger = logging.getLogger(__name__)
@@ -53,19 +52,6 @@ def sync_all_invoices() -> int:
 
 
 @shared_task(**TASK_OPTIONS)
-def send_org_quota_warnings(org_id: int) -> int:
-    return len(quota_warnings.send_quota_warnings(get_organization_for_task(org_id)))
-
-
-@shared_task(**TASK_OPTIONS)
-def send_all_quota_warnings() -> int:
-    org_ids = list(Organization.objects.filter(is_suspended=False).values_list("pk", flat=True))
-    for org_id in org_ids:
-        send_org_quota_warnings.delay(org_id)
-    return len(org_ids)
-
-
-@shared_task(**TASK_OPTIONS)
 def downgrade_overdue_accounts() -> int:
     return subscriptions.downgrade_overdue_accounts()
 
@@ -73,3 +59,9 @@ def downgrade_overdue_accounts() -> int:
 @shared_task(**TASK_OPTIONS)
 def retry_failed_webhooks() -> int:
     return webhooks.retry_failed_webhooks()
+
+
+@shared_task(acks_late=True, ignore_result=True)
+def sweep_interrupted_requests() -> int:
+    """Requests of gateway processes that died become usage rows (beat: every 30 s)."""
+    return sweeper.sweep_interrupted_requests()

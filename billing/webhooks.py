@@ -21,7 +21,9 @@ from djstripe.enums import WebhookEndpointStatus
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
 from djstripe.models.webhooks import get_remote_ip
 
+from analytics import alerts
 from billing import stripe_api
+from billing.invoices import amount_from_minor_units, format_amount
 from billing.models import BillingAccount, ProcessedEvent
 from billing.subscriptions import apply_subscription, find_account_for_subscription
 
@@ -147,6 +149,7 @@ def apply_event(event: dict) -> bool:
         subscription_id = subscription_of_invoice(obj)
         if subscription_id:
             sync_subscription(subscription_id)
+        report_payment_outcome(event_type, obj)
     return True
 
 
@@ -174,6 +177,25 @@ def sync_subscription(subscription_id: str) -> None:
         logger.warning("subscription event for a customer we do not know; ignored")
         return
     apply_subscription(account, data)
+
+
+def report_payment_outcome(event_type: str, invoice: dict) -> None:
+    """A failed payment opens the organisation's payment alert; a paid invoice resolves it."""
+    customer_id = _id_of(invoice.get("customer"))
+    account = BillingAccount.objects.filter(stripe_customer_id=customer_id).first()
+    if not customer_id or account is None:
+        return
+    if event_type == "invoice.payment_failed":
+        currency = invoice.get("currency") or "usd"
+        amount = amount_from_minor_units(invoice.get("amount_due") or 0, currency)
+        alerts.report_payment_failed(
+            account.organization_id,
+            invoice.get("id", ""),
+            format_amount(amount, currency),
+            currency,
+        )
+    else:
+        alerts.resolve_payment_failed(account.organization_id)
 
 
 def subscription_of_invoice(invoice: dict) -> str | None:

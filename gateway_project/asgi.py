@@ -41,14 +41,21 @@ async def application(scope, receive, send):
 
 
 async def _lifespan(receive, send) -> None:
-    """Start-up: listen for key revocations. Shutdown: write buffered usage records first."""
+    """Start-up: this process's heartbeat (its in-flight requests are swept if it dies) and its
+    listener for key revocations. Graceful shutdown: settle pending calls and flush buffered usage
+    records before exiting."""
     from llm.api.auth import listen_for_revocations
 
+    heartbeat = None
     listener: asyncio.Task | None = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            listener = asyncio.create_task(listen_for_revocations())
+            listener = asyncio.get_running_loop().create_task(listen_for_revocations())
+            if settings.REDIS_URL:
+                from billing.inflight import keep_alive_forever
+
+                heartbeat = asyncio.get_running_loop().create_task(keep_alive_forever())
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             from analytics.recording import aflush_pending_usage
@@ -60,5 +67,7 @@ async def _lifespan(receive, send) -> None:
                     await listener
             await drain_background()
             await aflush_pending_usage()
+            if heartbeat is not None:
+                heartbeat.cancel()
             await send({"type": "lifespan.shutdown.complete"})
             return

@@ -192,7 +192,6 @@ CELERY_BEAT_SCHEDULE |= {
     "roll-up-usage": {"task": "analytics.tasks.roll_up_usage_records", "schedule": 300.0},
     "report-metered-usage": {"task": "billing.tasks.report_all_metered_usage", "schedule": 3600.0},
     "sync-invoices": {"task": "billing.tasks.sync_all_invoices", "schedule": 6 * 3600.0},
-    "quota-warnings": {"task": "billing.tasks.send_all_quota_warnings", "schedule": 900.0},
     "downgrade-overdue": {"task": "billing.tasks.downgrade_overdue_accounts", "schedule": 3600.0},
     "retry-failed-webhooks": {"task": "billing.tasks.retry_failed_webhooks", "schedule": 600.0},
 }
@@ -259,7 +258,6 @@ GATEWAY_PLAN_CACHE_SECONDS = env_int("GATEWAY_PLAN_CACHE_SECONDS", 30)
 GATEWAY_BILLING_GRACE_DAYS = env_int("GATEWAY_BILLING_GRACE_DAYS", 7)
 GATEWAY_BILLING_RETURN_URL = env("GATEWAY_BILLING_RETURN_URL", "http://127.0.0.1:8000/billing/")
 GATEWAY_STRIPE_METER_EVENT = env("GATEWAY_STRIPE_METER_EVENT", "gateway_tokens")
-GATEWAY_QUOTA_WARNING_PERCENTS = [80, 100]
 GATEWAY_ROLLUP_LAG_SECONDS = env_int("GATEWAY_ROLLUP_LAG_SECONDS", 300)  # late usage records
 
 LOGGING = {
@@ -285,9 +283,19 @@ GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 1000)
 # process flushes its own buffer every second.
 GATEWAY_USAGE_FLUSH_SECONDS = float(env("GATEWAY_USAGE_FLUSH_SECONDS", "0" if REDIS_URL else "1.0"))
 GATEWAY_USAGE_FLUSH_BATCH = env_int("GATEWAY_USAGE_FLUSH_BATCH", 500)
+# A queued usage entry read but not acknowledged for this long is taken over by another flusher.
+GATEWAY_USAGE_CLAIM_IDLE_SECONDS = float(env("GATEWAY_USAGE_CLAIM_IDLE_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE["probe-idle-providers"] = {
     "task": "llm.tasks.probe_idle_providers",
     "schedule": float(env("GATEWAY_PROBE_IDLE_SECONDS", "60")),
+}
+# Gateway processes beat every few seconds; one silent for GATEWAY_PROCESS_DEAD_SECONDS is dead and
+# the sweeper turns its in-flight requests into usage rows (billing/inflight.py).
+GATEWAY_PROCESS_HEARTBEAT_SECONDS = float(env("GATEWAY_PROCESS_HEARTBEAT_SECONDS", "10"))
+GATEWAY_PROCESS_DEAD_SECONDS = float(env("GATEWAY_PROCESS_DEAD_SECONDS", "45"))
+CELERY_BEAT_SCHEDULE["sweep-interrupted-requests"] = {
+    "task": "billing.tasks.sweep_interrupted_requests",
+    "schedule": float(env("GATEWAY_SWEEP_SECONDS", "30")),
 }
 CELERY_BEAT_SCHEDULE["flush-usage-records"] = {
     "task": "analytics.tasks.flush_usage_records",
@@ -350,9 +358,7 @@ GATEWAY_ALERT_PROVIDER_DOWN_MIN_REQUESTS = env_int("GATEWAY_ALERT_PROVIDER_DOWN_
 GATEWAY_ALERT_PROVIDER_STATES = env(
     "GATEWAY_ALERT_PROVIDER_STATES", "analytics.alert_rules.provider_states_from_usage"
 )
-GATEWAY_ALERT_PLAN_USAGE = env(
-    "GATEWAY_ALERT_PLAN_USAGE", "analytics.alert_rules.plan_usage_from_usage_records"
-)
+GATEWAY_ALERT_PLAN_USAGE = env("GATEWAY_ALERT_PLAN_USAGE", "billing.usage.list_plan_usage")
 CELERY_BEAT_SCHEDULE["evaluate-alert-rules"] = {
     "task": "analytics.tasks.evaluate_alert_rules",
     "schedule": float(GATEWAY_ALERT_INTERVAL_SECONDS),

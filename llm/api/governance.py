@@ -28,8 +28,11 @@ from llm.outcome import Outcome
 from llm.types import ChatResult, EmbeddingResult, ToolCall, Usage
 
 
-async def admit(caller: Caller, tokens: int, cost: Decimal) -> Any:
-    """Check every limit and reserve the worst case in one step; 429 (or 402) when refused."""
+async def admit(
+    caller: Caller, tokens: int, cost: Decimal, held_row: dict[str, Any] | None = None
+) -> Any:
+    """Check every limit and reserve the worst case in one step; 429 (or 402) when refused.
+    `held_row` is kept beside the reservation: the row written if this process dies first."""
     decision = await admission_control.admit(
         caller.organization.pk,
         caller.key.pk,
@@ -38,6 +41,7 @@ async def admit(caller: Caller, tokens: int, cost: Decimal) -> Any:
         tokens,
         cost,
         load_usage=load_month_usage,
+        usage_row=held_row,
     )
     if not decision.admitted:
         observe_refusal(decision.kind)

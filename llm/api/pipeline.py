@@ -32,7 +32,7 @@ from llm.api.parsing import ParsedChat
 from llm.api.responses import money
 from llm.catalog import ModelEntry
 from llm.circuit import CircuitPolicy
-from llm.costs import request_options, worst_case_cost
+from llm.costs import compute_cost, request_options, worst_case_cost
 from llm.errors import GatewayError, GatewayTimeoutError
 from llm.failover import RetryPolicy, RouteInfo
 from llm.health import HealthPolicy
@@ -40,7 +40,7 @@ from llm.outcome import BillingReason, Charge, Ending, Outcome, outcome
 from llm.routing import RoutePlan, needs_for
 from llm.runtime import configure_runtime, is_runtime_configured, plan_route
 from llm.tokens import estimate_messages_tokens, prompt_upper_bound
-from llm.types import ChatResult
+from llm.types import ChatResult, Usage
 
 REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
 # Request ids: a random prefix per process plus a counter, unique without a syscall per request.
@@ -183,7 +183,35 @@ async def admit(call: Call, output_tokens: int | None = None, attempts: int = 1)
     if output_tokens is None:
         cap_output(call)
     tokens, cost = worst_case(call, output_tokens)
-    call.admission = await governance.admit(call.caller, tokens * attempts, cost * attempts)
+    call.admission = await governance.admit(
+        call.caller, tokens * attempts, cost * attempts, held_usage_row(call)
+    )
+
+
+def held_usage_row(call: Call) -> dict[str, Any]:
+    """The row this call gets if its process dies before it settles: held beside the reservation,
+    written by the sweeper with outcome `interrupted` (billing/sweeper.py). Its bill: the prompt
+    as estimated, at the first candidate's price; no output."""
+    caller, request = call.caller, call.parsed.request
+    prompt = estimate_messages_tokens(request.messages)
+    candidates = call.plan.candidates if call.plan else []
+    price = candidates[0].model.price_at(call.created_at) if candidates else None
+    return {
+        "organization_id": caller.organization.pk,
+        "api_key_id": caller.key.pk,
+        "user_id": caller.key.created_by_id,
+        "request_id": call.request_id,
+        "client_request_id": call.client_request_id,
+        "created_at": call.created_at,
+        "endpoint": call.endpoint,
+        "requested_model": call.parsed.model,
+        "input_tokens": prompt,
+        "input_estimated": True,
+        "cost": compute_cost(price, Usage(input_tokens=prompt)) if price else Decimal(0),
+        "price_version": price.version if price else "",
+        "stream": call.stream,
+        "status": 500,
+    }
 
 
 async def lookup_cache(call: Call) -> ChatResult | None:

@@ -5,20 +5,21 @@ import os
 import sqlite3
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
 import pytest
 from asgiref.sync import SyncToAsync, sync_to_async
-from django.db import connections
+from django.db import OperationalError, connections
 from prometheus_client import REGISTRY
 
 from analytics import recording
-from analytics.models import UsageRecord
+from analytics.models import DeadLetterUsage, UsageRecord
 from analytics.recording import (
-    PROCESSING_KEY,
-    QUEUE_KEY,
+    GROUP,
+    STREAM_KEY,
     aflush_pending_usage,
     enqueue_usage,
     flush_pending_usage,
@@ -109,43 +110,63 @@ def test_a_replayed_batch_does_not_duplicate_rows(org):
 
 def redis_queue_with(settings, org, count):
     client = use_redis(settings)
-    client.rpush(QUEUE_KEY, *[serialise_usage(usage(org, n)) for n in range(count)])
+    for n in range(count):
+        client.xadd(STREAM_KEY, {"p": serialise_usage(usage(org, n))})
     return client
 
 
-def move_batch(client, size):
-    return client.register_script(recording._MOVE_BATCH_LUA)(
-        keys=[QUEUE_KEY, PROCESSING_KEY], args=[size]
-    )
+def read_as_another_flusher(client, size):
+    """A flusher that reads a batch and then dies: the entries stay pending, unacknowledged."""
+    recording._ensure_group(client)
+    return client.xreadgroup(GROUP, "dead-flusher", {STREAM_KEY: ">"}, count=size)[0][1]
 
 
 def test_a_flusher_that_died_before_writing_its_batch_loses_nothing(settings, org):
+    settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 0
     client = redis_queue_with(settings, org, 5)
-    move_batch(client, 3)  # ...and the flusher dies here
+    read_as_another_flusher(client, 3)
 
     assert flush_pending_usage() == 5
     assert UsageRecord.objects.count() == 5
-    assert client.llen(QUEUE_KEY) == client.llen(PROCESSING_KEY) == 0
+    assert client.xlen(STREAM_KEY) == 0
+    assert client.xpending(STREAM_KEY, GROUP)["pending"] == 0
 
 
 def test_a_flusher_that_died_after_writing_its_batch_duplicates_nothing(settings, org):
+    settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 0
     client = redis_queue_with(settings, org, 5)
-    write_usage_payloads(move_batch(client, 3))  # committed, but never trimmed
+    write_usage_payloads([f["p"] for _, f in read_as_another_flusher(client, 3)])  # no ack
 
     flush_pending_usage()
 
     assert UsageRecord.objects.count() == 5
-    assert client.llen(PROCESSING_KEY) == 0
+    assert client.xpending(STREAM_KEY, GROUP)["pending"] == 0
 
 
-def test_a_flush_running_elsewhere_is_left_alone(settings, org):
-    client = redis_queue_with(settings, org, 2)
-    client.set(recording.LOCK_KEY, "another flusher", ex=60)
+def test_entries_of_a_live_flusher_are_left_to_it(settings, org):
+    settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 60
+    client = redis_queue_with(settings, org, 4)
+    read_as_another_flusher(client, 3)
 
-    assert flush_pending_usage() == 0
-    assert client.llen(QUEUE_KEY) == 2
-    client.delete(recording.LOCK_KEY)
-    assert flush_pending_usage() == 2
+    assert flush_pending_usage() == 1
+    assert client.xpending(STREAM_KEY, GROUP)["pending"] == 3
+
+
+def test_entries_stay_queued_while_the_database_is_down(settings, org, monkeypatch):
+    client = redis_queue_with(settings, org, 3)
+
+    def database_down(rows):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(recording, "_insert", database_down)
+    with pytest.raises(OperationalError):
+        flush_pending_usage()
+    monkeypatch.undo()
+    settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 0
+
+    assert flush_pending_usage() == 3
+    assert UsageRecord.objects.count() == 3
+    assert client.xlen(STREAM_KEY) == 0
 
 
 def test_large_queues_drain_in_batches(settings, org):
@@ -154,7 +175,7 @@ def test_large_queues_drain_in_batches(settings, org):
 
     assert flush_usage_records.apply().get() == 10
     assert UsageRecord.objects.count() == 10
-    assert client.llen(QUEUE_KEY) == 0
+    assert client.xlen(STREAM_KEY) == 0
 
 
 def test_the_flush_task_is_on_the_beat_schedule(settings):
@@ -189,8 +210,9 @@ def test_a_row_whose_key_was_deleted_is_kept_without_the_key(org):
 def test_unreadable_queue_entries_do_not_block_the_others(org):
     handled = write_usage_payloads(["{not json", serialise_usage(usage(org))])
 
-    assert handled == 1
+    assert handled == 2
     assert UsageRecord.objects.count() == 1
+    assert DeadLetterUsage.objects.get().payload == "{not json"
 
 
 @pytest.mark.parametrize(
@@ -276,3 +298,40 @@ async def test_admission_starts_a_month_from_the_recorded_rows(settings, org):
 
     assert first.admitted
     assert second.limit_name == "monthly requests of the Free plan"
+
+
+def flush_gauges():
+    return (
+        REGISTRY.get_sample_value("gateway_usage_flush_last_success_timestamp_seconds"),
+        REGISTRY.get_sample_value("gateway_usage_flush_lag_seconds"),
+    )
+
+
+async def test_a_flush_sets_the_flush_metrics_even_with_nothing_queued(store):
+    before = time.time()
+
+    assert await aflush_pending_usage() == 0
+
+    last_success, lag = flush_gauges()
+    assert last_success >= before
+    assert lag == 0
+
+
+def test_entries_left_waiting_show_as_flush_lag(settings, org):
+    settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 60
+    client = redis_queue_with(settings, org, 2)
+    read_as_another_flusher(client, 1)  # held by a flusher that has not died long enough
+    time.sleep(0.05)
+
+    flush_pending_usage()
+
+    assert flush_gauges()[1] >= 0.05
+
+
+def test_a_flush_that_cannot_reach_redis_does_not_count_as_success(settings):
+    settings.REDIS_URL = DEAD_REDIS_URL
+    recording.metrics.record_usage_flush(lag_s=0, at=1.0)
+
+    flush_pending_usage()
+
+    assert flush_gauges()[0] == 1.0

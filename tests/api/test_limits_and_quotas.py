@@ -128,3 +128,24 @@ def test_refused_requests_are_recorded_but_not_billed(gateway, key, upstreams, p
     statuses = sorted((r.status, r.cost) for r in wait_for_usage(2))
     assert [s for s, _ in statuses] == [200, 429]
     assert statuses[1][1] == 0
+
+
+def test_a_plans_monthly_budget_refuses_requests_once_spent(gateway, key, upstreams, plans, org):
+    from decimal import Decimal
+
+    Plan.objects.filter(slug="free").update(monthly_budget_usd=Decimal("0.05"))
+    Plan.objects.get(slug="free").save()  # forget the cached plans
+    UsageRecord.objects.create(
+        organization=org,
+        request_id=f"req_{uuid.uuid4().hex}",
+        created_at=timezone.now(),
+        endpoint="chat.completions",
+        status=200,
+        cost=Decimal("0.05"),
+    )
+
+    refused = post(gateway, key)
+
+    assert refused.status_code == 429
+    assert "monthly budget of the organisation" in refused.json()["error"]["message"]
+    assert upstreams[0].requests == []

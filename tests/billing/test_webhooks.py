@@ -8,6 +8,7 @@ from django.core import mail
 from django.utils import timezone
 from djstripe.models import WebhookEventTrigger
 
+from analytics.models import Alert, AlertKind
 from billing.accounts import get_billing_account
 from billing.models import ProcessedEvent, SubscriptionStatus
 from billing.subscriptions import downgrade_overdue_accounts
@@ -172,3 +173,26 @@ def test_a_webhook_that_fails_is_kept_and_retried(org, customer, fake_stripe, po
     trigger.refresh_from_db()
     assert trigger.processed and trigger.exception == ""
     assert reload(org).status == SubscriptionStatus.ACTIVE and org.plan == "starter"
+
+
+def test_a_failed_payment_opens_the_organisations_alert_and_a_paid_invoice_resolves_it(
+    org, owner, customer, fake_stripe, post_event
+):
+    invoice = {"id": "in_9", "customer": customer, "amount_due": 9900, "currency": "usd"}
+
+    post_event("invoice.payment_failed", invoice)
+
+    alert = Alert.objects.get(kind=AlertKind.PAYMENT_FAILED)
+    assert alert.organization == org and alert.is_open
+    assert "99.00 USD" in alert.detail and "in_9" in alert.detail
+
+    post_event("invoice.paid", invoice)
+
+    alert.refresh_from_db()
+    assert not alert.is_open
+
+
+def test_an_invoice_of_an_unknown_customer_raises_no_alert(org, customer, fake_stripe, post_event):
+    post_event("invoice.payment_failed", {"id": "in_9", "customer": "cus_other", "amount_due": 1})
+
+    assert not Alert.objects.exists()

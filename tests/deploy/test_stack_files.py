@@ -159,6 +159,19 @@ def test_promtool_accepts_the_rules():
     assert result.returncode == 0, result.stdout + result.stderr
 
 
+@pytest.mark.skipif(not shutil.which("promtool"), reason="promtool not installed")
+def test_the_rules_pass_their_unit_tests():
+    """deploy/prometheus/alerts_test.yml: GatewayUsageFlushLag stays quiet while the flusher
+    runs (idle or busy) and pages when it stops, falls behind, or disappears."""
+    result = subprocess.run(
+        ["promtool", "test", "rules", str(ROOT / "deploy/prometheus/alerts_test.yml")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def _compose_command() -> list[str] | None:
     if shutil.which("docker-compose"):
         return ["docker-compose"]

@@ -5,14 +5,13 @@ from datetime import timedelta
 
 import pytest
 import time_machine
-from django.core import mail
 
-from analytics.models import UsageRecord
+from analytics.recording import serialise_usage, write_usage_payloads
+from analytics.rollups import roll_up_usage
 from billing.accounts import get_billing_account
 from billing.metering import overage_in_slice, report_overage
 from billing.models import MeterReport, SubscriptionStatus
-from billing.quota_warnings import send_quota_warnings
-from tests.clock import next_month
+from tests.clock import next_month, next_month_start
 
 pytestmark = pytest.mark.django_db
 START = next_month(1)
@@ -20,14 +19,21 @@ _ids = itertools.count()
 
 
 def use(org, at, tokens):
-    UsageRecord.objects.create(
-        organization=org,
-        request_id=f"m{next(_ids)}",
-        created_at=at,
-        endpoint="chat.completions",
-        input_tokens=tokens,
-        status=200,
-    )
+    """One usage record through the real writer (which marks its hour for the roll-ups)."""
+    record = {
+        "organization_id": org.id,
+        "request_id": f"m{next(_ids)}",
+        "created_at": at,
+        "endpoint": "chat.completions",
+        "input_tokens": tokens,
+        "status": 200,
+    }
+    write_usage_payloads([serialise_usage(record)])
+
+
+def roll_up_and_report(org):
+    roll_up_usage()
+    return report_overage(org)
 
 
 @pytest.fixture
@@ -52,8 +58,8 @@ def test_overage_is_reported_once_per_slice(starter_org, fake_stripe):
     use(starter_org, START + timedelta(hours=1, minutes=5), 3_000)
     use(starter_org, START + timedelta(hours=2, minutes=5), 1_000)
     with time_machine.travel(START + timedelta(hours=3, minutes=30), tick=False):
-        assert report_overage(starter_org) == 3_000
-        assert report_overage(starter_org) == 0  # a second run reports nothing
+        assert roll_up_and_report(starter_org) == 3_000
+        assert roll_up_and_report(starter_org) == 0  # a second run reports nothing
     events = list(fake_stripe.meter_events.values())
     assert [(e["payload[value]"], e["event_name"]) for e in events] == [
         ("2000", "gateway_tokens"),
@@ -71,9 +77,9 @@ def test_a_report_interrupted_before_marking_is_resent_with_the_same_identifier(
     with time_machine.travel(START + timedelta(hours=1, minutes=30), tick=False):
         fake_stripe.failing_paths.add("/v1/billing/meter_events")
         with pytest.raises(Exception, match="Stripe"):
-            report_overage(starter_org)
+            roll_up_and_report(starter_org)
         fake_stripe.failing_paths.clear()
-        report_overage(starter_org)
+        roll_up_and_report(starter_org)
     [report] = MeterReport.objects.all()
     assert report.tokens == 100_000 and report.reported_at is not None
     assert list(fake_stripe.meter_events) == [report.identifier]
@@ -82,19 +88,28 @@ def test_a_report_interrupted_before_marking_is_resent_with_the_same_identifier(
 def test_free_plans_report_nothing(org, customer, fake_stripe):
     use(org, START + timedelta(minutes=5), 600_000)
     with time_machine.travel(START + timedelta(hours=2), tick=False):
-        assert report_overage(org) == 0
+        assert roll_up_and_report(org) == 0
     assert fake_stripe.requests == []
 
 
-@time_machine.travel(START + timedelta(days=10), tick=False)
-def test_owners_are_warned_at_80_and_100_percent_once_per_period(org, owner, member, plans):
-    use(org, START + timedelta(days=1), 39_000)
-    assert send_quota_warnings(org) == []
-    use(org, START + timedelta(days=2), 1_000)  # 40,000 of 50,000 tokens
-    assert send_quota_warnings(org) == [("tokens", 80)]
-    assert send_quota_warnings(org) == []
-    use(org, START + timedelta(days=3), 10_000)
-    assert send_quota_warnings(org) == [("tokens", 100)]
-    assert send_quota_warnings(org) == []
-    assert [m.to for m in mail.outbox] == [["owner@acme.test"], ["owner@acme.test"]]
-    assert "reached your monthly tokens" in mail.outbox[1].subject
+def test_a_late_row_is_billed_as_the_difference_under_a_new_identifier(starter_org, fake_stripe):
+    use(starter_org, START + timedelta(minutes=5), 500_500)
+    with time_machine.travel(START + timedelta(hours=2), tick=False):
+        assert roll_up_and_report(starter_org) == 500
+    with time_machine.travel(START + timedelta(hours=3), tick=False):
+        use(starter_org, START + timedelta(minutes=50), 300)  # late: its hour was rolled up
+        assert roll_up_and_report(starter_org) == 300
+        assert roll_up_and_report(starter_org) == 0
+
+    identifier = f"gw-{starter_org.pk}-{START:%Y%m%dT%H%M%S}"
+    events = fake_stripe.meter_events
+    assert list(events) == [identifier, f"{identifier}-1"]
+    assert [e["payload[value]"] for e in events.values()] == ["500", "300"]
+    assert sum(r.tokens for r in MeterReport.objects.all()) == 800
+
+
+def test_late_rows_of_the_last_hour_of_a_month_are_reported_after_it_ends(starter_org, fake_stripe):
+    month_end = next_month_start(START)
+    use(starter_org, month_end - timedelta(minutes=10), 500_100)
+    with time_machine.travel(month_end + timedelta(hours=2), tick=False):
+        assert roll_up_and_report(starter_org) == 100

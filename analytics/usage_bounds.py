@@ -1,0 +1,106 @@
+"""Usage record values made to fit their columns, so one odd value never costs a tenant a row.
+
+`bound_usage_values(values)` works over UsageRecord's fields generically (a column added later
+passes through the same rules): text is cut to its column's max_length, whole numbers are held
+within the column's range (PostgreSQL's, the strictest of our databases), decimals are rounded to
+their places and held within their digits, booleans are booleans. A value that cannot be read at
+all raises ValueError; the writer then sends the row to the dead-letter table.
+"""
+
+from __future__ import annotations
+
+import logging
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from functools import cache
+from typing import Any
+
+from django.db import models
+from django.db.backends.base.operations import BaseDatabaseOperations
+
+from analytics.models import UsageRecord
+
+logger = logging.getLogger(__name__)
+
+REQUIRED = ("request_id", "organization_id", "endpoint", "status")
+INTEGER_RANGES = BaseDatabaseOperations.integer_field_ranges
+
+
+@cache
+def usage_fields() -> dict[str, models.Field]:
+    """UsageRecord's columns by attribute name (relations as `<name>_id`), without the id."""
+    return {f.attname: f for f in UsageRecord._meta.concrete_fields if not f.primary_key}
+
+
+def bound_usage_values(values: dict[str, Any]) -> dict[str, Any]:
+    """The values, each made to fit its column; logs what had to change."""
+    fields = usage_fields()
+    unknown = set(values) - set(fields)
+    if unknown:
+        raise ValueError(f"Not UsageRecord fields: {', '.join(sorted(unknown))}")
+    for required in REQUIRED:
+        if values.get(required) in (None, ""):
+            raise ValueError(f"A usage record needs {required}")
+    bounded = {}
+    for name, value in values.items():
+        try:
+            bounded[name] = _fit(fields[name], value)
+        except _OutOfBounds as bound:
+            logger.warning(
+                "usage record %.64s: %s did not fit its column and was bounded",
+                values.get("request_id"),
+                name,
+            )
+            bounded[name] = bound.value
+    return bounded
+
+
+class _OutOfBounds(Exception):
+    def __init__(self, value: Any):
+        self.value = value
+
+
+def _fit(field: models.Field, value: Any) -> Any:
+    if value is None:
+        if field.null:
+            return None
+        value = field.get_default()
+    if isinstance(field, models.ForeignKey):
+        return int(value)
+    if isinstance(field, models.BooleanField):
+        return bool(value)
+    if isinstance(field, models.DecimalField):
+        return _fit_decimal(field, value)
+    if isinstance(field, models.IntegerField):
+        low, high = INTEGER_RANGES.get(field.get_internal_type(), (None, None))
+        number = int(value)
+        if low is not None and number < low:
+            raise _OutOfBounds(low)
+        if high is not None and number > high:
+            raise _OutOfBounds(high)
+        return number
+    if isinstance(field, models.DateTimeField):
+        moment = field.to_python(value)
+        if moment is None:
+            raise ValueError(f"{field.name} is not a time")
+        return moment
+    if isinstance(field, models.CharField | models.TextField):
+        text = str(value).replace("\x00", "")  # PostgreSQL text cannot hold NUL
+        if field.max_length and len(text) > field.max_length:
+            raise _OutOfBounds(text[: field.max_length])
+        return text
+    return field.to_python(value)
+
+
+def _fit_decimal(field: models.DecimalField, value: Any) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation as error:
+        raise ValueError(f"{field.name} is not a number") from error
+    if not number.is_finite():
+        raise ValueError(f"{field.name} is not a finite number")
+    places = Decimal(1).scaleb(-field.decimal_places)
+    # A whole number: SQLite keeps decimals as floats, and 9999999999.99999999 reads back as 1e10.
+    largest = Decimal(10) ** (field.max_digits - field.decimal_places) - 1
+    if abs(number) > largest:
+        raise _OutOfBounds(largest.copy_sign(number))
+    return number.quantize(places, rounding=ROUND_HALF_EVEN)

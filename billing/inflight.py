@@ -1,0 +1,95 @@
+"""Usage rows held beside admission reservations: a request whose process dies still ends in
+exactly one usage row, and its hold is given back within a minute instead of at its expiry.
+
+With Redis, each gateway process has an id and a heartbeat (`gw:procs`, a sorted set of process
+id -> last beat, refreshed every GATEWAY_PROCESS_HEARTBEAT_SECONDS by a task started in the ASGI
+lifespan). Admitting a request stores, beside its reservation, the usage row the edge would
+write if nothing more were known (`gw:inflight:<process>`, a hash of reservation id -> JSON of
+the row and the reservation); settling or releasing the reservation deletes it.
+
+`billing.sweeper.sweep_interrupted_requests` (Celery beat) turns the held rows of processes
+whose heartbeat stopped into usage rows with outcome `interrupted`.
+
+Without Redis there is one process and nothing outlives it: nothing is held, nothing is swept.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import socket
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import asdict
+from typing import Any
+
+from django.conf import settings
+
+from analytics.recording import serialise_usage
+from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis
+
+logger = logging.getLogger(__name__)
+
+PROCESSES_KEY = "gw:procs"
+PROCESS_ID = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
+def held_key(process_id: str) -> str:
+    return f"gw:inflight:{process_id}"
+
+
+async def hold_usage_row(reservation: Any, row: Mapping[str, Any]) -> None:
+    """Keep `row` (UsageRecord field values) beside the reservation (billing.admission's
+    Reservation) until it is settled."""
+    if reservation is None or not reservation.in_redis:
+        return
+    client = get_redis()
+    if client is None:
+        return
+    held = {
+        "row": json.loads(serialise_usage(row)),
+        "reservation": _reservation_fields(reservation),
+    }
+    try:
+        pipe = client.pipeline(transaction=False)
+        pipe.hset(held_key(PROCESS_ID), reservation.id, json.dumps(held))
+        pipe.zadd(PROCESSES_KEY, {PROCESS_ID: time.time()})
+        await pipe.execute()
+    except REDIS_ERRORS as exc:
+        logger.warning("Redis unavailable to hold a usage row (%s)", type(exc).__name__)
+        count_unavailable("inflight", "not_held")
+
+
+async def drop_usage_row(reservation: Any) -> None:
+    """The request settled (or was released): its held row is no longer needed."""
+    if reservation is None or not reservation.in_redis:
+        return
+    client = get_redis()
+    if client is None:
+        return
+    try:
+        await client.hdel(held_key(PROCESS_ID), reservation.id)
+    except REDIS_ERRORS as exc:
+        logger.warning("Redis unavailable to drop a held usage row (%s)", type(exc).__name__)
+
+
+async def keep_alive_forever() -> None:
+    """This process's heartbeat, for as long as it serves (started by the ASGI lifespan)."""
+    interval = float(settings.GATEWAY_PROCESS_HEARTBEAT_SECONDS)
+    while True:
+        client = get_redis()
+        if client is not None:
+            try:
+                await client.zadd(PROCESSES_KEY, {PROCESS_ID: time.time()})
+            except REDIS_ERRORS as exc:
+                logger.warning("Redis unavailable for the heartbeat (%s)", type(exc).__name__)
+        await asyncio.sleep(interval)
+
+
+def _reservation_fields(reservation: Any) -> dict[str, Any]:
+    fields = asdict(reservation)
+    fields["reserved_cost"] = str(reservation.reserved_cost)
+    return fields

@@ -1,0 +1,136 @@
+"""A request whose gateway process dies still ends in exactly one usage row (the sweeper)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+from asgiref.sync import async_to_sync
+from django.utils import timezone
+
+from analytics.models import UsageRecord
+from analytics.recording import serialise_usage, write_usage_payloads
+from billing import admission, inflight, sweeper
+from billing.limits import PlanLimits
+from billing.tasks import sweep_interrupted_requests
+from tests.stores import TEST_REDIS_URL, use_redis
+
+pytestmark = pytest.mark.django_db(transaction=True)
+LIMITS = PlanLimits(plan="test", plan_name="Test", monthly_budget_usd=Decimal("10"))
+
+
+def held_row(org, request_id="req-held"):
+    return {
+        "request_id": request_id,
+        "organization_id": org.id,
+        "endpoint": "chat.completions",
+        "requested_model": "gpt-4o-mini",
+        "created_at": timezone.now(),
+        "status": 200,
+        "input_tokens": 120,  # the prompt as estimated at admission
+        "cost": Decimal("0.00002"),  # the prompt's cost
+        "stream": True,
+    }
+
+
+async def admit_and_hold(org, row):
+    decision = await admission.admit(org.id, None, LIMITS, None, 600, Decimal("0.5"), usage_row=row)
+    return decision.reservation
+
+
+def month_fields(client, reservation):
+    return client.hgetall(f"gw:{{o:{reservation.org_id}}}:m:{reservation.month}")
+
+
+def test_a_dead_processs_request_becomes_one_interrupted_row(settings, org):
+    client = use_redis(settings)
+    reservation = async_to_sync(admit_and_hold)(org, held_row(org))
+    assert month_fields(client, reservation)["r:usd"] == "500000000"  # $0.5 held
+
+    later = time.time() + settings.GATEWAY_PROCESS_DEAD_SECONDS + 1  # no beat since
+    assert sweeper.sweep_interrupted_requests(now=later) == 1
+    assert sweeper.sweep_interrupted_requests(now=later) == 0
+
+    row = UsageRecord.objects.get()
+    assert (row.request_id, row.input_tokens, row.output_tokens) == ("req-held", 120, 0)
+    assert row.error_class == "interrupted" and row.tokens_estimated
+    assert row.cost == Decimal("0.00002")
+    month = month_fields(client, reservation)
+    assert month["r:usd"] == "0"  # the hold is given back at once, not at its expiry
+    assert month["usd"] == "20000"  # and what the row bills is counted
+    assert not client.exists(f"gw:inflight:{inflight.PROCESS_ID}")
+
+
+def test_a_late_real_row_after_the_sweep_is_not_a_second_row(settings, org):
+    use_redis(settings)
+    row = held_row(org)
+    async_to_sync(admit_and_hold)(org, row)
+    sweeper.sweep_interrupted_requests(now=time.time() + 3600)
+
+    write_usage_payloads([serialise_usage({**row, "output_tokens": 50})])
+
+    assert UsageRecord.objects.count() == 1
+
+
+def test_a_live_processs_requests_are_left_alone_and_settling_drops_the_row(settings, org):
+    client = use_redis(settings)
+    reservation = async_to_sync(admit_and_hold)(org, held_row(org))
+
+    assert sweep_interrupted_requests.apply().get() == 0
+    assert client.hlen(f"gw:inflight:{inflight.PROCESS_ID}") == 1
+    async_to_sync(admission.settle)(reservation, 130, Decimal("0.0001"))  # drops the held row
+
+    assert client.hlen(f"gw:inflight:{inflight.PROCESS_ID}") == 0
+    assert sweeper.sweep_interrupted_requests(now=time.time() + 3600) == 0
+    assert not UsageRecord.objects.exists()
+
+
+KILLED_SCRIPT = """
+import asyncio, sys, time
+from decimal import Decimal
+import django
+django.setup()
+from billing import admission, inflight, sweeper
+from billing.limits import PlanLimits
+
+async def main():
+    limits = PlanLimits(plan="test", plan_name="Test")
+    decision = await admission.admit(ORG, None, limits, None, 600, Decimal("0.5"))
+    await inflight.hold_usage_row(decision.reservation, {
+        "request_id": "req-killed", "organization_id": ORG, "endpoint": "chat.completions",
+        "status": 200, "input_tokens": 77, "cost": "0.00001"})
+    print("streaming", flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+def test_a_process_killed_mid_request_leaves_a_row_after_the_sweep(settings, org):
+    use_redis(settings)
+    root = Path(__file__).resolve().parents[2]
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "gateway_project.settings",
+        "REDIS_URL": TEST_REDIS_URL,
+        "PYTHONPATH": str(root),
+    }
+    script = KILLED_SCRIPT.replace("ORG", str(org.id))
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], env=env, cwd=root, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert process.stdout.readline().strip() == "streaming"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait(timeout=30)
+
+    assert sweeper.sweep_interrupted_requests(now=time.time() + 3600) == 1
+    row = UsageRecord.objects.get(request_id="req-killed")
+    assert (row.input_tokens, row.output_tokens, row.error_class) == (77, 0, "interrupted")
