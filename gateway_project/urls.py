@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import include, path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from accounts import views as account_views
 from llm.admin_views import catalogue_view
+from llm.api.unknown_routes import unknown_path
 
 urlpatterns = [
     path("", account_views.home, name="home"),
@@ -20,4 +21,6 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("", include("analytics.ops_urls")),
+    # Last: any other path under the public API is a JSON 404, not an HTML page.
+    re_path(r"^(?:api/)?v1(?:/(?P<rest>.*))?$", unknown_path, name="api-unknown-path"),
 ]

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 from django.http import HttpResponse, JsonResponse
-from django.views.decorators.http import require_GET
 
 from llm.api import pipeline
 from llm.api.auth import Caller
 from llm.api.errors import ApiError
+from llm.api.unknown_routes import allow_methods
 from llm.catalog import get_catalog
 from llm.runtime import get_runtime
 
@@ -43,13 +43,17 @@ def openai_model_list(caller: Caller) -> dict:
     return {"object": "list", "data": data}
 
 
+def openai_model(caller: Caller, model_id: str) -> dict | None:
+    return next((m for m in openai_model_list(caller)["data"] if m["id"] == model_id), None)
+
+
 async def _caller(request) -> Caller:
     call = pipeline.begin(request, "models")
     await pipeline.authenticate_call(call, request)
     return call.caller
 
 
-@require_GET
+@allow_methods("GET")
 async def gateway_models(request) -> HttpResponse:
     """Each model with its provider, prices now, context window, capabilities and health."""
     try:
@@ -98,7 +102,7 @@ def _str(value) -> str | None:
     return None if value is None else str(value)
 
 
-@require_GET
+@allow_methods("GET")
 async def gateway_health(request) -> HttpResponse:
     """Per-provider health derived from real traffic (no key needed: it names no tenant)."""
     catalog, health = get_catalog(), get_runtime().health

@@ -1,5 +1,8 @@
-"""Errors of the public API, in OpenAI's error body shape:
-{"error": {"message", "type", "param", "code"}}.
+"""Errors of the public API. One shape per surface:
+
+- OpenAI's, everywhere but Anthropic's route: {"error": {"message", "type", "param", "code"}};
+- Anthropic's, on /v1/messages: {"type": "error", "error": {"type", "message"}}
+  (https://docs.anthropic.com/en/api/errors).
 
 Every step of the pipeline raises ApiError; the view turns it into one JSON response.
 """
@@ -30,6 +33,7 @@ TYPE_FOR_STATUS = {
     402: "insufficient_quota",
     403: "permission_error",
     404: "not_found_error",
+    405: "invalid_request_error",
     413: "invalid_request_error",
     422: "invalid_request_error",
     429: "rate_limit_error",
@@ -37,6 +41,24 @@ TYPE_FOR_STATUS = {
     503: "service_unavailable",
     504: "timeout_error",
 }
+# Anthropic's error types by HTTP status (https://docs.anthropic.com/en/api/errors).
+ANTHROPIC_TYPE_FOR_STATUS = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    402: "billing_error",
+    403: "permission_error",
+    404: "not_found_error",
+    405: "invalid_request_error",
+    413: "request_too_large",
+    422: "invalid_request_error",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",
+    504: "timeout_error",
+    529: "overloaded_error",
+}
+OPENAI, ANTHROPIC = "openai", "anthropic"  # the error shapes
 
 
 class ApiError(Exception):
@@ -58,7 +80,10 @@ class ApiError(Exception):
         self.headers = headers or {}
         self.extra = extra or {}
 
-    def body(self) -> dict[str, Any]:
+    def body(self, shape: str = OPENAI) -> dict[str, Any]:
+        if shape == ANTHROPIC:
+            error_type = ANTHROPIC_TYPE_FOR_STATUS.get(self.status, "api_error")
+            return {"type": "error", "error": {"type": error_type, "message": self.message}}
         error = {
             "message": self.message,
             "type": TYPE_FOR_STATUS.get(self.status, "api_error"),
@@ -68,9 +93,9 @@ class ApiError(Exception):
         }
         return {"error": error}
 
-    def response(self, headers: dict[str, str] | None = None) -> HttpResponse:
+    def response(self, headers: dict[str, str] | None = None, shape: str = OPENAI) -> HttpResponse:
         response = HttpResponse(
-            json.dumps(self.body()), status=self.status, content_type="application/json"
+            json.dumps(self.body(shape)), status=self.status, content_type="application/json"
         )
         for name, value in {**(headers or {}), **self.headers}.items():
             response[name] = value

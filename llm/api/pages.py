@@ -89,7 +89,7 @@ async def _send_prompt(call: pipeline.Call, request) -> HttpResponse:
     call.parsed = parse_chat(_chat_body(form.cleaned_data))
     await pipeline.route(call)
     await pipeline.admit(call)
-    return await views.stream_chat(call)
+    return await views.stream_chat(call, views.chunk_writer(call))
 
 
 # The API's own view wrapper (errors, settling, recording), behind the session login; unlike the

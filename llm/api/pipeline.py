@@ -27,7 +27,7 @@ from django.http import HttpResponse
 from gateway_project.redis_client import get_redis
 from llm.api import governance, settlement
 from llm.api.auth import Caller, authenticate
-from llm.api.errors import ApiError, bad_request, from_gateway_error
+from llm.api.errors import OPENAI, ApiError, bad_request, from_gateway_error
 from llm.api.parsing import ParsedChat
 from llm.api.responses import money
 from llm.catalog import ModelEntry
@@ -67,6 +67,7 @@ class Call:
     stream: bool = False
     cache_opt_out: bool = False  # Cache-Control: no-cache (do not answer from the cache)
     no_store: bool = False  # Cache-Control: no-store (keep nothing: no cache entry, no prompt)
+    error_shape: str = OPENAI  # the surface's error body: OpenAI's, or Anthropic's
     cost: Decimal | None = None  # shown in X-Gateway-Cost once the outcome is known
     paid: list[Charge] = field(default_factory=list)  # answers paid so far (structured output)
     settled: bool = False
@@ -84,7 +85,7 @@ class Call:
         return max(self.elapsed_ms - self.upstream_ms, 0.0)
 
 
-def begin(request, endpoint: str) -> Call:
+def begin(request, endpoint: str, error_shape: str = OPENAI) -> Call:
     sent = request.headers.get("X-Request-ID", "")
     directives = {
         part.strip().lower() for part in request.headers.get("Cache-Control", "").split(",")
@@ -96,6 +97,7 @@ def begin(request, endpoint: str) -> Call:
         client_request_id=sent if REQUEST_ID.match(sent) else "",
         cache_opt_out=no_store or "no-cache" in directives,
         no_store=no_store,
+        error_shape=error_shape,
     )
 
 
@@ -376,4 +378,4 @@ def respond_error(call: Call, error: ApiError, cause: BaseException | None = Non
     # After a deadline the provider may still bill: the cost is known only once settled.
     call.cost = None if result.ending is Ending.DEADLINE else result.cost
     settlement.settle(call, result)
-    return error.response(response_headers(call))
+    return error.response(response_headers(call), call.error_shape)

@@ -66,9 +66,14 @@ def chat_completion(
 
 
 class ChunkWriter:
-    """Turns StreamEvents into `data: {...}\\n\\n` chat.completion.chunk lines."""
+    """Turns StreamEvents into `data: {...}\\n\\n` chat.completion.chunk lines.
 
-    def __init__(self, *, completion_id: str, created: int, model: str) -> None:
+    The stream writers' protocol (the relay in views.py drives it): opening() once, event()
+    per upstream event, error() if the upstream broke, closing(usage, cost) at a clean end."""
+
+    def __init__(
+        self, *, completion_id: str, created: int, model: str, include_usage: bool = False
+    ) -> None:
         self.base = {
             "id": completion_id,
             "object": "chat.completion.chunk",
@@ -76,6 +81,10 @@ class ChunkWriter:
             "model": model,
         }
         self.sent_role = False
+        self.include_usage = include_usage
+
+    def opening(self) -> bytes:
+        return b""
 
     def _line(self, payload: dict[str, Any]) -> bytes:
         return b"data: " + json.dumps({**self.base, **payload}).encode() + b"\n\n"
@@ -117,6 +126,7 @@ class ChunkWriter:
         body = {"message": message, "type": "upstream_error", "code": code, "provider": provider}
         return b"data: " + json.dumps({"error": body}).encode() + b"\n\n"
 
-    @staticmethod
-    def done() -> bytes:
-        return b"data: [DONE]\n\n"
+    def closing(self, usage: Usage, cost) -> bytes:
+        """The usage chunk when the client asked for it (stream_options), then [DONE]."""
+        tail = self.usage(usage, cost) if self.include_usage else b""
+        return tail + b"data: [DONE]\n\n"

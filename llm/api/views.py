@@ -9,17 +9,16 @@ import logging
 import time
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_GET, require_POST
 
 from gateway_project.database import DATABASE_ERRORS
 from llm import failover
 from llm.api import pipeline, settlement
-from llm.api.catalog_views import openai_model_list
-from llm.api.errors import ApiError, database_unavailable, from_gateway_error
+from llm.api.catalog_views import openai_model, openai_model_list
+from llm.api.errors import OPENAI, ApiError, database_unavailable, from_gateway_error
 from llm.api.parsing import load_json, parse_chat, parse_generate
 from llm.api.pipeline import Call
 from llm.api.responses import ChunkWriter, chat_completion, money
+from llm.api.unknown_routes import allow_methods
 from llm.errors import GatewayError
 from llm.outcome import Ending, Outcome
 from llm.structured import complete_structured
@@ -30,16 +29,16 @@ MAX_REPAIRS = 2  # structured output: repair turns after the first answer
 logger = logging.getLogger(__name__)
 
 
-def api_view(endpoint: str):
-    """A POST endpoint of the pipeline: every error, expected or not, becomes one JSON answer,
-    and every way out (a client that hangs up included) settles one outcome."""
+def api_view(endpoint: str, error_shape: str = OPENAI):
+    """A POST endpoint of the pipeline: every error, expected or not, becomes one JSON answer
+    (in the surface's error shape), and every way out (a client that hangs up included) settles
+    one outcome."""
 
     def decorate(handle):
-        @csrf_exempt
-        @require_POST
+        @allow_methods("POST")
         @functools.wraps(handle)
         async def view(request) -> HttpResponse:
-            call = pipeline.begin(request, endpoint)
+            call = pipeline.begin(request, endpoint, error_shape)
             try:
                 return await handle(call, request)
             except GatewayError as error:
@@ -87,7 +86,7 @@ async def chat_completions(call: Call, request) -> HttpResponse:
     await pipeline.route(call)
     await pipeline.admit(call)
     if call.parsed.request.stream:
-        return await stream_chat(call)
+        return await stream_chat(call, chunk_writer(call))
     result, outcome = await complete_chat(call)
     body = chat_completion(
         result,
@@ -100,19 +99,26 @@ async def chat_completions(call: Call, request) -> HttpResponse:
     return pipeline.respond_json(call, outcome, body)
 
 
-async def stream_chat(call: Call) -> HttpResponse:
-    """Open the upstream stream (failing over until the first event), then relay it as SSE."""
+def chunk_writer(call: Call):
+    """The chat-completions wire format for a stream, given the model that serves it."""
+    return lambda model: ChunkWriter(
+        completion_id=f"chatcmpl-{call.request_id[4:]}",
+        created=int(time.time()),
+        model=model,
+        include_usage=call.parsed.include_usage,
+    )
+
+
+async def stream_chat(call: Call, make_writer) -> HttpResponse:
+    """Open the upstream stream (failing over until the first event), then relay it as SSE in
+    the surface's wire format: make_writer(served model) gives the writer (see ChunkWriter)."""
     call.stream = True
     stream = failover.stream(
         call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
     )
     call.route = stream.route
     await stream.open()  # failover happens here; errors still become JSON answers
-    writer = ChunkWriter(
-        completion_id=f"chatcmpl-{call.request_id[4:]}",
-        created=int(time.time()),
-        model=stream.route.served_model or call.parsed.model,
-    )
+    writer = make_writer(stream.route.served_model or call.parsed.model)
     response = StreamingHttpResponse(relay(call, stream, writer), content_type="text/event-stream")
     for name, value in pipeline.response_headers(call).items():
         response[name] = value
@@ -128,6 +134,8 @@ async def relay(call: Call, stream, writer: ChunkWriter):
     moment it reads [DONE] (the openai SDK does) cannot cancel it."""
     error_class = ""
     try:
+        if opening := writer.opening():
+            yield opening
         async for event in stream:
             if event.type is StreamEventType.ERROR:
                 error_class = f"upstream_{event.error.kind}" if event.error else "upstream"
@@ -140,9 +148,8 @@ async def relay(call: Call, stream, writer: ChunkWriter):
         await stream.aclose()
         outcome = pipeline.stream_ended(call, error_class=error_class)
         settlement.settle(call, outcome)
-        if call.parsed.include_usage:
-            yield writer.usage(outcome.usage, outcome.cost)
-        yield writer.done()
+        if closing := writer.closing(outcome.usage, outcome.cost):
+            yield closing
     except (asyncio.CancelledError, GeneratorExit):
         # The client (or our stop) went away: close the upstream, bill what it produced.
         if not call.settled:
@@ -158,7 +165,7 @@ async def _close_quietly(stream) -> None:
         await asyncio.shield(stream.aclose())
 
 
-@require_GET
+@allow_methods("GET")
 async def list_models(request) -> HttpResponse:
     call = pipeline.begin(request, "models")
     try:
@@ -166,6 +173,23 @@ async def list_models(request) -> HttpResponse:
     except ApiError as error:
         return error.response({"X-Request-ID": call.request_id})
     return JsonResponse(openai_model_list(call.caller), headers={"X-Request-ID": call.request_id})
+
+
+@allow_methods("GET")
+async def retrieve_model(request, model_id: str) -> HttpResponse:
+    """One model or alias this organisation may use, as in the list; 404 otherwise."""
+    call = pipeline.begin(request, "models")
+    headers = {"X-Request-ID": call.request_id}
+    try:
+        await pipeline.authenticate_call(call, request)
+    except ApiError as error:
+        return error.response(headers)
+    model = openai_model(call.caller, model_id)
+    if model is None:
+        message = f"The model '{model_id}' does not exist or is not available to you."
+        error = ApiError(404, message, param="model", code="model_not_found")
+        return error.response(headers)
+    return JsonResponse(model, headers=headers)
 
 
 @api_view("generate")

@@ -150,6 +150,49 @@ class FakeOpenAI:
             chunks.append(json.dumps({**base, "choices": [], "usage": usage}))
         return chunks
 
+    def tool_call_reply(self, name: str, arguments: str, call_id: str = "call_1") -> Reply:
+        """A completion that calls one function, with usage, as OpenAI answers it."""
+        body = self.completion("gpt-4o-mini-2024-07-18")
+        body["choices"][0]["message"] = {
+            "role": "assistant",
+            "content": None,
+            "tool_calls": [
+                {
+                    "id": call_id,
+                    "type": "function",
+                    "function": {"name": name, "arguments": arguments},
+                }
+            ],
+        }
+        body["choices"][0]["finish_reason"] = "tool_calls"
+        return Reply(body=body)
+
+    def tool_call_stream_reply(
+        self, name: str, argument_pieces: list[str], call_id: str = "call_1", text: str = ""
+    ) -> Reply:
+        """A streamed function call: optional text first, the call's id and name, its
+        arguments in pieces, finish_reason tool_calls, then the usage chunk."""
+        base = {"id": "chatcmpl-upstream", "object": "chat.completion.chunk", "model": "m"}
+
+        def chunk(delta, finish=None):
+            choice = {"index": 0, "delta": delta, "finish_reason": finish}
+            return json.dumps({**base, "choices": [choice]})
+
+        chunks = [chunk({"role": "assistant", "content": text})] if text else []
+        start = {"index": 0, "id": call_id, "type": "function"}
+        start["function"] = {"name": name, "arguments": ""}
+        chunks.append(chunk({"tool_calls": [start]}))
+        for piece in argument_pieces:
+            chunks.append(chunk({"tool_calls": [{"index": 0, "function": {"arguments": piece}}]}))
+        chunks.append(chunk({}, "tool_calls"))
+        usage = {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
+        chunks.append(json.dumps({**base, "choices": [], "usage": usage}))
+        return Reply(chunks=chunks)
+
     async def __call__(self, scope, receive, send) -> None:
         if scope["type"] != "http":
             return
