@@ -2,13 +2,8 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
-from rest_framework.authtoken.models import TokenProxy
 
 from accounts.models import User
-
-# DRF's token admin shows each login token in clear (it is the row's name): a bearer secret on a
-# page. Tokens end with logout; staff deactivate a user to cut all of theirs.
-admin.site.unregister(TokenProxy)
 
 
 @admin.register(User)

@@ -31,3 +31,14 @@ class LoginSerializer(serializers.Serializer):
 
 class SwitchOrganizationSerializer(serializers.Serializer):
     organization = serializers.SlugField(help_text="The organization's slug.")
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField(help_text="The refresh token from login or the last refresh.")
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField(help_text="JWT access token: `Authorization: Bearer <it>`.")
+    refresh = serializers.CharField(help_text="Single-use refresh token for /api/auth/refresh.")
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")

@@ -10,6 +10,7 @@ app_name = "accounts"
 urlpatterns = [
     path("register", api.RegisterView.as_view(), name="register"),
     path("login", api.LoginView.as_view(), name="login"),
+    path("refresh", api.RefreshView.as_view(), name="refresh"),
     path("logout", api.LogoutView.as_view(), name="logout"),
     path("me", api.MeView.as_view(), name="me"),
     path("switch-organization", api.SwitchOrganizationView.as_view(), name="switch-organization"),

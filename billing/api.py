@@ -31,6 +31,7 @@ UrlSerializer = inline_serializer("BillingUrl", {"url": serializers.URLField()})
 class BillingUnavailable(APIException):
     status_code = 503
     default_detail = "Billing is unavailable."
+    default_code = "billing_unavailable"
 
 
 def _stripe_url(make_url, *args) -> Response:
@@ -85,6 +86,11 @@ class SubscribeView(TenantView):
     def post(self, request):
         serializer = SubscribeSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        if not stripe_api.is_stripe_configured():
+            # Without Stripe no plan has a price to subscribe to; say why, not "no such plan".
+            raise BillingUnavailable(
+                "Stripe is not configured: billing is off and the Free plan applies."
+            )
         plan = find_subscribable_plan(serializer.validated_data["plan"])
         if plan is None:
             raise ValidationError({"plan": ["No such plan can be subscribed to."]})

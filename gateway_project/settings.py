@@ -8,6 +8,7 @@ Every variable is in .env.example.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -15,13 +16,14 @@ import dj_database_url
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
+# An empty variable means "use the default", so a copy of .env.example with blanks works as is.
 def env(name: str, default: str = "") -> str:
-    return os.environ.get(name, default)
+    return os.environ.get(name) or default
 
 
 def env_bool(name: str, default: bool = False) -> bool:
     value = os.environ.get(name)
-    if value is None:
+    if not value:
         return default
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
@@ -49,8 +51,9 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework_simplejwt.token_blacklist",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "allauth",
     "allauth.account",
     "django_htmx",
@@ -172,10 +175,38 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {"login": env("GATEWAY_LOGIN_RATE", "10/min")},
     "EXCEPTION_HANDLER": "organizations.api_errors.exception_handler",
 }
+# The management API's logins: a short-lived JWT access token and a rotating refresh token.
+# A refresh token works once: refreshing returns a new one and blacklists the old; logging out
+# blacklists it too. Changing the password revokes every token of the user.
+SIMPLE_JWT = {
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=env_int("GATEWAY_JWT_ACCESS_MINUTES", 15)),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=env_int("GATEWAY_JWT_REFRESH_DAYS", 14)),
+    "ROTATE_REFRESH_TOKENS": True,
+    "BLACKLIST_AFTER_ROTATION": True,
+    "UPDATE_LAST_LOGIN": True,
+    "CHECK_REVOKE_TOKEN": True,
+    "AUTH_HEADER_TYPES": ("Bearer",),
+}
+# The schema covers the management API (DRF views) and the public API (plain async views,
+# described in llm/api/public_openapi.yaml and merged in by the hook). Swagger UI and ReDoc are
+# served from our own static files (drf-spectacular-sidecar): the docs work offline.
 SPECTACULAR_SETTINGS = {
     "TITLE": "LLM Gateway API",
-    "DESCRIPTION": "Management API, usage API and the original generate API of LLM Gateway.",
+    "DESCRIPTION": (
+        "The public API (`/v1/`, `/api/v1/`: OpenAI- and Anthropic-compatible, authenticated "
+        "with an organisation API key `gw-…`) and the management API (`/api/…`: a JWT access "
+        "token from `POST /api/auth/login`, a session, or for read-only usage endpoints an API "
+        "key)."
+    ),
     "VERSION": "1.0.0",
+    "OAS_VERSION": "3.1.0",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "llm.api.openapi.add_public_api",
+    ],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Celery: eager (in-process) without a broker, Redis when REDIS_URL is set.
@@ -194,6 +225,7 @@ CELERY_BEAT_SCHEDULE |= {
     "sync-invoices": {"task": "billing.tasks.sync_all_invoices", "schedule": 6 * 3600.0},
     "downgrade-overdue": {"task": "billing.tasks.downgrade_overdue_accounts", "schedule": 3600.0},
     "retry-failed-webhooks": {"task": "billing.tasks.retry_failed_webhooks", "schedule": 600.0},
+    "flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": 86400.0},
 }
 
 # Stripe (dj-stripe). Empty keys mean "Stripe not configured": the Free plan applies.

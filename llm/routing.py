@@ -118,10 +118,12 @@ def resolve(
 
     def usable(model: ModelEntry, extra: frozenset[str] = frozenset()) -> bool:
         why = None
-        if not catalog.is_configured(model.provider):
-            why = f"{model.provider} not configured"
-        elif not (need | extra) <= model.capabilities:
+        # Capabilities first: a model that could never serve this request is "lacks", so a name
+        # behind which nothing can serve it answers 400, not 503.
+        if not (need | extra) <= model.capabilities:
             why = "lacks " + ",".join(sorted((need | extra) - model.capabilities))
+        elif not catalog.is_configured(model.provider):
+            why = f"{model.provider} not configured"
         elif not is_allowed(model.id):
             why = "not allowed"
         elif not model.has_price_at(when):

@@ -1,15 +1,17 @@
 """DRF authentication for the management API: `Authorization: Bearer <token>`.
 
 A bearer value starting with `gw-` is an organisation API key (it may read the usage API);
-anything else is a login token from POST /api/auth/login.
+anything else is a JWT access token from POST /api/auth/login (or /api/auth/refresh).
 """
 
 from __future__ import annotations
 
 import re
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
-from rest_framework.authentication import TokenAuthentication, get_authorization_header
+from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from organizations.api_keys import KEY_PREFIX, find_api_key
 
@@ -17,9 +19,7 @@ from organizations.api_keys import KEY_PREFIX, find_api_key
 KEY_IN_QUERY = re.compile(r"(?:^|[=&])gw-[0-9a-f]{4,16}_")
 
 
-class BearerTokenAuthentication(TokenAuthentication):
-    keyword = "Bearer"
-
+class BearerTokenAuthentication(JWTAuthentication):
     def authenticate(self, request):
         if KEY_IN_QUERY.search(request.META.get("QUERY_STRING", "")):
             raise exceptions.ParseError(
@@ -37,6 +37,49 @@ class BearerTokenAuthentication(TokenAuthentication):
         if key.organization.is_suspended:
             raise exceptions.PermissionDenied("This organization is suspended.")
         return (ApiKeyUser(key), key)
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """How the schema names this authentication (drf-spectacular finds it by target_class)."""
+
+    target_class = BearerTokenAuthentication
+    name = "bearer"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "bearerFormat": "JWT or API key",
+            "description": (
+                "A JWT access token from `POST /api/auth/login` (or `/api/auth/refresh`), or on "
+                "the endpoints that say so an organisation API key (`gw-…`)."
+            ),
+        }
+
+
+class BearerChallenge(BaseAuthentication):
+    """For the endpoints whose credential is in the body (register, login, refresh, logout):
+    authenticates nobody, so a stale access token left in the header cannot stand in the way,
+    and only names the scheme, so a refusal is a 401 with WWW-Authenticate."""
+
+    def authenticate(self, request):
+        return None
+
+    def authenticate_header(self, request) -> str:
+        return 'Bearer realm="api"'
+
+
+class BearerChallengeScheme(OpenApiAuthenticationExtension):
+    """These endpoints need no token: no requirement, no scheme of their own."""
+
+    target_class = BearerChallenge
+    name: list[str] = []
+
+    def get_security_requirement(self, auto_schema):
+        return None
+
+    def get_security_definition(self, auto_schema):
+        return []
 
 
 class ApiKeyUser:

@@ -7,8 +7,8 @@ import os
 
 import pytest
 from django.conf import settings as django_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from organizations.api_keys import mint_api_key
 from organizations.roles import Role
@@ -76,12 +76,12 @@ def api_client():
 
 @pytest.fixture
 def client_for():
-    """client_for(user) -> an APIClient logged in with that user's bearer token."""
+    """client_for(user) -> an APIClient logged in with a JWT access token of that user."""
 
     def make(user):
         client = APIClient()
-        token, _ = Token.objects.get_or_create(user=user)
-        client.credentials(HTTP_AUTHORIZATION=f"Bearer {token.key}")
+        access = RefreshToken.for_user(user).access_token
+        client.credentials(HTTP_AUTHORIZATION=f"Bearer {access}")
         return client
 
     return make

@@ -10,12 +10,16 @@ from llm.api import pipeline
 from llm.api.auth import Caller
 from llm.api.errors import ApiError
 from llm.api.unknown_routes import allow_methods
-from llm.catalog import get_catalog
+from llm.catalog import Catalog, get_catalog
+from llm.errors import GatewayError
+from llm.routing import resolve
 from llm.runtime import get_runtime
 
 
 def usable_names(caller: Caller) -> tuple[list, list]:
-    """The models and aliases this organisation may use right now (configured and allowed)."""
+    """The models and aliases this organisation may use right now: configured and allowed
+    models, and the allowed aliases that route to at least one of them. Nothing is listed that
+    would only answer 503."""
     return usable_names_for(caller.limits)
 
 
@@ -26,8 +30,20 @@ def usable_names_for(limits) -> tuple[list, list]:
         for m in catalog.models.values()
         if catalog.is_configured(m.provider) and limits.allows_model(m.id)
     ]
-    aliases = [a for a in catalog.aliases.values() if limits.allows_model(a.name)]
+    aliases = [
+        a
+        for a in catalog.aliases.values()
+        if limits.allows_model(a.name) and can_route(catalog, a.name, limits.allows_model)
+    ]
     return sorted(models, key=lambda m: m.id), sorted(aliases, key=lambda a: a.name)
+
+
+def can_route(catalog: Catalog, name: str, allowed) -> bool:
+    try:
+        resolve(catalog, name, needs=(), allowed=allowed)
+    except GatewayError:
+        return False
+    return True
 
 
 def openai_model_list(caller: Caller) -> dict:

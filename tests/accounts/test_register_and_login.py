@@ -28,17 +28,24 @@ def test_register_creates_organization_with_user_as_owner(api_client):
     assert response.data["user"]["current_organization"]["slug"] == "new-co"
 
 
+def test_register_returns_a_working_token_pair(api_client):
+    response = register(api_client)
+    assert response.data["token_type"] == "Bearer"
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {response.data['access']}")
+    assert api_client.get("/api/auth/me").data["email"] == "new@example.com"
+
+
 def test_register_rejects_weak_password_naming_the_field(api_client):
     response = register(api_client, password="123")
     assert response.status_code == 400
-    assert "password" in response.data
+    assert "password" in response.data["fields"]
     assert not User.objects.exists()
 
 
 def test_register_rejects_duplicate_email(api_client, owner):
     response = register(api_client, email=owner.email.upper())
     assert response.status_code == 400
-    assert "email" in response.data
+    assert "email" in response.data["fields"]
 
 
 def test_script_goes_from_nothing_to_a_working_api_key(api_client):
@@ -49,7 +56,7 @@ def test_script_goes_from_nothing_to_a_working_api_key(api_client):
         format="json",
     )
     assert login.status_code == 200
-    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {login.data['token']}")
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {login.data['access']}")
     created = api_client.post("/api/auth/api-keys", {"name": "ci"}, format="json")
     assert created.status_code == 201
     secret = created.data["key"]

@@ -52,7 +52,7 @@ def test_recent_requests_filters(client_for, owner, org, api_key):
     assert client.get("/api/dashboard/recent-requests?status=5xx").data["count"] == 1
     assert client.get("/api/dashboard/recent-requests?status=error").data["count"] == 1
     bad = client.get("/api/dashboard/recent-requests?status=oops")
-    assert bad.status_code == 400 and "status" in bad.data
+    assert bad.status_code == 400 and "status" in bad.data["fields"]
 
 
 def test_recent_requests_are_paginated(client_for, owner, org):
@@ -87,7 +87,7 @@ def test_analytics_date_range_excludes_outside_and_validates(client_for, owner, 
     client = client_for(owner)
     assert client.get("/api/dashboard/analytics").data["totals"]["requests"] == 1
     bad = client.get("/api/dashboard/analytics?start=2026-02-01&end=2026-01-01")
-    assert bad.status_code == 400 and "start" in bad.data
+    assert bad.status_code == 400 and "start" in bad.data["fields"]
 
 
 def test_api_key_of_the_org_may_read_usage(api_client, org, other_org, owner):

@@ -130,3 +130,20 @@ def key(db, org, owner):
     from organizations.api_keys import mint_api_key
 
     return mint_api_key(org, name="sdk", created_by=owner)[1]
+
+
+@pytest.fixture
+def demo_gateway(gateway_server, transactional_db, plans):
+    """The live gateway as `make run` serves it: the shipped catalogue with only the demo
+    provider configured (no provider key anywhere)."""
+    from llm.catalog import load_catalog
+
+    set_catalog(load_catalog(environ={"GATEWAY_DEMO_PROVIDER": "1"}))
+    configure_runtime(None)
+    forget_cached_keys()
+    yield gateway_server.url
+    gateway_server.call(_close_shared_client())
+    flush_pending_usage()
+    set_catalog(None)
+    set_runtime(None)
+    forget_cached_keys()

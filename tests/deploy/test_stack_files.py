@@ -41,6 +41,7 @@ def referenced_metrics(expression: str) -> set[str]:
 def test_compose_has_every_service_of_the_stack():
     assert set(COMPOSE["services"]) == {
         "migrate",
+        "create-admin",
         "api",
         "worker",
         "beat",

@@ -75,7 +75,7 @@ def test_key_with_past_expiry_cannot_be_created(client_for, owner):
         "/api/auth/api-keys", {"name": "x", "expires_at": past}, format="json"
     )
     assert response.status_code == 400
-    assert "expires_at" in response.data
+    assert "expires_at" in response.data["fields"]
 
 
 def test_key_records_name_creator_and_limits(client_for, member):

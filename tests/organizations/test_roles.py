@@ -131,4 +131,4 @@ def test_unknown_role_is_400_naming_the_field(client_for, owner, member):
     target = Membership.objects.get(user=member)
     response = client_for(owner).patch(f"/api/org/members/{target.pk}", {"role": "god"})
     assert response.status_code == 400
-    assert "role" in response.data
+    assert "role" in response.data["fields"]

@@ -8,7 +8,7 @@ import logging
 
 import httpx
 import pytest
-from rest_framework.authtoken.models import Token
+from rest_framework_simplejwt.tokens import RefreshToken
 
 from analytics.logs import JsonFormatter, RequestIdFilter, redact_server_logs
 from llm.api import auth
@@ -56,7 +56,7 @@ def test_no_key_is_written_anywhere(
     primary, backup = upstreams
     settings.METRICS_TOKEN = "metrics-token-0123456789abcdef"
     issued = [mint_api_key(org, name=f"k{n}", created_by=owner)[1] for n in range(3)]
-    login_token = Token.objects.create(user=owner).key
+    login_token = str(RefreshToken.for_user(owner).access_token)
     answers: list[str] = []
 
     def call(key, body=HELLO, path="/v1/chat/completions", **params):
