@@ -15,7 +15,11 @@ from gateway_project.wsgi import application
 from organizations.api_keys import mint_api_key
 from tests.factories import InvitationFactory
 
-schema = schemathesis.openapi.from_wsgi("/api/schema/", application)
+# generate-structured's request schema is contradictory (allOf of two bodies that conflict), so
+# no example can be generated for it; its hostile bodies are in tests/api/test_hostile_input.py.
+schema = schemathesis.openapi.from_wsgi("/api/schema/", application).exclude(
+    path="/api/v1/generate-structured"
+)
 
 
 @pytest.fixture(params=["login token", "api key"])
