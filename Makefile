@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format migrate seed bench clean
+.PHONY: run test lint format migrate seed bench reliability reliability-ci clean
 
 $(STAMP): requirements.txt requirements-dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -36,6 +36,13 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	bash bench/run.sh
+
+# The fault matrix on a private Redis and PostgreSQL (bench/reliability/README.md).
+reliability: $(STAMP)
+	bash bench/reliability/run.sh $(RELIABILITY_ARGS)
+
+reliability-ci: $(STAMP)
+	bash bench/reliability/run.sh --ci $(RELIABILITY_ARGS)
 
 clean:
 	rm -rf $(VENV) db.sqlite3 staticfiles .demo-key
