@@ -10,6 +10,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
 
+from analytics import webhook_urls
 from analytics.models import Alert, AlertSettings
 from organizations.models import Membership
 from organizations.roles import Role
@@ -92,6 +93,19 @@ def send_alert_email(alert: Alert, event: str) -> int:
 
 
 def post_alert_webhook(url: str, payload: dict) -> None:
-    """POST the alert; raises httpx.HTTPError on a network error or a non-2xx answer."""
-    with httpx.Client(timeout=WEBHOOK_TIMEOUT_S, transport=webhook_transport) as client:
+    """POST the alert; raises httpx.HTTPError on a network error or a non-2xx answer (a redirect
+    included: it is not followed), UnsafeWebhookUrl for an address inside our network.
+
+    The operator's own GATEWAY_ALERT_WEBHOOK_URL may be internal; an organisation's may not."""
+    from_operator = url == settings.GATEWAY_ALERT_WEBHOOK_URL
+    if not from_operator:
+        webhook_urls.check_url(url)
+    network = None if from_operator else webhook_urls.public_transport()
+    with httpx.Client(
+        timeout=WEBHOOK_TIMEOUT_S,
+        transport=webhook_transport or network,
+        follow_redirects=False,
+        trust_env=False,  # no proxy from the environment, and no credentials from .netrc
+        headers={"User-Agent": "llm-gateway-alerts"},
+    ) as client:
         client.post(url, json=payload).raise_for_status()

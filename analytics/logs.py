@@ -113,6 +113,26 @@ class RequestIdFilter(logging.Filter):
         return True
 
 
+class RedactSecretsFilter(logging.Filter):
+    """For log lines we do not format ourselves (uvicorn's access log): secrets in the message's
+    arguments, e.g. a key someone put in a query string, are masked before any handler sees them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(a) if isinstance(a, str) else a for a in record.args)
+        return True
+
+
+def redact_server_logs() -> None:
+    """Install the filter on the server's own loggers (uvicorn configures them before us)."""
+    for name in ("uvicorn.access", "uvicorn.error", "gunicorn.access", "gunicorn.error"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(f, RedactSecretsFilter) for f in logger.filters):
+            logger.addFilter(RedactSecretsFilter())
+
+
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -94,6 +95,15 @@ class AlertSettings(models.Model):
 
     def __str__(self) -> str:
         return f"Alert recipients of {self.organization}"
+
+    def clean(self) -> None:
+        from analytics.webhook_urls import UnsafeWebhookUrl, validate_on_save
+
+        if self.webhook_url:
+            try:
+                validate_on_save(self.webhook_url)
+            except UnsafeWebhookUrl as exc:
+                raise ValidationError({"webhook_url": str(exc)}) from None
 
     @property
     def email_list(self) -> list[str]:

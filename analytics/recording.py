@@ -47,6 +47,7 @@ from analytics import metrics
 from analytics.models import DeadLetterUsage, PendingRollup, UsageRecord
 from analytics.rollups import floor_hour, usage_totals
 from analytics.usage_bounds import bound_usage_values, usage_fields
+from gateway_project.database import with_live_connection
 from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis, get_sync_redis
 from organizations.models import ApiKey, Organization
 
@@ -172,6 +173,7 @@ def retry_dead_letters(letters) -> tuple[int, int]:
     return written, failed
 
 
+@with_live_connection
 def write_usage_payloads(payloads: list[str] | list[bytes]) -> int:
     """Insert queued records; replays are no-ops. Returns how many records were handled (written,
     or kept as dead letters)."""
@@ -370,6 +372,7 @@ def _flush_at_exit() -> None:
 atexit.register(_flush_at_exit)
 
 
+@with_live_connection
 def _sum_month(org_id: int, key_id: int | None, month_start: datetime) -> MonthUsage:
     now = timezone.now()
     totals = usage_totals(org_id, month_start, now)

@@ -16,13 +16,18 @@ and the worst case reserved. The pipeline then calls `settle()` with the actual 
   nine places (Lua numbers stay exact up to about nine million dollars a month).
 - Reservations expire after GATEWAY_RESERVATION_TTL_SECONDS: a crashed process's holds stop
   counting on the next run that touches the organisation.
-- Redis failing: admitted (GATEWAY_RATE_LIMIT_FAIL_OPEN, default) or refused as "unavailable",
-  logged and counted in gateway_redis_unavailable_total; never an exception.
+- Redis failing, with GATEWAY_RATE_LIMIT_FAIL_OPEN (the default): each process enforces its
+  share of every rate window (limit / GATEWAY_EXPECTED_PROCESSES, at least 1) with the same
+  script on its embedded store; monthly quotas and budgets go unchecked until Redis is back. It
+  is logged at ERROR and counted in gateway_redis_unavailable_total{outcome="process_share"}
+  (the GatewayRedisUnavailable alert). Without fail-open: refused as "unavailable". Never an
+  exception.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import time
@@ -257,7 +262,9 @@ async def admit(
             init = await _load_month(load_usage, org_id, key_id, month_start)
             result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 1, *init, *tail])
     except REDIS_ERRORS as exc:
-        return _admit_without_redis(exc)
+        if not settings.GATEWAY_RATE_LIMIT_FAIL_OPEN:
+            return _refuse_without_redis(exc)
+        return await _admit_within_process_share(exc, windows, keys[:3], head)
     store_now, values = float(result[1]), [int(v) for v in result[2:]]
     currents = values[: len(meters)] + values[len(meters) :: 2]
     waits = [m.ends_at - now for m in meters] + [ms / 1000 for ms in values[len(meters) + 1 :: 2]]
@@ -339,13 +346,49 @@ def _headers(admission: Admission) -> dict[str, str]:
     return headers
 
 
-def _admit_without_redis(exc: BaseException) -> Admission:
-    if settings.GATEWAY_RATE_LIMIT_FAIL_OPEN:
-        logger.warning(
-            "Redis unavailable for admission (%s): admitting unchecked", type(exc).__name__
-        )
-        count_unavailable("admission", "fail_open")
-        return Admission(admitted=True, degraded=True)
+async def _admit_within_process_share(
+    exc: BaseException, windows: list[_Check], month_keys: list[str], head: list[Any]
+) -> Admission:
+    """Redis is away: this process enforces its share of each rate window on its embedded store,
+    so N processes together admit about the limit, not N times it and not without bound."""
+    processes = max(1, int(settings.GATEWAY_EXPECTED_PROCESSES))
+    logger.error(
+        "Redis unavailable for admission (%s): enforcing 1/%d of each rate limit per process; "
+        "monthly quotas unchecked until it is back",
+        type(exc).__name__,
+        processes,
+    )
+    count_unavailable("admission", "process_share")
+    shares = [
+        dataclasses.replace(w, limit=max(1, w.limit // processes) if w.limit > 0 else w.limit)
+        for w in windows
+    ]
+    tail: list[Any] = [0]  # no monthly meters
+    for w in shares:
+        tail += [w.limit, w.amount, w.period]
+    keys = month_keys + [w.key for w in shares]
+    result = await get_embedded_redis().eval(
+        ADMIT_LUA, len(keys), *keys, *head, 1, 0, 0, 0, 0, *tail
+    )
+    values = [int(v) for v in result[2:]]
+    currents, waits = values[0::2], [ms / 1000 for ms in values[1::2]]
+    if result[0] == "no":
+        return _refusal(shares, currents, waits)
+    admission = Admission(admitted=True, degraded=True)
+    requests = [
+        (c.limit - cur - 1, c, wait)
+        for c, cur, wait in zip(shares, currents, waits, strict=True)
+        if c.counts_requests
+    ]
+    if requests:
+        remaining, tightest, wait = min(requests, key=lambda row: row[0])
+        admission.limit, admission.remaining = tightest.limit, remaining
+        admission.reset = ceil_seconds(wait)
+    admission.headers = _headers(admission)
+    return admission
+
+
+def _refuse_without_redis(exc: BaseException) -> Admission:
     logger.warning("Redis unavailable for admission (%s): refusing", type(exc).__name__)
     count_unavailable("admission", "fail_closed")
     admission = Admission(

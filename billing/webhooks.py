@@ -10,11 +10,12 @@ no-op and a failure rolls back completely, answers 500 (Stripe redelivers) and s
 from __future__ import annotations
 
 import logging
+import time
 from datetime import timedelta
 from traceback import format_exc
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djstripe.enums import WebhookEndpointStatus
 from djstripe.models import WebhookEndpoint, WebhookEventTrigger
@@ -35,6 +36,8 @@ SUBSCRIPTION_EVENTS = {
     "customer.subscription.deleted",
 }
 INVOICE_EVENTS = {"invoice.paid", "invoice.payment_failed", "invoice.payment_succeeded"}
+# Stripe's own libraries refuse signatures older than five minutes; we refuse newer ones too.
+TIMESTAMP_TOLERANCE_SECONDS = 300
 
 
 class WebhookRejected(Exception):
@@ -76,6 +79,7 @@ def receive_webhook(request) -> WebhookEventTrigger:
     endpoint = get_webhook_endpoint()
     if endpoint is None:
         raise WebhookRejected(503, "Stripe webhooks are not configured.")
+    check_timestamp(request.headers["stripe-signature"])
     trigger = WebhookEventTrigger.objects.create(
         headers=dict(request.headers),
         body=request.body.decode(request.encoding or "utf-8", errors="replace"),
@@ -88,6 +92,25 @@ def receive_webhook(request) -> WebhookEventTrigger:
         raise WebhookRejected(400, "Invalid Stripe signature.")
     process_trigger(trigger)
     return trigger
+
+
+def check_timestamp(signature_header: str, now: float | None = None) -> None:
+    """The signed timestamp (t=...) must be within five minutes of now, in either direction:
+    a replay from the past or a delivery dated in the future is refused."""
+    stamps = [
+        value
+        for name, _, value in (part.partition("=") for part in signature_header.split(","))
+        if name.strip() == "t"
+    ]
+    try:
+        signed_at = int(stamps[0])
+    except (IndexError, ValueError):
+        raise WebhookRejected(400, "The Stripe-Signature header has no timestamp.") from None
+    skew = (time.time() if now is None else now) - signed_at
+    if abs(skew) > TIMESTAMP_TOLERANCE_SECONDS:
+        raise WebhookRejected(
+            400, f"The signature timestamp is {abs(skew):.0f}s away from now (limit 300s)."
+        )
 
 
 def process_trigger(trigger: WebhookEventTrigger) -> None:
@@ -110,6 +133,13 @@ def apply_event(event: dict) -> bool:
     event_id, event_type = event["id"], event.get("type", "")
     if ProcessedEvent.objects.filter(stripe_event_id=event_id).exists():
         return False
+    try:
+        # Claim the event first: a concurrent delivery of the same event waits on this row's
+        # unique key until we commit, then finds it taken and answers as a redelivery.
+        with transaction.atomic():
+            ProcessedEvent.objects.create(stripe_event_id=event_id, type=event_type)
+    except IntegrityError:
+        return False
     obj = event.get("data", {}).get("object", {})
     if event_type == "checkout.session.completed":
         link_checkout_session(obj)
@@ -120,7 +150,6 @@ def apply_event(event: dict) -> bool:
         if subscription_id:
             sync_subscription(subscription_id)
         report_payment_outcome(event_type, obj)
-    ProcessedEvent.objects.create(stripe_event_id=event_id, type=event_type)
     return True
 
 

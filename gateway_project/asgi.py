@@ -8,6 +8,7 @@ middleware runs its hooks through a thread per request. Everything else goes to 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 
 import django
@@ -15,10 +16,12 @@ from django.conf import settings
 from django.core.handlers.asgi import ASGIHandler
 from django.test.utils import override_settings
 
+from analytics.logs import redact_server_logs
 from gateway_project.api_handler import ApiASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django.setup(set_prefix=False)
+redact_server_logs()  # the access log must never show a key sent in a query string
 
 API_PREFIXES = ("/v1/", "/api/v1/")
 
@@ -38,12 +41,17 @@ async def application(scope, receive, send):
 
 
 async def _lifespan(receive, send) -> None:
-    """Start-up: this process's heartbeat (its in-flight requests are swept if it dies).
-    Graceful shutdown: settle pending calls and flush buffered usage records before exiting."""
+    """Start-up: this process's heartbeat (its in-flight requests are swept if it dies) and its
+    listener for key revocations. Graceful shutdown: settle pending calls and flush buffered usage
+    records before exiting."""
+    from llm.api.auth import listen_for_revocations
+
     heartbeat = None
+    listener: asyncio.Task | None = None
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
+            listener = asyncio.get_running_loop().create_task(listen_for_revocations())
             if settings.REDIS_URL:
                 from billing.inflight import keep_alive_forever
 
@@ -53,6 +61,10 @@ async def _lifespan(receive, send) -> None:
             from analytics.recording import aflush_pending_usage
             from llm.api.settlement import drain_background
 
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
             await drain_background()
             await aflush_pending_usage()
             if heartbeat is not None:

@@ -109,6 +109,8 @@ DATABASES = {
         env="DATABASE_URL",
         default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
         conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+        # A kept connection is checked before reuse: after a database restart it is replaced.
+        conn_health_checks=True,
     )
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
@@ -165,6 +167,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "organizations.api_parsers.StrictJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {"login": env("GATEWAY_LOGIN_RATE", "10/min")},
     "EXCEPTION_HANDLER": "organizations.api_errors.exception_handler",
 }
@@ -256,6 +263,13 @@ X_FRAME_OPTIONS = "DENY"
 GATEWAY_INVITATION_DAYS = env_int("GATEWAY_INVITATION_DAYS", 7)
 GATEWAY_API_KEY_CACHE_SECONDS = env_int("GATEWAY_API_KEY_CACHE_SECONDS", 30)
 GATEWAY_MAX_BODY_BYTES = env_int("GATEWAY_MAX_BODY_BYTES", 10 * 1024 * 1024)
+# Hostile-input caps on the public API: JSON nesting, messages per request, structured schemas.
+GATEWAY_MAX_JSON_DEPTH = env_int("GATEWAY_MAX_JSON_DEPTH", 64)
+GATEWAY_MAX_MESSAGES = env_int("GATEWAY_MAX_MESSAGES", 2048)
+GATEWAY_MAX_SCHEMA_BYTES = env_int("GATEWAY_MAX_SCHEMA_BYTES", 64 * 1024)
+GATEWAY_MAX_SCHEMA_DEPTH = env_int("GATEWAY_MAX_SCHEMA_DEPTH", 32)
+# Bytes one upstream answer or stream may have before it is cut off with a 502 naming the provider.
+GATEWAY_MAX_UPSTREAM_BYTES = env_int("GATEWAY_MAX_UPSTREAM_BYTES", 32 * 1024 * 1024)
 GATEWAY_REQUEST_DEADLINE_SECONDS = env_int("GATEWAY_REQUEST_DEADLINE_SECONDS", 120)
 # After our deadline (or a hang-up) a provider may still answer and bill: how long settle waits
 # for its usage before billing the prompt as an estimate.
@@ -263,6 +277,11 @@ GATEWAY_LATE_ANSWER_GRACE_SECONDS = float(env("GATEWAY_LATE_ANSWER_GRACE_SECONDS
 GATEWAY_RETRY_ATTEMPTS_PER_CANDIDATE = env_int("GATEWAY_RETRY_ATTEMPTS_PER_CANDIDATE", 2)
 GATEWAY_RETRY_MAX_ATTEMPTS = env_int("GATEWAY_RETRY_MAX_ATTEMPTS", 5)
 GATEWAY_RETRY_BACKOFF_SECONDS = float(env("GATEWAY_RETRY_BACKOFF_SECONDS", "0.25"))
+# A candidate that sends nothing (first stream event, or a whole non-streamed answer) within
+# this many seconds is left for the next one; a started stream silent this long is ended with a
+# terminal error event. 0 turns either off (the request deadline still applies).
+GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS = float(env("GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS", "60"))
+GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS = float(env("GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS", "30"))
 # Django refuses bodies above this before our 413 can explain; keep it above the gateway's limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
 
@@ -285,6 +304,8 @@ WHITENOISE_USE_FINDERS = DEBUG  # serve from app folders in development, no coll
 # analytics.recording).
 GATEWAY_REDIS_TIMEOUT_SECONDS = float(env("GATEWAY_REDIS_TIMEOUT_SECONDS", "1.0"))
 GATEWAY_RATE_LIMIT_FAIL_OPEN = env_bool("GATEWAY_RATE_LIMIT_FAIL_OPEN", True)
+# With Redis away, each of this many server processes enforces 1/N of every rate limit itself.
+GATEWAY_EXPECTED_PROCESSES = env_int("GATEWAY_EXPECTED_PROCESSES", 2)
 GATEWAY_RESERVATION_TTL_SECONDS = env_int("GATEWAY_RESERVATION_TTL_SECONDS", 900)
 GATEWAY_CACHE_ENABLED = env_bool("GATEWAY_CACHE_ENABLED", True)
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600)

@@ -11,6 +11,10 @@ State is a few keys per provider, each changed by one atomic command:
   <prefix><provider>:streak         consecutive failures (INCR; deleted on success)
   <prefix><provider>:w:<n>          calls/failures in fixed window n (HINCRBYFLOAT)
   <prefix><provider>:probe:<opened> the half-open probe ticket (SET NX with a TTL)
+  <prefix><provider>:backoff        until when the provider asked us to wait (its Retry-After)
+
+Apart from the circuit, a provider that answers 429 (or 503) with Retry-After is backed off: no
+process calls it again before that time (bounded by MAX_BACKOFF_SECONDS); callers fail over.
 """
 
 from __future__ import annotations
@@ -22,6 +26,8 @@ from enum import StrEnum
 from typing import Any
 
 from llm.sharedstate import Clock, SharedState
+
+MAX_BACKOFF_SECONDS = 300.0  # an upstream's Retry-After is untrusted input: bounded
 
 
 class CircuitState(StrEnum):
@@ -98,14 +104,34 @@ class CircuitBreaker:
 
     async def allow(self, provider: str) -> bool:
         """May a call go to provider now? In half-open, only the single probe ticket holder may."""
-        (opened_at,) = await self.store.get_many([self._key(provider, "open")])
+        return await self.gate(provider) is None
+
+    async def gate(self, provider: str) -> tuple[str, float] | None:
+        """None if a call may go to provider now, else why not and for how many seconds:
+        ("backing_off", seconds left of its Retry-After) or ("circuit_open", cool-down left)."""
+        opened_at, until = await self.store.get_many(
+            [self._key(provider, "open"), self._key(provider, "backoff")]
+        )
+        left = float(until) - self._clock() if until is not None else 0.0
+        if left > 0:
+            return "backing_off", left
         state = self._state_of(opened_at)
         if state is CircuitState.CLOSED:
-            return True
+            return None
+        cooldown_left = self.policy.cooldown - (self._clock() - float(opened_at))
         if state is CircuitState.OPEN:
-            return False
+            return "circuit_open", cooldown_left
         ticket = self._key(provider, "probe", str(opened_at))
-        return await self.store.set(ticket, "1", self.policy.probe_timeout, only_new=True)
+        if await self.store.set(ticket, "1", self.policy.probe_timeout, only_new=True):
+            return None
+        return "circuit_open", self.policy.probe_timeout
+
+    async def back_off(self, provider: str, seconds: float) -> None:
+        """The provider asked for a pause (Retry-After): no process calls it before then."""
+        seconds = min(max(seconds, 0.0), MAX_BACKOFF_SECONDS)
+        if seconds > 0:
+            until = repr(self._clock() + seconds)
+            await self.store.set(self._key(provider, "backoff"), until, seconds)
 
     async def record_success(self, provider: str) -> None:
         # Any success proves the provider answers: close (this is also how a probe closes it).

@@ -93,6 +93,17 @@ class AllProvidersFailedError(GatewayError):
     code = "upstream_unavailable"
 
 
+class ProvidersBackingOffError(AllProvidersFailedError):
+    """No candidate was called: each asked us to wait (Retry-After) or has its circuit open."""
+
+    http_status = 503
+    code = "upstream_backing_off"
+
+    def __init__(self, message: str, *, retry_after: float, route: RouteInfo | None) -> None:
+        super().__init__(message, route=route)
+        self.retry_after = retry_after
+
+
 class GatewayTimeoutError(GatewayError):
     http_status = 504
     code = "upstream_timeout"

@@ -27,7 +27,12 @@ from typing import Any, TypeVar
 
 from llm import params
 from llm.catalog import ModelEntry, PriceRow
-from llm.errors import AllProvidersFailedError, GatewayTimeoutError, UpstreamRejectedError
+from llm.errors import (
+    AllProvidersFailedError,
+    GatewayTimeoutError,
+    ProvidersBackingOffError,
+    UpstreamRejectedError,
+)
 from llm.outcome import Charge, UsageBound, charge_for
 from llm.providers import get_dialect
 from llm.routing import Candidate, RoutePlan
@@ -54,6 +59,15 @@ class RetryPolicy:
     max_attempts: int = 5  # over all candidates
     base_backoff: float = 0.25  # seconds; doubles per retry, then jittered into [50%, 100%]
     max_backoff: float = 2.0  # a longer wait (or Retry-After) moves on to the next candidate
+    # Seconds a candidate may take to send its first event (streams) or its answer (otherwise)
+    # before the next candidate is tried; None: only the deadline bounds it.
+    first_byte_timeout: float | None = None
+    # Seconds a started stream may stay silent before it is ended with a terminal error.
+    idle_timeout: float | None = None
+
+
+# Attempts skipped without a call: the provider's circuit is open, or it asked us to wait.
+SKIPPED = frozenset({"circuit_open", "backing_off"})
 
 
 DEFAULT_POLICY = RetryPolicy()
@@ -64,7 +78,7 @@ class Attempt:
     provider: str
     model: str  # gateway model id
     upstream_model: str
-    error_kind: str | None = None  # None: it answered; "circuit_open": skipped without a call
+    error_kind: str | None = None  # None: it answered; one of SKIPPED: skipped without a call
     status: int | None = None
     message: str = ""
     elapsed_ms: float = 0.0
@@ -109,7 +123,7 @@ class RouteInfo:
         return cls(plan.requested, plan.alias, plan.reason, plan.candidate_ids())
 
     def providers_tried(self) -> list[str]:
-        return [a.provider for a in self.attempts if a.error_kind != "circuit_open"]
+        return [a.provider for a in self.attempts if a.error_kind not in SKIPPED]
 
     def headers(self) -> dict[str, str]:
         headers = {
@@ -157,7 +171,8 @@ async def complete(
         sent = upstream_request(c, request, info, stream=False)
         bound = UsageBound.for_chat(c.model, sent)
         info.in_flight = InFlight(c.model, price, bound, prompt_estimate(sent), sent)
-        result = await get_dialect(c.provider.dialect).chat(rt.client(), c.provider, sent)
+        answer = get_dialect(c.provider.dialect).chat(rt.client(), c.provider, sent)
+        result = await _first_byte(answer, c, policy.first_byte_timeout)
         return result, charge_for(c.model, price, result.usage, bound, sent)
 
     (result, charge), _ = await _walk(
@@ -259,7 +274,7 @@ class ChatStream:
             )
             events = get_dialect(c.provider.dialect).stream(rt.client(), c.provider, upstream)
             try:
-                first = await anext(events)
+                first = await _first_byte(anext(events), c, self._policy.first_byte_timeout)
             except StopAsyncIteration:
                 raise ProviderError(
                     ErrorKind.OVERLOADED, "stream ended before any event", provider=c.provider.id
@@ -299,7 +314,14 @@ class ChatStream:
                 finished = finished or event.type in (StreamEventType.DONE, StreamEventType.ERROR)
                 yield event
                 waited = rt.monotonic()
-                event = await anext(events, None)
+                try:
+                    async with asyncio.timeout(self._policy.idle_timeout):
+                        event = await anext(events, None)
+                except TimeoutError:  # stalled: bill what arrived, as for a cut stream
+                    request = sent[served.model.id]
+                    usage = fill_unreported(usage, request.messages, "".join(produced))
+                    stalled = _stalled(served, self._policy.idle_timeout)
+                    event = StreamEvent(StreamEventType.ERROR, error=stalled)
                 info.upstream_ms += (rt.monotonic() - waited) * 1000
         finally:
             await _close(events)
@@ -334,6 +356,27 @@ def stream(
     return ChatStream(plan, request, deadline=deadline, runtime=runtime, policy=policy)
 
 
+async def _first_byte(answer: Awaitable[T], candidate: Candidate, timeout: float | None) -> T:
+    """The candidate's first event (or whole answer), or a retryable timeout naming it."""
+    try:
+        async with asyncio.timeout(timeout):
+            return await answer
+    except TimeoutError:
+        raise ProviderError(
+            ErrorKind.TIMEOUT,
+            f"{candidate.provider.name}: nothing received within {timeout:g}s (first-byte timeout)",
+            provider=candidate.provider.id,
+        ) from None
+
+
+def _stalled(candidate: Candidate, timeout: float | None) -> ProviderError:
+    return ProviderError(
+        ErrorKind.TIMEOUT,
+        f"{candidate.provider.name}: the stream stalled (nothing for {timeout:g}s)",
+        provider=candidate.provider.id,
+    )
+
+
 async def _close(events: Any) -> None:
     closer = getattr(events, "aclose", None)
     if closer is not None:
@@ -356,15 +399,19 @@ async def _walk(
 ) -> tuple[T, Candidate]:
     loop_deadline = rt.monotonic() + deadline
     attempts = 0
+    waits: list[float] = []  # seconds until each skipped candidate may be called again
     current: tuple[Candidate, float] | None = None
     try:
         async with asyncio.timeout(deadline):
             for position, candidate in enumerate(plan.candidates, start=1):
                 provider = candidate.provider.id
-                # If every circuit is open, still try the last candidate rather than none.
+                # If every circuit is open, still try the last candidate rather than none; a
+                # provider that asked us to wait (Retry-After) is never called before then.
                 must_try = position == len(plan.candidates) and attempts == 0
-                if not await rt.breaker.allow(provider) and not must_try:
-                    info.attempts.append(_attempt(candidate, error_kind="circuit_open"))
+                closed = await rt.breaker.gate(provider)
+                if closed is not None and (closed[0] == "backing_off" or not must_try):
+                    info.attempts.append(_attempt(candidate, error_kind=closed[0]))
+                    waits.append(closed[1])
                     continue
                 for retry in range(policy.attempts_per_candidate):
                     if attempts >= policy.max_attempts:
@@ -387,6 +434,8 @@ async def _walk(
                         info.upstream_ms += elapsed
                         info.attempts.append(_attempt(candidate, error=error, elapsed_ms=elapsed))
                         await _record(rt, candidate, error, latency_ms=elapsed)
+                        if error.retry_after and error.kind is ErrorKind.RATE_LIMITED:
+                            await rt.breaker.back_off(provider, error.retry_after)
                         if not error.retryable:
                             raise UpstreamRejectedError(error, route=info) from error
                         delay = _backoff(policy, retry, error, rt.jitter())
@@ -423,8 +472,18 @@ async def _walk(
             last_provider=last.provider.id if last else None,
             route=info,
         ) from None
+    if attempts == 0 and waits:
+        raise ProvidersBackingOffError(
+            "every candidate is cooling down or asked us to wait; retry later",
+            retry_after=min(waits),
+            route=info,
+        )
     tried = ", ".join(dict.fromkeys(info.providers_tried())) or "none (all circuits open)"
-    raise AllProvidersFailedError(f"every candidate failed; providers tried: {tried}", route=info)
+    last = next((a.message for a in reversed(info.attempts) if a.message), "")
+    raise AllProvidersFailedError(
+        f"every candidate failed; providers tried: {tried}" + (f"; last: {last}" if last else ""),
+        route=info,
+    )
 
 
 def prompt_estimate(request: ChatRequest) -> Usage:

@@ -174,10 +174,7 @@ class Outcome:
         return bool(self.charges) or (
             route is not None
             and not self.cache_hit
-            and (
-                route.served_provider is not None
-                or any(a.error_kind != "circuit_open" for a in route.attempts)
-            )
+            and (route.served_provider is not None or bool(route.providers_tried()))
         )
 
 

@@ -15,6 +15,7 @@ import json
 import re
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
@@ -49,7 +50,85 @@ def check_schema(schema: Any) -> Draft202012Validator:
     except SchemaError as exc:
         where = "/".join(str(p) for p in exc.path) or "<root>"
         raise InvalidSchemaError(f"invalid JSON schema at {where}: {exc.message}") from None
+    except RecursionError:
+        raise InvalidSchemaError("the JSON schema is nested too deeply") from None
+    check_references(schema)
     return Draft202012Validator(schema)
+
+
+# Keywords whose subschemas apply to the same instance: a $ref cycle through only these never
+# descends into the instance, so validating anything against it recurses forever.
+IN_PLACE_LISTS = ("allOf", "anyOf", "oneOf")
+IN_PLACE_ONES = ("not", "if", "then", "else")
+
+
+def check_references(schema: dict[str, Any]) -> None:
+    """Only local $ref ('#' or '#/json/pointer'), each resolvable, and no cycle of references
+    that never descends into the instance (`{"$ref": "#"}`); recursion through `properties` or
+    `items`, as in a tree, is fine."""
+    nodes = list(_subschemas(schema))
+    for node in nodes:
+        for word in ("$dynamicRef", "$recursiveRef"):
+            if word in node:
+                raise InvalidSchemaError(f"{word} is not supported; use a local $ref")
+        if "$ref" in node:
+            _resolve(schema, node["$ref"])
+    state: dict[int, int] = {}  # 1: on the current path, 2: done
+    for start in nodes:
+        stack = [(start, iter(_in_place(schema, start)))]
+        if state.get(id(start)):
+            continue
+        state[id(start)] = 1
+        while stack:
+            node, children = stack[-1]
+            child = next(children, None)
+            if child is None:
+                state[id(node)] = 2
+                stack.pop()
+            elif state.get(id(child)) == 1:
+                raise InvalidSchemaError("the JSON schema's $ref form a cycle that never ends")
+            elif not state.get(id(child)):
+                state[id(child)] = 1
+                stack.append((child, iter(_in_place(schema, child))))
+
+
+def _subschemas(value: Any):
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, dict):
+            yield item
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+
+
+def _in_place(root: dict[str, Any], node: dict[str, Any]):
+    if isinstance(node.get("$ref"), str):
+        yield _resolve(root, node["$ref"])
+    for word in IN_PLACE_LISTS:
+        if isinstance(node.get(word), list):
+            yield from (s for s in node[word] if isinstance(s, dict))
+    for word in IN_PLACE_ONES:
+        if isinstance(node.get(word), dict):
+            yield node[word]
+
+
+def _resolve(root: dict[str, Any], ref: Any) -> Any:
+    if not isinstance(ref, str) or not (ref == "#" or ref.startswith("#/")):
+        raise InvalidSchemaError(f"only local $ref ('#/...') are allowed, not {str(ref)[:100]!r}")
+    target: Any = root
+    for part in ref[2:].split("/") if ref != "#" else []:
+        part = unquote(part).replace("~1", "/").replace("~0", "~")
+        if isinstance(target, dict) and part in target:
+            target = target[part]
+        elif isinstance(target, list) and part.isdigit() and int(part) < len(target):
+            target = target[int(part)]
+        else:
+            raise InvalidSchemaError(f"$ref {ref[:100]!r} points at nothing")
+    if not isinstance(target, dict):
+        raise InvalidSchemaError(f"$ref {ref[:100]!r} does not point at a schema")
+    return target
 
 
 def parse_json_answer(text: str) -> Any:
@@ -110,6 +189,8 @@ async def complete_structured(
             errors = validation_errors(validator, value)
         except ValueError as exc:
             errors = [f"<root>: not valid JSON ({exc})"]
+        except RecursionError:
+            errors = ["<root>: the answer is nested too deeply to validate"]
         if not errors:
             return StructuredResult(
                 value=value, result=result, route=route, attempts=attempt, charges=tuple(charges)

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.contrib import admin
 
 from organizations.models import ApiKey, Invitation, Membership, Organization
+from organizations.revocations import announce_organization_changed
 
 
 class MembershipInline(admin.TabularInline):
@@ -31,6 +32,8 @@ class OrganizationAdmin(admin.ModelAdmin):
     @admin.action(description="Suspend the selected organizations")
     def suspend(self, request, queryset):
         queryset.update(is_suspended=True)
+        for org_id in queryset.values_list("pk", flat=True):
+            announce_organization_changed(org_id)
 
     @admin.action(description="Lift the suspension of the selected organizations")
     def unsuspend(self, request, queryset):

@@ -10,6 +10,7 @@ from rest_framework.views import APIView
 
 from organizations import memberships, tenancy
 from organizations.api_keys import can_revoke, mint_api_key, revoke_api_key, visible_keys
+from organizations.authentication import ApiKeyUser
 from organizations.models import Invitation, Membership
 from organizations.permissions import OrgPermission
 from organizations.serializers import (
@@ -175,6 +176,8 @@ class AcceptInvitationView(APIView):
 
     @extend_schema(request=None, responses=MembershipSerializer)
     def post(self, request, token):
+        if isinstance(request.user, ApiKeyUser):
+            raise PermissionError("A signed-in person accepts an invitation, not an API key.")
         membership = memberships.accept_invitation(token, request.user)
         return Response(
             {

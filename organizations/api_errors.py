@@ -18,6 +18,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
+from gateway_project.database import DATABASE_ERRORS, RETRY_AFTER_SECONDS
 from organizations.memberships import RuleViolation
 
 logger = logging.getLogger(__name__)
@@ -37,6 +38,12 @@ def error_body(detail: str, code: str, fields: dict[str, Any] | None = None) -> 
 
 
 def exception_handler(exc, context):
+    if isinstance(exc, DATABASE_ERRORS):
+        return Response(
+            error_body("The database is unavailable; retry shortly.", "database_unavailable"),
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
     for exc_class, (code, name) in STATUS_FOR.items():
         if isinstance(exc, exc_class):
             return Response(error_body(str(exc), name), status=code)

@@ -16,6 +16,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.utils import timezone
 
 from organizations.models import ApiKey, Organization
+from organizations.revocations import announce_key_revoked
 
 KEY_PREFIX = "gw-"
 PUBLIC_ID_BYTES = 6  # 12 hex characters
@@ -102,6 +103,7 @@ def can_revoke(tenant, key: ApiKey) -> bool:
 def revoke_api_key(key: ApiKey) -> None:
     key.is_revoked = True
     key.save(update_fields=["is_revoked"])
+    announce_key_revoked(key.pk)
 
 
 def touch_api_key(key: ApiKey) -> None:

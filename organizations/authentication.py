@@ -6,6 +6,8 @@ anything else is a JWT access token from POST /api/auth/login (or /api/auth/refr
 
 from __future__ import annotations
 
+import re
+
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
@@ -13,9 +15,16 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from organizations.api_keys import KEY_PREFIX, find_api_key
 
+# A gateway key anywhere in the query string (it would be written to access logs).
+KEY_IN_QUERY = re.compile(r"(?:^|[=&])gw-[0-9a-f]{4,16}_")
+
 
 class BearerTokenAuthentication(JWTAuthentication):
     def authenticate(self, request):
+        if KEY_IN_QUERY.search(request.META.get("QUERY_STRING", "")):
+            raise exceptions.ParseError(
+                "Send the API key in the Authorization header, never in the URL; rotate this key."
+            )
         parts = get_authorization_header(request).split()
         if len(parts) == 2 and parts[0].lower() == b"bearer" and parts[1].startswith(b"gw-"):
             return self._authenticate_api_key(parts[1].decode(errors="replace"))

@@ -65,6 +65,8 @@ class RoleSerializer(serializers.Serializer):
 
 
 class InvitationSerializer(serializers.ModelSerializer):
+    role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
     class Meta:
         model = Invitation
         fields = ["id", "email", "role", "created_at", "expires_at", "accepted_at"]

@@ -10,14 +10,17 @@ Every step of the pipeline raises ApiError; the view turns it into one JSON resp
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 from django.http import HttpResponse
 
+from gateway_project.database import RETRY_AFTER_SECONDS
 from llm.errors import (
     AllProvidersFailedError,
     GatewayError,
     GatewayTimeoutError,
+    ProvidersBackingOffError,
     StructuredOutputError,
     UnknownModelError,
     UnsupportedParameterError,
@@ -99,6 +102,16 @@ class ApiError(Exception):
         return response
 
 
+def database_unavailable() -> ApiError:
+    """The database is away (restarting, unreachable): a short wait, not a server error."""
+    return ApiError(
+        503,
+        "The gateway's database is unavailable; retry shortly.",
+        code="database_unavailable",
+        headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
 def bad_request(message: str, param: str | None = None) -> ApiError:
     return ApiError(400, message, param=param, code="invalid_request")
 
@@ -125,4 +138,6 @@ def from_gateway_error(error: GatewayError) -> ApiError:
     if isinstance(error, UpstreamRejectedError):
         extra["provider"] = error.error.provider
     headers = error.route.headers() if error.route is not None else {}
+    if isinstance(error, ProvidersBackingOffError):
+        headers["Retry-After"] = str(max(1, math.ceil(error.retry_after)))
     return ApiError(error.http_status, message, code=error.code, headers=headers, extra=extra)

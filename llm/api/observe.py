@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from analytics import metrics
 from analytics.logs import log_request, redact
+from llm.failover import SKIPPED
 from llm.health import HealthState
 from llm.runtime import get_runtime
 from llm.tokens import message_text
@@ -81,7 +82,7 @@ def observe_call(call: Call, outcome: Outcome) -> None:
 
 
 def _observe_route(route) -> None:
-    tried = [a.provider for a in route.attempts if a.error_kind not in (None, "circuit_open")]
+    tried = [a.provider for a in route.attempts if a.error_kind not in (None, *SKIPPED)]
     served = route.served_provider
     for failed, following in zip(tried, [*tried[1:], served], strict=False):
         if following and following != failed:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -70,18 +71,68 @@ def check_body_size(request) -> None:
         )
 
 
+# A \uD800-\uDFFF escape is the only way a lone surrogate gets into a parsed body.
+SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89a-fA-F]")
+
+
+def check_content_type(request) -> None:
+    """A body that says it is not JSON is refused, not guessed at (no header: assumed JSON)."""
+    declared = request.headers.get("Content-Type", "")
+    kind = declared.split(";", 1)[0].strip().lower()
+    if kind and kind != "application/json" and not kind.endswith("+json"):
+        raise ApiError(
+            415,
+            f"Content-Type {kind!r} is not supported: send 'application/json'.",
+            code="unsupported_media_type",
+        )
+
+
 def load_json(request) -> dict[str, Any]:
+    check_content_type(request)
     check_body_size(request)
     body = request.body
     if len(body) > settings.GATEWAY_MAX_BODY_BYTES:
         raise ApiError(413, f"Request body exceeds {settings.GATEWAY_MAX_BODY_BYTES} bytes.")
     try:
         data = json.loads(body or b"null")
+    except RecursionError:
+        raise too_deep(settings.GATEWAY_MAX_JSON_DEPTH) from None
     except (ValueError, UnicodeDecodeError) as exc:
         raise bad_request(f"Malformed JSON body: {exc}.") from None
     if not isinstance(data, dict):
         raise bad_request("The body must be a JSON object.")
+    if body.count(b"[") + body.count(b"{") > settings.GATEWAY_MAX_JSON_DEPTH:
+        check_depth(data, limit=settings.GATEWAY_MAX_JSON_DEPTH)
+    if SURROGATE_ESCAPE.search(body):
+        check_encodable(data)
     return data
+
+
+def check_depth(value: Any, *, limit: int) -> None:
+    """Refuse JSON nested deeper than limit (iterative: a deep body cannot exhaust the stack)."""
+    stack = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            raise too_deep(limit)
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+
+
+def too_deep(limit: int) -> ApiError:
+    return bad_request(f"The JSON body is nested too deeply (the limit is {limit} levels).")
+
+
+def check_encodable(data: Any) -> None:
+    """A lone UTF-16 surrogate (\\ud800) parses, but no provider can be sent it."""
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        raise bad_request(
+            "The body contains a lone UTF-16 surrogate escape (\\uD800-\\uDFFF): not valid text."
+        ) from None
 
 
 def _number(data, name, low, high) -> float | None:
@@ -116,6 +167,12 @@ def _stop(data) -> list[str] | None:
 def check_messages(messages: Any, param: str = "messages") -> list[dict[str, Any]]:
     if not isinstance(messages, list) or not messages:
         raise bad_request(f"'{param}' must be a non-empty list of messages.", param)
+    if len(messages) > settings.GATEWAY_MAX_MESSAGES:
+        raise bad_request(
+            f"'{param}' has {len(messages)} messages; "
+            f"the limit is {settings.GATEWAY_MAX_MESSAGES}.",
+            param,
+        )
     for i, message in enumerate(messages):
         where = f"{param}[{i}]"
         if not isinstance(message, dict):
@@ -134,6 +191,22 @@ def check_messages(messages: Any, param: str = "messages") -> list[dict[str, Any
         if isinstance(content, str) and not content.strip() and message["role"] == "user":
             raise bad_request(f"'{where}.content' is empty.", f"{where}.content")
     return messages
+
+
+def check_schema_size(schema: dict[str, Any], param: str) -> None:
+    """A JSON Schema is bounded in bytes and nesting before anything walks it."""
+    size = len(json.dumps(schema).encode())
+    if size > settings.GATEWAY_MAX_SCHEMA_BYTES:
+        raise bad_request(
+            f"'{param}' is {size} bytes; the limit is {settings.GATEWAY_MAX_SCHEMA_BYTES}.", param
+        )
+    try:
+        check_depth(schema, limit=settings.GATEWAY_MAX_SCHEMA_DEPTH)
+    except ApiError:
+        raise bad_request(
+            f"'{param}' is nested too deeply (the limit is {settings.GATEWAY_MAX_SCHEMA_DEPTH}).",
+            param,
+        ) from None
 
 
 def _tools(data) -> list[dict[str, Any]] | None:
@@ -165,6 +238,7 @@ def _response_format(data) -> dict[str, Any] | None:
                 "'response_format.json_schema.schema' must be a JSON Schema object.",
                 "response_format.json_schema.schema",
             )
+        check_schema_size(spec["schema"], "response_format.json_schema.schema")
     return None if kind == "text" else fmt
 
 
@@ -249,6 +323,8 @@ def parse_generate(data: dict[str, Any], *, structured: bool = False) -> ParsedC
         messages = [{"role": "system", "content": system}, *messages]
     if structured and not isinstance(data.get("schema"), dict):
         raise bad_request("'schema' must be a JSON Schema object.", "schema")
+    if structured:
+        check_schema_size(data["schema"], "schema")
     body = {
         "model": data.get("model") or "balanced",
         "messages": messages,

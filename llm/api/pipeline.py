@@ -238,6 +238,8 @@ def retry_policy() -> RetryPolicy:
         attempts_per_candidate=settings.GATEWAY_RETRY_ATTEMPTS_PER_CANDIDATE,
         max_attempts=settings.GATEWAY_RETRY_MAX_ATTEMPTS,
         base_backoff=settings.GATEWAY_RETRY_BACKOFF_SECONDS,
+        first_byte_timeout=settings.GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS or None,
+        idle_timeout=settings.GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS or None,
     )
 
 

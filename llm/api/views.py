@@ -10,10 +10,11 @@ import time
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
+from gateway_project.database import DATABASE_ERRORS
 from llm import failover
 from llm.api import pipeline, settlement
 from llm.api.catalog_views import openai_model, openai_model_list
-from llm.api.errors import OPENAI, ApiError, from_gateway_error
+from llm.api.errors import OPENAI, ApiError, database_unavailable, from_gateway_error
 from llm.api.parsing import load_json, parse_chat, parse_generate
 from llm.api.pipeline import Call
 from llm.api.responses import ChunkWriter, chat_completion, money
@@ -47,6 +48,9 @@ def api_view(endpoint: str, error_shape: str = OPENAI):
             except asyncio.CancelledError:
                 settlement.settle(call, pipeline.client_gone(call))
                 raise
+            except DATABASE_ERRORS as exc:
+                logger.warning("Database unavailable in %s (request %s)", endpoint, call.request_id)
+                return pipeline.respond_error(call, database_unavailable(), exc)
             except Exception as exc:
                 logger.exception("Unexpected error in %s (request %s)", endpoint, call.request_id)
                 error = ApiError(

@@ -4,8 +4,10 @@ classification and the stream driver that turns a broken upstream into USAGE + E
 
 from __future__ import annotations
 
+import codecs
 import email.utils
 import json
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -225,6 +227,74 @@ def error_from_transport(
     )
 
 
+# --- size caps: an upstream answer is read incrementally and never past the cap -------------
+
+# Bytes one upstream answer or stream may have; set from GATEWAY_MAX_UPSTREAM_BYTES at start-up.
+max_upstream_bytes = 32 * 1024 * 1024
+MAX_ERROR_BODY_BYTES = 64 * 1024  # an error body is only read for its message
+LINE_BREAK = re.compile(r"\r\n|\r|\n")
+
+
+def set_max_upstream_bytes(limit: int) -> None:
+    global max_upstream_bytes
+    max_upstream_bytes = limit
+
+
+class UpstreamTooLargeError(Exception):
+    """The upstream sent more than max_upstream_bytes; reading stopped there."""
+
+
+def too_large(provider: ProviderConfig) -> ProviderError:
+    return ProviderError(
+        ErrorKind.OVERLOADED,
+        f"{provider.name}: the answer exceeded the gateway's limit of {max_upstream_bytes} bytes",
+        provider=provider.id,
+    )
+
+
+async def read_capped(response: httpx.Response, provider: ProviderConfig) -> bytes:
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > max_upstream_bytes:
+        raise too_large(provider)
+    chunks, total = [], 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > max_upstream_bytes:
+            raise too_large(provider)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def read_error_body(response: httpx.Response) -> bytes:
+    """The start of an error body (enough for its message); the rest is not read."""
+    chunks, total = [], 0
+    async for chunk in response.aiter_bytes():
+        chunks.append(chunk)
+        total += len(chunk)
+        if total >= MAX_ERROR_BODY_BYTES:
+            break
+    return b"".join(chunks)[:MAX_ERROR_BODY_BYTES]
+
+
+async def iter_lines(response: httpx.Response) -> AsyncIterator[str]:
+    """The stream's lines, decoded as they arrive; UpstreamTooLargeError past the cap."""
+    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+    pending, total = "", 0
+    async for chunk in response.aiter_bytes():
+        total += len(chunk)
+        if total > max_upstream_bytes:
+            raise UpstreamTooLargeError(total)
+        text = pending + decoder.decode(chunk)
+        held = text.endswith("\r")  # maybe the first half of a CRLF split across chunks
+        *lines, pending = LINE_BREAK.split(text[:-1] if held else text)
+        pending += "\r" if held else ""
+        for line in lines:
+            yield line
+    pending += decoder.decode(b"", final=True)
+    if pending:
+        yield pending.removesuffix("\r")
+
+
 # --- plain JSON calls -----------------------------------------------------------------------
 
 
@@ -240,15 +310,17 @@ async def request_json(
 ) -> Any:
     """One JSON round trip; every failure comes back as a classified ProviderError."""
     try:
-        response = await client.request(method, url, headers=headers, json=body, params=params)
+        async with client.stream(
+            method, url, headers=headers, json=body, params=params
+        ) as response:
+            if response.status_code >= 400:
+                content = await read_error_body(response)
+                raise error_from_response(provider, response.status_code, response.headers, content)
+            content = await read_capped(response, provider)
     except httpx.RequestError as exc:
         raise error_from_transport(provider, exc) from exc
-    if response.status_code >= 400:
-        raise error_from_response(
-            provider, response.status_code, response.headers, response.content
-        )
     try:
-        return response.json()
+        return json.loads(content)
     except ValueError as exc:
         raise ProviderError(
             ErrorKind.OVERLOADED,
@@ -275,7 +347,7 @@ async def open_stream(
     try:
         async with client.stream("POST", url, headers=headers, json=body, params=params) as resp:
             if resp.status_code >= 400:
-                content = await resp.aread()
+                content = await read_error_body(resp)
                 raise error_from_response(provider, resp.status_code, resp.headers, content)
             yield resp
     except httpx.RequestError as exc:
@@ -291,7 +363,7 @@ class SSEMessage:
 async def iter_sse(response: httpx.Response) -> AsyncIterator[SSEMessage]:
     """Server-sent events, one message per blank-line-terminated block; comments skipped."""
     event, data = "", []
-    async for line in response.aiter_lines():
+    async for line in iter_lines(response):
         if not line:
             if data:
                 yield SSEMessage(event or "message", "\n".join(data))
@@ -310,7 +382,7 @@ async def iter_sse(response: httpx.Response) -> AsyncIterator[SSEMessage]:
 
 
 async def iter_ndjson(response: httpx.Response) -> AsyncIterator[Any]:
-    async for line in response.aiter_lines():
+    async for line in iter_lines(response):
         if line.strip():
             yield json.loads(line)
 
@@ -371,6 +443,8 @@ async def run_stream(
             error = exc
         except httpx.RequestError as exc:
             error = error_from_transport(provider, exc, midstream=True)
+        except UpstreamTooLargeError:
+            error = too_large(provider)
         except ValueError as exc:  # malformed JSON in a frame
             error = ProviderError(
                 ErrorKind.CONNECTION,

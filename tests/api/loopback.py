@@ -78,6 +78,9 @@ class Reply:
     cut: bool = False  # drop the connection after the chunks instead of ending cleanly
     delay: float = 0.0  # seconds before answering
     chunk_delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)  # e.g. Retry-After on a 429
+    huge: int = 0  # bytes of padding in the answer (or stream), sent in pieces as read
+    stall_after: int | None = None  # a stream goes silent after this many chunks
 
 
 @dataclass
@@ -90,6 +93,7 @@ class FakeOpenAI:
     script: deque = field(default_factory=deque)
     requests: list[dict[str, Any]] = field(default_factory=list)
     headers: list[dict[str, str]] = field(default_factory=list)
+    sent_bytes: int = 0  # of the last huge answer, before the reader went away
 
     def then(self, *replies: Reply) -> None:
         self.script.extend(replies)
@@ -206,7 +210,10 @@ class FakeOpenAI:
             await asyncio.sleep(reply.delay)
         if reply.status != 200:
             error = reply.body or {"error": {"message": "upstream failure", "type": "server_error"}}
-            await _send(send, reply.status, json.dumps(error).encode())
+            await _send(send, reply.status, json.dumps(error).encode(), reply.headers)
+            return
+        if reply.huge:
+            await self.send_huge(receive, send, reply.huge, bool(data.get("stream")))
             return
         if scope["path"].endswith("/embeddings"):
             inputs = data["input"] if isinstance(data["input"], list) else [data["input"]]
@@ -233,7 +240,12 @@ class FakeOpenAI:
                 "headers": [(b"content-type", b"text/event-stream")],
             }
         )
-        for chunk in chunks:
+        for number, chunk in enumerate(chunks):
+            if reply.stall_after is not None and number >= reply.stall_after:
+                # Silent with the connection open, until the reader hangs up.
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                return
             if reply.chunk_delay:
                 await asyncio.sleep(reply.chunk_delay)
             await send(
@@ -247,6 +259,35 @@ class FakeOpenAI:
             raise ConnectionResetError("upstream dropped the connection")
         await send({"type": "http.response.body", "body": b"data: [DONE]\n\n"})
 
+    async def send_huge(self, receive, send, size: int, stream: bool) -> None:
+        """An answer of `size` bytes, sent piece by piece while the reader keeps reading."""
+        gone = asyncio.Event()
+
+        async def watch() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            gone.set()
+
+        watcher = asyncio.create_task(watch())
+        kind = b"text/event-stream" if stream else b"application/json"
+        await send(
+            {"type": "http.response.start", "status": 200, "headers": [(b"content-type", kind)]}
+        )
+        piece = b"x" * 65536
+        if stream:
+            chunk = {"id": "c", "object": "chat.completion.chunk", "model": "m"}
+            delta = {"index": 0, "delta": {"content": "x" * 65536}, "finish_reason": None}
+            piece = f"data: {json.dumps({**chunk, 'choices': [delta]})}\n\n".encode()
+        else:
+            await send({"type": "http.response.body", "body": b'{"x": "', "more_body": True})
+        self.sent_bytes = 0
+        while self.sent_bytes < size and not gone.is_set():
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            self.sent_bytes += len(piece)
+            await asyncio.sleep(0)  # a send to a closed connection returns at once: let watch() run
+        watcher.cancel()
+        await send({"type": "http.response.body", "body": b"" if stream else b'"}'})
+
     def embeddings(self, model: str, inputs: list[str]) -> dict[str, Any]:
         return {
             "object": "list",
@@ -259,12 +300,13 @@ class FakeOpenAI:
         }
 
 
-async def _send(send, status: int, body: bytes) -> None:
+async def _send(send, status: int, body: bytes, headers: dict[str, str] | None = None) -> None:
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json")],
+            "headers": [(b"content-type", b"application/json")]
+            + [(k.lower().encode(), v.encode()) for k, v in (headers or {}).items()],
         }
     )
     await send({"type": "http.response.body", "body": body})

@@ -358,16 +358,32 @@ def unavailable_count(outcome):
     return REGISTRY.get_sample_value("gateway_redis_unavailable_total", labels) or 0
 
 
-async def test_redis_down_admits_unchecked_and_counts_it(settings):
+async def test_redis_down_enforces_this_processes_share_of_each_limit(settings):
     settings.REDIS_URL = DEAD_REDIS_URL
-    before = unavailable_count("fail_open")
+    settings.GATEWAY_EXPECTED_PROCESSES = 2
+    admission.clear_in_process_state()
+    before = unavailable_count("process_share")
 
-    result = await admit(1, 7, plan(requests_per_minute=0), now=NOW)
-    await settle(result.reservation, 10, Decimal("0.01"))
+    results = [await admit(1, 7, plan(requests_per_minute=60), now=NOW) for _ in range(100)]
+    for result in results:
+        await settle(result.reservation, 10, Decimal("0.01"))
     await close_redis()
 
-    assert result.admitted and result.degraded
-    assert unavailable_count("fail_open") == before + 1
+    admitted, refused = split(results)
+    assert len(admitted) == 30  # 60 per minute over two processes: 30 here
+    assert all(r.degraded for r in admitted) and admitted[0].limit == 30
+    assert refused[0].kind == "rate_limit" and refused[0].retry_after >= 1
+    assert unavailable_count("process_share") == before + 100
+
+
+async def test_redis_down_keeps_a_zero_limit_at_zero(settings):
+    settings.REDIS_URL = DEAD_REDIS_URL
+    admission.clear_in_process_state()
+
+    result = await admit(1, 7, plan(requests_per_minute=0), now=NOW)
+    await close_redis()
+
+    assert not result.admitted and result.kind == "rate_limit"
 
 
 async def test_redis_down_refuses_when_set_to_fail_closed(settings):

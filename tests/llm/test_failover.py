@@ -5,7 +5,12 @@ from decimal import Decimal
 
 import pytest
 
-from llm.errors import AllProvidersFailedError, GatewayTimeoutError, UpstreamRejectedError
+from llm.errors import (
+    AllProvidersFailedError,
+    GatewayTimeoutError,
+    ProvidersBackingOffError,
+    UpstreamRejectedError,
+)
 from llm.failover import RetryPolicy, complete, embed, stream
 from llm.routing import resolve
 from llm.types import ChatRequest, ErrorKind, StreamEvent, StreamEventType, Usage
@@ -256,3 +261,50 @@ async def test_opening_a_stream_surfaces_routing_errors_before_any_event(fake, r
     await ok_stream.open()
     assert ok_stream.route.served_provider == "alpha"
     assert [e.text for e in await collect(ok_stream)] == ["x", ""]
+
+
+async def test_a_retry_after_keeps_every_later_call_away_from_that_provider(
+    fake, runtime, plan, clock
+):
+    fake.chats["alpha-big-2025"] = [fail(ErrorKind.RATE_LIMITED, status=429, retry_after=5)]
+    for _ in range(10):
+        _, route = await complete(plan, request(), deadline=30, runtime=runtime)
+        assert route.served_provider == "beta"
+    assert fake.calls.count(("alpha", "alpha-big-2025")) == 1  # not once more inside the 5 s
+    clock.advance(5.1)
+    _, route = await complete(plan, request(), deadline=30, runtime=runtime)
+    assert route.served_provider == "alpha"
+
+
+async def test_a_retry_after_is_bounded(fake, runtime, plan, clock):
+    fake.chats["alpha-big-2025"] = [fail(ErrorKind.RATE_LIMITED, status=429, retry_after=1e9)]
+    await complete(plan, request(), deadline=30, runtime=runtime)
+    clock.advance(301)
+    _, route = await complete(plan, request(), deadline=30, runtime=runtime)
+    assert route.served_provider == "alpha"
+
+
+async def test_when_every_candidate_asked_to_wait_the_answer_is_503_with_the_wait(
+    fake, runtime, catalog, clock
+):
+    plan = resolve(catalog, "g-cheap", now=NOW)
+    fake.chats["gamma-cheap"] = [fail(ErrorKind.RATE_LIMITED, status=429, retry_after=7)]
+    with pytest.raises(AllProvidersFailedError):
+        await complete(plan, request(), deadline=30, runtime=runtime, policy=ONE_TRY)
+    with pytest.raises(ProvidersBackingOffError) as caught:
+        await complete(plan, request(), deadline=30, runtime=runtime, policy=ONE_TRY)
+    assert caught.value.http_status == 503 and 6 < caught.value.retry_after <= 7
+    assert len(fake.calls) == 1
+
+
+async def test_a_silent_first_candidate_fails_over_after_the_first_byte_timeout(
+    fake, runtime, plan
+):
+    async def hang():
+        await asyncio.sleep(5)
+
+    fake.chats["alpha-big-2025"] = [hang]
+    policy = RetryPolicy(attempts_per_candidate=1, first_byte_timeout=0.05)
+    result, route = await complete(plan, request(), deadline=30, runtime=runtime, policy=policy)
+    assert route.served_provider == "beta"
+    assert route.attempts[0].error_kind == "timeout" and "first-byte" in route.attempts[0].message
