@@ -9,7 +9,7 @@ from drf_spectacular.views import (
 )
 
 from accounts import views as account_views
-from llm.admin_views import catalogue_view
+from llm.api.admin_views import catalogue_view
 from llm.api.unknown_routes import unknown_path
 from organizations.api_errors import not_found as management_not_found
 

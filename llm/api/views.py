@@ -10,7 +10,6 @@ import time
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
-from gateway_project.database import DATABASE_ERRORS
 from llm import failover
 from llm.api import pipeline, settlement
 from llm.api.catalog_views import openai_model, openai_model_list
@@ -23,6 +22,7 @@ from llm.errors import GatewayError
 from llm.outcome import Ending, Outcome
 from llm.structured import complete_structured
 from llm.types import ChatResult, StreamEventType
+from organizations.database import DATABASE_ERRORS
 
 MAX_REPAIRS = 2  # structured output: repair turns after the first answer
 
