@@ -7,8 +7,9 @@ import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
 
-from llm.catalog import ModelEntry, PriceRow
+from llm.catalog import ModelEntry
 from llm.costs import compute_cost, request_options
+from llm.prices import PriceRow
 from llm.tokens import inputs_upper_bound, prompt_upper_bound
 from llm.types import ChatRequest, Usage
 

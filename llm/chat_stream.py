@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from llm.attempts import prompt_estimate, record_health, upstream_request, walk
-from llm.catalog import PriceRow
 from llm.charges import UsageBound, charge_for
+from llm.prices import PriceRow
 from llm.providers import get_dialect
 from llm.retry_policy import DEFAULT_POLICY, RetryPolicy, first_byte, stalled
 from llm.route_info import InFlight, RouteInfo

@@ -8,8 +8,9 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from llm.catalog import ModelEntry, PriceRow
+from llm.catalog import ModelEntry
 from llm.charges import Charge, UsageBound, charge_for
+from llm.prices import PriceRow
 from llm.types import ChatRequest, Usage
 
 # Attempts skipped without a call: the provider's circuit is open, or it asked us to wait.
