@@ -93,10 +93,9 @@ class AliasEntry:
     only_models: frozenset[str] | None = None
     capabilities: frozenset[str] = frozenset()
     description: str = ""
-    builtin: bool = False
 
 
-BUILTIN_ALIASES = {name: AliasEntry(name=name, strategy=name, builtin=True) for name in STRATEGIES}
+BUILTIN_ALIASES = {name: AliasEntry(name=name, strategy=name) for name in STRATEGIES}
 
 
 @dataclass(frozen=True)
