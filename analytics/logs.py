@@ -1,8 +1,8 @@
 """Structured logs: one JSON object per line, a request id on every line, secrets never written.
 
 - `log_request(...)`: the one line per gateway request (called by the request pipeline).
-- `set_request_id` / `get_request_id`: the request id of the current request or Celery task
-  (a contextvar, so it follows asyncio tasks); Celery messages carry it in a header.
+- `request_id_var`: the request id of the current request or Celery task (a contextvar, so it
+  follows asyncio tasks); Celery messages carry it in a header.
 - `JsonFormatter` / `TextFormatter` + `RequestIdFilter`: wired in settings.LOGGING (LOG_FORMAT).
 
 Redaction is done by the formatter, so it covers every logger, including third-party ones: values
@@ -64,15 +64,6 @@ _RECORD_ATTRS = frozenset(
 
 def new_request_id() -> str:
     return f"req_{uuid.uuid4().hex}"
-
-
-def set_request_id(value: str | None) -> Token:
-    """Make `value` the current request id; returns a token for `request_id_var.reset`."""
-    return request_id_var.set(value)
-
-
-def get_request_id() -> str | None:
-    return request_id_var.get()
 
 
 def redact(text: str) -> str:

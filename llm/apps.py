@@ -9,6 +9,6 @@ class LlmConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
 
-        from llm.providers import wire
+        from llm.providers import limits
 
-        wire.set_max_upstream_bytes(settings.GATEWAY_MAX_UPSTREAM_BYTES)
+        limits.set_max_upstream_bytes(settings.GATEWAY_MAX_UPSTREAM_BYTES)

@@ -28,12 +28,14 @@ from llm.api.call import Call
 from llm.api.errors import OPENAI, ApiError, bad_request, from_gateway_error
 from llm.api.responses import money
 from llm.catalog import ModelEntry
+from llm.charges import Charge
 from llm.circuit import CircuitPolicy
 from llm.costs import compute_cost, request_options, worst_case_cost
 from llm.errors import GatewayError, GatewayTimeoutError
-from llm.failover import RetryPolicy, RouteInfo
 from llm.health import HealthPolicy
-from llm.outcome import BillingReason, Charge, Ending, Outcome, outcome
+from llm.outcome import BillingReason, Ending, Outcome, outcome
+from llm.retry_policy import RetryPolicy
+from llm.route_info import RouteInfo
 from llm.routing import needs_for
 from llm.runtime import configure_runtime, is_runtime_configured, plan_route
 from llm.tokens import estimate_messages_tokens, prompt_upper_bound
