@@ -12,19 +12,9 @@ from analytics import alert_delivery, alerts
 from analytics.models import Alert
 from analytics.recording import flush_pending_usage
 from analytics.rollups import roll_up_usage
+from gateway_project.celery import FREQUENT_JOB, RETRIED_JOB
 
 logger = logging.getLogger(__name__)
-
-# Roll-ups: safe to run twice, each hour is rebuilt whole together with its mark.
-ROLLUP_TASK_OPTIONS = {
-    "acks_late": True,
-    "autoretry_for": (Exception,),
-    "retry_backoff": True,
-    "retry_backoff_max": 600,
-    "max_retries": 5,
-    "soft_time_limit": 240,
-    "time_limit": 300,
-}
 
 
 @shared_task
@@ -55,13 +45,14 @@ def deliver_alert_webhook(alert_id: int, event: str, url: str) -> None:
     alert_delivery.post_alert_webhook(url, alert_delivery.alert_payload(alert, event))
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task(**FREQUENT_JOB)
 def flush_usage_records() -> int:
     """Drain queued usage records into the database (beat: every few seconds)."""
     return flush_pending_usage()
 
 
-@shared_task(**ROLLUP_TASK_OPTIONS)
+@shared_task(**RETRIED_JOB)
 def roll_up_usage_records() -> str | None:
+    """Safe to run twice: each hour is rebuilt whole together with its mark."""
     mark = roll_up_usage()
     return mark.isoformat() if mark else None
