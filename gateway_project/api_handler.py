@@ -31,8 +31,8 @@ from analytics.request_ids import HEADER, bind_request_id
 
 
 class ApiASGIHandler(ASGIHandler):
-    # Dotted paths, outermost first. Only async middleware without process_* hooks (the chain
-    # below has no place for them): anything else would hop to a thread on every request.
+    # Dotted paths, outermost first. Only async middleware without process_* hooks: Django runs
+    # those hooks in a thread on every request, and the chain below has no place for some.
     middleware: tuple[str, ...] = ()
 
     def load_middleware(self, is_async: bool = False) -> None:
@@ -45,8 +45,8 @@ class ApiASGIHandler(ASGIHandler):
         handler = convert_exception_to_response(self._get_response_async)
         for path in reversed(self.middleware):
             factory = import_string(path)
-            hooks = {"process_view", "process_template_response", "process_exception"}
-            if not getattr(factory, "async_capable", False) or hooks & set(dir(factory)):
+            hooks = [name for name in dir(factory) if name.startswith("process_")]
+            if not getattr(factory, "async_capable", False) or hooks:
                 raise ImproperlyConfigured(f"{path} cannot run in the API's handler.")
             handler = convert_exception_to_response(factory(handler))
         self._middleware_chain = handler

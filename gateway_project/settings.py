@@ -108,22 +108,23 @@ TEMPLATES = [
 
 # Database: SQLite file by default, anything dj-database-url understands via DATABASE_URL, run
 # through django-prometheus's instrumented backend of the same engine (database metrics).
-DATABASES = {
-    "default": dj_database_url.config(
-        env="DATABASE_URL",
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        # A kept connection is checked before reuse: after a database restart it is replaced.
-        conn_health_checks=True,
-    )
-}
+_database = dj_database_url.config(
+    env="DATABASE_URL",
+    default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    # A kept connection is checked before reuse: after a database restart it is replaced.
+    conn_health_checks=True,
+)
 _INSTRUMENTED_DB_ENGINES = {
     "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
     "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
 }
-DATABASES["default"]["ENGINE"] = _INSTRUMENTED_DB_ENGINES.get(
-    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
-)
+DATABASES = {
+    "default": {
+        **_database,
+        "ENGINE": _INSTRUMENTED_DB_ENGINES.get(_database["ENGINE"], _database["ENGINE"]),
+    }
+}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # Redis backs the cache, rate limits, quota reservations and the Celery broker when configured.
