@@ -1,4 +1,5 @@
-"""Celery tasks of the analytics app. They take ids, never model objects."""
+"""Celery tasks of the analytics app. They take ids, never model objects. Retries and time
+limits: TASK_OPTIONS in gateway_project/celery.py."""
 
 from __future__ import annotations
 
@@ -12,7 +13,6 @@ from analytics import alert_delivery, alerts
 from analytics.models import Alert
 from analytics.recording import flush_pending_usage
 from analytics.rollups import roll_up_usage
-from gateway_project.celery import FREQUENT_JOB, RETRIED_JOB
 
 logger = logging.getLogger(__name__)
 
@@ -45,13 +45,13 @@ def deliver_alert_webhook(alert_id: int, event: str, url: str) -> None:
     alert_delivery.post_alert_webhook(url, alert_delivery.alert_payload(alert, event))
 
 
-@shared_task(**FREQUENT_JOB)
+@shared_task
 def flush_usage_records() -> int:
     """Drain queued usage records into the database (beat: every few seconds)."""
     return flush_pending_usage()
 
 
-@shared_task(**RETRIED_JOB)
+@shared_task
 def roll_up_usage_records() -> str | None:
     """Safe to run twice: each hour is rebuilt whole together with its mark."""
     mark = roll_up_usage()

@@ -229,7 +229,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Options the apps' tasks share are in gateway_project/celery.py; the beat schedule is at the end.
+# The beat schedule is at the end (it uses settings below); options some tasks share, in celery.py.
 
 # Stripe (dj-stripe). Empty keys mean "Stripe not configured": the Free plan applies.
 STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)

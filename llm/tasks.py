@@ -6,8 +6,6 @@ import asyncio
 
 from celery import shared_task
 
-from gateway_project.celery import FREQUENT_JOB
-
 
 async def _probe_idle_providers() -> dict[str, bool]:
     from gateway_project.redis_client import close_redis, get_redis
@@ -27,7 +25,7 @@ async def _probe_idle_providers() -> dict[str, bool]:
         await close_redis()
 
 
-@shared_task(**FREQUENT_JOB, soft_time_limit=60, time_limit=90)
+@shared_task(soft_time_limit=60, time_limit=90)
 def probe_idle_providers() -> dict[str, bool]:
     """Beat: ask idle providers for their model list (free) so their health stays known."""
     return asyncio.run(_probe_idle_providers())

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from gateway_project.celery import app
+from gateway_project.celery import TASK_OPTIONS, app
 
 SETTINGS = Path(__file__).resolve().parent.parent / "gateway_project" / "settings.py"
 
@@ -43,13 +43,21 @@ def test_every_scheduled_job_is_a_task_of_ours():
     assert scheduled - set(app.tasks) == set()
 
 
+def test_every_task_given_options_is_a_task_of_ours():
+    annotated = set(TASK_OPTIONS)
+    for name in annotated:
+        importlib.import_module(name.rpartition(".")[0])
+    assert annotated - set(app.tasks) == set()
+
+
 def test_the_shared_task_options_reach_the_tasks():
-    from analytics.tasks import flush_usage_records, roll_up_usage_records
+    from analytics.tasks import evaluate_alert_rules, flush_usage_records, roll_up_usage_records
     from billing.tasks import report_metered_usage, sweep_interrupted_requests
 
     for task in (report_metered_usage, roll_up_usage_records):
         assert (task.max_retries, task.retry_backoff, task.time_limit) == (5, True, 300)
         assert task.autoretry_for == (Exception,)
     for task in (flush_usage_records, sweep_interrupted_requests):
-        assert task.ignore_result and task.max_retries == app.Task.max_retries
-    assert settings.CELERY_TASK_ACKS_LATE
+        assert task.ignore_result and task.time_limit is None
+    assert not evaluate_alert_rules.ignore_result and evaluate_alert_rules.max_retries == 3
+    assert settings.CELERY_TASK_ACKS_LATE  # every task, so none repeats it
