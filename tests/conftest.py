@@ -100,6 +100,19 @@ def api_key(org, owner):
 
 
 @pytest.fixture(autouse=True)
+def _restore_process_singletons():
+    """Tests swap the catalogue, the routing runtime and the HTTP client that start-up installs;
+    the next test gets back what was in force before (nothing is recreated on first use)."""
+    from llm import catalog, http, runtime
+
+    saved = catalog._current, runtime._runtime, http._client
+    yield
+    catalog.set_catalog(saved[0])
+    runtime.set_runtime(saved[1])
+    http.set_client(saved[2])
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The real hasher is deliberately slow; tests only need it to be a hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
