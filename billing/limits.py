@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 from decimal import Decimal
 
+from cachetools import TTLCache
 from django.conf import settings
 from django.db import DatabaseError
 
@@ -50,8 +51,10 @@ FREE = PlanLimits(
 )
 
 _lock = threading.Lock()
-_cache: dict[str, PlanLimits] = {}
-_loaded_at: float | None = None
+_plans: TTLCache[str, dict[str, PlanLimits]] = TTLCache(
+    1, ttl=settings.GATEWAY_PLAN_CACHE_SECONDS, timer=time.monotonic
+)
+_last_read: dict[str, PlanLimits] = {}  # served while the table cannot be read
 
 
 def limits_for_plan(slug: str) -> PlanLimits:
@@ -61,9 +64,8 @@ def limits_for_plan(slug: str) -> PlanLimits:
 
 
 def forget_cached_plans() -> None:
-    global _loaded_at
     with _lock:
-        _loaded_at = None
+        _plans.clear()
 
 
 def build_limits(plan) -> PlanLimits:
@@ -84,21 +86,18 @@ def build_limits(plan) -> PlanLimits:
 
 
 def _cached_plans() -> dict[str, PlanLimits]:
-    global _cache, _loaded_at
-    now = time.monotonic()
-    ttl = settings.GATEWAY_PLAN_CACHE_SECONDS
-    if _loaded_at is not None and now - _loaded_at < ttl:
-        return _cache
+    global _last_read
     with _lock:
-        if _loaded_at is not None and now - _loaded_at < ttl:
-            return _cache
+        plans = _plans.get("all")
+        if plans is not None:
+            return plans
         from billing.models import Plan  # the app registry is ready by the first request
 
         try:
-            _cache = {plan.slug: build_limits(plan) for plan in Plan.objects.all()}
+            plans = {plan.slug: build_limits(plan) for plan in Plan.objects.all()}
         except DatabaseError:
             # Keep serving the last good copy (or Free) rather than failing the request.
             logger.warning("plans could not be read; using the cached copy", exc_info=True)
-            return _cache
-        _loaded_at = now
-        return _cache
+            return _last_read
+        _plans["all"] = _last_read = plans
+        return plans

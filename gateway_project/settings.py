@@ -309,7 +309,6 @@ GATEWAY_EXPECTED_PROCESSES = env_int("GATEWAY_EXPECTED_PROCESSES", 2)
 GATEWAY_RESERVATION_TTL_SECONDS = env_int("GATEWAY_RESERVATION_TTL_SECONDS", 900)
 GATEWAY_CACHE_ENABLED = env_bool("GATEWAY_CACHE_ENABLED", True)
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600)
-GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 1000)
 # In-process flusher of queued usage records. With Redis, Celery beat's flush-usage-records does
 # it (web processes only queue: no database work beside requests); without Redis, the web
 # process flushes its own buffer every second.

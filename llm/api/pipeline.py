@@ -24,7 +24,6 @@ from typing import Any
 from django.conf import settings
 from django.http import HttpResponse
 
-from gateway_project.redis_client import get_redis
 from llm.api import governance, settlement
 from llm.api.auth import Caller, authenticate
 from llm.api.errors import OPENAI, ApiError, bad_request, from_gateway_error
@@ -37,6 +36,7 @@ from llm.errors import GatewayError, GatewayTimeoutError
 from llm.failover import RetryPolicy, RouteInfo
 from llm.health import HealthPolicy
 from llm.outcome import BillingReason, Charge, Ending, Outcome, outcome
+from llm.redis_clients import get_redis
 from llm.routing import RoutePlan, needs_for
 from llm.runtime import configure_runtime, is_runtime_configured, plan_route
 from llm.tokens import estimate_messages_tokens, prompt_upper_bound
