@@ -105,7 +105,6 @@ class Admission:
     reset: int | None = None  # seconds until that limit's window starts again (X-RateLimit-Reset)
     retry_after: int | None = None  # refused: seconds to wait (Retry-After)
     reservation: Reservation | None = None
-    degraded: bool = False  # admitted unchecked because Redis was unavailable
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -369,7 +368,7 @@ async def _admit_within_process_share(
     currents, waits = values[0::2], [ms / 1000 for ms in values[1::2]]
     if result[0] == "no":
         return _refusal(shares, currents, waits)
-    admission = Admission(admitted=True, degraded=True)
+    admission = Admission(admitted=True)
     requests = [
         (c.limit - cur - 1, c, wait)
         for c, cur, wait in zip(shares, currents, waits, strict=True)

@@ -7,17 +7,10 @@ request pipeline can call it on every request without a query.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from cachetools import TTLCache
-from django.conf import settings
-from django.db import DatabaseError
-
-logger = logging.getLogger(__name__)
+from billing.plan_cache import cached_plans
 
 
 @dataclass(frozen=True)
@@ -50,22 +43,11 @@ FREE = PlanLimits(
     monthly_tokens=50_000,
 )
 
-_lock = threading.Lock()
-_plans: TTLCache[str, dict[str, PlanLimits]] = TTLCache(
-    1, ttl=settings.GATEWAY_PLAN_CACHE_SECONDS, timer=time.monotonic
-)
-_last_read: dict[str, PlanLimits] = {}  # served while the table cannot be read
-
 
 def limits_for_plan(slug: str) -> PlanLimits:
     """The limits of the plan with this slug; unknown slugs get the Free plan's limits."""
-    plans = _cached_plans()
+    plans = cached_plans(_read_plans)
     return plans.get(slug) or plans.get("free") or FREE
-
-
-def forget_cached_plans() -> None:
-    with _lock:
-        _plans.clear()
 
 
 def build_limits(plan) -> PlanLimits:
@@ -85,19 +67,7 @@ def build_limits(plan) -> PlanLimits:
     )
 
 
-def _cached_plans() -> dict[str, PlanLimits]:
-    global _last_read
-    with _lock:
-        plans = _plans.get("all")
-        if plans is not None:
-            return plans
-        from billing.models import Plan  # the app registry is ready by the first request
+def _read_plans() -> dict[str, PlanLimits]:
+    from billing.models import Plan  # the app registry is ready by the first request
 
-        try:
-            plans = {plan.slug: build_limits(plan) for plan in Plan.objects.all()}
-        except DatabaseError:
-            # Keep serving the last good copy (or Free) rather than failing the request.
-            logger.warning("plans could not be read; using the cached copy", exc_info=True)
-            return _last_read
-        _plans["all"] = _last_read = plans
-        return plans
+    return {plan.slug: build_limits(plan) for plan in Plan.objects.all()}

@@ -95,10 +95,6 @@ class SharedState:
         self._retry_after = retry_after
         self._remote_down_until = 0.0
 
-    @property
-    def shared(self) -> bool:
-        return self.remote is not None
-
     async def _call(self, op: str, *args: Any, **kwargs: Any) -> Any:
         if self.remote is not None and self._clock() >= self._remote_down_until:
             try:
