@@ -93,6 +93,7 @@ _.prec  # decimal.localcontext() precision, read by the decimal module
 
 # --- test seams: the one place tests swap a dialect for a fake or reset process state
 register_dialect
+clear_embedded_redis
 stop_usage_flusher
 
 # --- Django's BaseHandler calls load_middleware and reads these attributes (the API's handler
