@@ -185,8 +185,10 @@ def measured_run(target: Target, scenario: str, connections: int, seconds: int) 
     result = run_wrk(target, scenario, connections, seconds, samplers)
     row = {"target": target.name, "scenario": scenario, "concurrency": connections, **result}
     if target.ledger:
+        during_wrk = server_cpu.cpu_seconds()
         after, drained = target.ledger.settle(lambda: [s.sample() for s in samplers])
         row |= usage_delta(before, after, drained)
+        row["server_cpu_drain_s"] = server_cpu.cpu_seconds() - during_wrk  # in server_cpu_s
     row["server_cpu_s"] = server_cpu.cpu_seconds()
     row["services_cpu_s"] = services_cpu.cpu_seconds()
     row["worker_rss_mb"] = sorted(server_cpu.peak_worker_rss.values())
@@ -365,9 +367,12 @@ def soak_phase(target: Target, name: str, connections: int, stop, piece_seconds:
         )
     row = {"target": target.name, "scenario": name, "concurrency": connections}
     row |= _merge_pieces(pieces)
+    row["wrk_stops"] = len(pieces)
     if target.ledger:
+        during_wrk = server_cpu.cpu_seconds()
         after, drained = target.ledger.settle(lambda: [s.sample() for s in samplers])
         row |= usage_delta(before, after, drained)
+        row["server_cpu_drain_s"] = server_cpu.cpu_seconds() - during_wrk
     row["server_cpu_s"] = server_cpu.cpu_seconds()
     row["services_cpu_s"] = services_cpu.cpu_seconds()
     row["worker_rss_mb"] = sorted(server_cpu.peak_worker_rss.values())

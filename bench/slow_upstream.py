@@ -62,9 +62,7 @@ async def _slow_stream(writer: asyncio.StreamWriter, interval: float, seconds: f
     )
     writer.write(_http_chunk(_event(_chunk({"role": "assistant", "content": ""}))))
     await writer.drain()
-    loop = asyncio.get_running_loop()
-    end = loop.time() + seconds
-    while loop.time() + interval <= end:
+    for _ in range(int(seconds / interval + 1e-9)):
         await asyncio.sleep(interval)
         writer.write(_http_chunk(_event(_chunk({"content": " tick"}))))
         await writer.drain()
@@ -85,11 +83,14 @@ async def _serve(reader, writer, interval: float, seconds: float) -> None:
     try:
         while True:
             head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
+            length, close = 0, False
             for line in head.split(b"\r\n"):
                 name, _, value = line.partition(b":")
-                if name.strip().lower() == b"content-length":
+                name = name.strip().lower()
+                if name == b"content-length":
                     length = int(value.strip())
+                elif name == b"connection":
+                    close = value.strip().lower() == b"close"
             body = await reader.readexactly(length) if length else b""
             if SLOW_MARKER in body:
                 await _slow_stream(writer, interval, seconds)
@@ -97,6 +98,8 @@ async def _serve(reader, writer, interval: float, seconds: float) -> None:
                 streamed = b'"stream":true' in body.replace(b" ", b"")
                 writer.write(fast_stream if streamed else fast_json)
                 await writer.drain()
+            if close:
+                break
     except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
         pass
     finally:
