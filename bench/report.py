@@ -344,10 +344,11 @@ def render_open_streams(rows: list[dict]) -> list[str]:
         lines.append("- " + describe_open_streams(row))
         base, loaded = result["baseline_ttfb_ms"], result["loaded_ttfb_ms"]
         if base.get("n") and loaded.get("n"):
+            when = ", sent while streams were still opening" * result.get("loaded_during_opening")
             lines.append(
                 f"- added TTFB of a short request with the streams open: p50 "
                 f"{loaded['p50'] - base['p50']:+.2f} ms, p99 {loaded['p99'] - base['p99']:+.2f} ms "
-                f"({loaded['n']} requests, {base['n']} without)"
+                f"({loaded['n']} requests, {base['n']} without{when})"
             )
         if "usage_rows" in row:
             sent = result.get("requests_sent", 0)
