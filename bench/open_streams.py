@@ -149,14 +149,18 @@ class Run:
         self.opened += 1
         self._check_all_open(first_chunk)
         try:
-            tail = received[-16:]
+            tail, failed = received[-16:], b'"error"' in received
             while b"[DONE]" not in tail:
                 more = await asyncio.wait_for(reader.read(65536), deadline)
                 if not more:
                     self.errors["stream: ended without [DONE]"] += 1
                     return
+                failed = failed or b'"error"' in tail[-8:] + more  # the gateway's error event
                 tail = tail[-16:] + more
-            self.completed += 1
+            if failed:
+                self.errors["stream: error event"] += 1
+            else:
+                self.completed += 1
         except (TimeoutError, OSError) as error:
             self.errors[f"stream: body {type(error).__name__}"] += 1
         finally:
