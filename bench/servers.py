@@ -50,19 +50,30 @@ class Server:
             return ""
 
     def stop(self, grace: float = 10.0) -> None:
-        if self.process.poll() is not None:
-            return
+        """End the whole process group: the master and everything it started (the gateway's
+        Celery worker too, which may outlive gunicorn's master and would otherwise go on
+        flushing, unmeasured, during the next target's runs)."""
         _signal_group(self.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _signal_group(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + grace
+        while _group_alive(self.pid) and time.monotonic() < deadline:
+            self.process.poll()  # reap the master so it does not count as alive
+            time.sleep(0.1)
+        _signal_group(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
 
 
 def ensure_port_free(port: int) -> None:
@@ -105,13 +116,22 @@ def wait_until_listening(server: Server, port: int, timeout: float) -> None:
     raise RuntimeError(f"{server.name} did not answer on port {port} in {timeout:.0f}s")
 
 
+def started(server: Server, port: int, timeout: float) -> Server:
+    """The server once it answers; stopped (its whole group) if it never does."""
+    try:
+        wait_until_listening(server, port, timeout)
+    except BaseException:
+        server.stop(grace=5)
+        raise
+    return server
+
+
 def start_nginx(workdir: Path) -> Server:
     config = upstream.write_nginx_config(workdir)
     for port in (upstream.UPSTREAM_PORT, upstream.STREAM_PORT):
         ensure_port_free(port)
     server = spawn("nginx", ["nginx", "-c", str(config), "-e", str(workdir / "error.log")], workdir)
-    wait_until_listening(server, upstream.UPSTREAM_PORT, 10)
-    return server
+    return started(server, upstream.UPSTREAM_PORT, 10)
 
 
 def redis_parts(redis_url: str) -> tuple[str, int, int]:
@@ -160,8 +180,7 @@ def start_litellm(workdir: Path, litellm_bin: Path, redis_url: str) -> Server:
     argv += ["--timeout_worker_healthcheck", "60"]
     ensure_port_free(LITELLM_PORT)
     server = spawn("litellm", argv, workdir, env)
-    wait_until_listening(server, LITELLM_PORT, 180)
-    return server
+    return started(server, LITELLM_PORT, 180)
 
 
 def start_portkey(workdir: Path, install_dir: Path = PORTKEY_DIR, workers: int = 2) -> Server:
@@ -174,8 +193,7 @@ def start_portkey(workdir: Path, install_dir: Path = PORTKEY_DIR, workers: int =
     argv = ["node", str(cluster), str(install_dir), str(PORTKEY_PORT), str(workers)]
     ensure_port_free(PORTKEY_PORT)
     server = spawn("portkey", argv, workdir, {"NODE_ENV": "production"})
-    wait_until_listening(server, PORTKEY_PORT, 60)
-    return server
+    return started(server, PORTKEY_PORT, 60)
 
 
 def start_slow_upstream(workdir: Path, interval: float, seconds: float) -> Server:
@@ -185,8 +203,7 @@ def start_slow_upstream(workdir: Path, interval: float, seconds: float) -> Serve
     argv += ["--interval", str(interval), "--seconds", str(seconds)]
     ensure_port_free(SLOW_UPSTREAM_PORT)
     server = spawn("slow-upstream", argv, workdir)
-    wait_until_listening(server, SLOW_UPSTREAM_PORT, 30)
-    return server
+    return started(server, SLOW_UPSTREAM_PORT, 30)
 
 
 def gateway_env(database_url: str, redis_url: str, upstream_port: int) -> dict[str, str]:
@@ -277,5 +294,4 @@ def start_gateway(
     env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / f"prometheus-{upstream_port}")
     ensure_port_free(GATEWAY_PORT)
     server = spawn(f"gateway-{upstream_port}", ["sh", "-c", script], workdir, env)
-    wait_until_listening(server, GATEWAY_PORT, 60)
-    return server
+    return started(server, GATEWAY_PORT, 180)

@@ -4,9 +4,13 @@ and the usage ledger from the numbers it is given."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import json
+import os
+import signal
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -18,6 +22,7 @@ sys.path.append(str(BENCH))  # after everything else: bench/reliability has modu
 def _load(name: str):
     spec = importlib.util.spec_from_file_location(f"bench_{name}", BENCH / f"{name}.py")
     module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up there
     spec.loader.exec_module(module)
     return module
 
@@ -184,3 +189,32 @@ def test_slow_upstream_streams_slowly_only_when_asked(slow):
     else:
         assert b'"chat.completion"' in answer
         assert b" tick" not in answer
+
+
+def test_stopping_a_server_ends_children_that_outlive_its_master(tmp_path):
+    servers = _load("servers")
+    # The master dies on SIGTERM; its child ignores it and lives on, as a slow Celery worker may.
+    master = (
+        "import signal, subprocess\n"
+        "child = subprocess.Popen(['sh', '-c', \"trap '' TERM; exec sleep 60\"])\n"
+        f"open({str(tmp_path / 'child.pid')!r}, 'w').write(str(child.pid))\n"
+        "signal.pause()\n"
+    )
+    server = servers.spawn("outliver", [sys.executable, "-c", master], tmp_path)
+    pid_file = tmp_path / "child.pid"
+    for _ in range(200):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.05)
+    child = int(pid_file.read_text())
+    time.sleep(0.2)  # the child has set its trap
+    try:
+        server.stop(grace=1)
+        for _ in range(50):
+            if not Path(f"/proc/{child}").exists():
+                break
+            time.sleep(0.05)
+        assert not Path(f"/proc/{child}").exists()
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(child, signal.SIGKILL)
