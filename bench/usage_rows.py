@@ -13,9 +13,10 @@ import time
 from dataclasses import dataclass
 
 QUEUE_KEY = "gw:usage:stream"  # analytics.recording.STREAM_KEY
-# A row is written within one beat interval (GATEWAY_USAGE_BEAT_SECONDS, 5 s by default) of its
-# request: a count unchanged for longer than that is final. With the queue seen empty, a shorter
-# quiet spell is enough (it still covers a process that batches its rows before queueing them).
+# Drained: the queue is empty and the count has not moved for QUIET_SECONDS (which also covers a
+# process that batches its rows before queueing them). Entries still queued always mean waiting:
+# on a loaded machine a beat flush may come much later than its 5 s interval. Only when the queue
+# cannot be read does a count unchanged for STABLE_SECONDS (over a beat interval) count as final.
 STABLE_SECONDS = 6.0
 QUIET_SECONDS = 2.0
 
@@ -51,7 +52,7 @@ class UsageLedger:
             queued = None
         return Count(rows, cut, dead, queued)
 
-    def settle(self, on_poll, timeout: float = 120.0) -> tuple[Count, bool]:
+    def settle(self, on_poll, timeout: float = 180.0) -> tuple[Count, bool]:
         """Wait until the queue is empty and the row count holds still; return (count, drained).
 
         on_poll runs at every poll (the driver keeps sampling CPU: the flush is the gateway's
@@ -67,7 +68,9 @@ class UsageLedger:
                 stable_since = time.monotonic()
             else:
                 quiet = time.monotonic() - stable_since
-                if quiet >= STABLE_SECONDS or (now.queued == 0 and quiet >= QUIET_SECONDS):
+                if now.queued == 0 and quiet >= QUIET_SECONDS:
+                    return now, True
+                if now.queued is None and quiet >= STABLE_SECONDS:
                     return now, True
             last = now
         return last, False
