@@ -132,20 +132,23 @@ def _seed_orgs(count: int) -> list[Organization]:
 
 
 def _seed_keys(tenants: list[Organization]) -> list[int]:
-    """Two key ids per organisation, in the organisation's order (made where missing)."""
+    """Two key ids per organisation, in the organisation's order: its own keys, or two made."""
     have: dict[int, list[int]] = {}
-    for org_id, key_id in ApiKey.objects.filter(organization__in=tenants).values_list(
-        "organization_id", "pk"
+    for org_id, key_id in (
+        ApiKey.objects.filter(organization__in=tenants)
+        .order_by("pk")
+        .values_list("organization_id", "pk")
     ):
         have.setdefault(org_id, []).append(key_id)
     missing = [
         ApiKey(organization=org, name=f"seed {n}", public_id=secrets.token_hex(8), secret_hash="")
         for org in tenants
-        for n in range(2 - len(have.get(org.pk, [])))
+        if org.pk not in have
+        for n in range(2)
     ]
     for key in ApiKey.objects.bulk_create(missing):
         have.setdefault(key.organization_id, []).append(key.pk)
-    return [key_id for org in tenants for key_id in sorted(have[org.pk])[:2]]
+    return [have[org.pk][n % len(have[org.pk])] for org in tenants for n in range(2)]
 
 
 def _generate_sql(tenants, keys, hot_share, series, now, span, prefix):
