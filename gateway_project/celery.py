@@ -15,7 +15,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 
 class DatabaseTask(Task):
     def __call__(self, *args, **kwargs):
-        from gateway_project.database import with_live_connection
+        from organizations.database import with_live_connection
 
         return with_live_connection(super().__call__)(*args, **kwargs)
 
@@ -23,3 +23,5 @@ class DatabaseTask(Task):
 app = Celery("gateway", task_cls=DatabaseTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# The edge is a package of the llm app, not an app of its own: name it to find its tasks.py.
+app.autodiscover_tasks(["llm.api"])

@@ -147,7 +147,7 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "optional")
-ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+ACCOUNT_SIGNUP_FORM_CLASS = "organizations.forms.SignupForm"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key"}
 
@@ -318,7 +318,7 @@ GATEWAY_USAGE_FLUSH_BATCH = env_int("GATEWAY_USAGE_FLUSH_BATCH", 500)
 # A queued usage entry read but not acknowledged for this long is taken over by another flusher.
 GATEWAY_USAGE_CLAIM_IDLE_SECONDS = float(env("GATEWAY_USAGE_CLAIM_IDLE_SECONDS", "60"))
 CELERY_BEAT_SCHEDULE["probe-idle-providers"] = {
-    "task": "llm.tasks.probe_idle_providers",
+    "task": "llm.api.tasks.probe_idle_providers",
     "schedule": float(env("GATEWAY_PROBE_IDLE_SECONDS", "60")),
 }
 # Gateway processes beat every few seconds; one silent for GATEWAY_PROCESS_DEAD_SECONDS is dead and

@@ -122,7 +122,7 @@ def plans(db):
 
     from django.apps import apps
 
-    from billing.limits import forget_cached_plans
+    from billing.plan_cache import forget_cached_plans
 
     import_module("billing.migrations.0002_seed_plans").seed_plans(apps, None)
     forget_cached_plans()

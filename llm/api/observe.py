@@ -15,7 +15,7 @@ from llm.runtime import get_runtime
 from llm.tokens import message_text
 
 if TYPE_CHECKING:
-    from llm.api.pipeline import Call
+    from llm.api.call import Call
     from llm.outcome import Outcome
 
 HEALTH_GAUGE = {
