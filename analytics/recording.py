@@ -32,7 +32,7 @@ import time
 import uuid
 import weakref
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -40,7 +40,7 @@ from typing import Any, NamedTuple
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DataError, IntegrityError, connection, transaction
+from django.db import DataError, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
 from analytics import metrics
@@ -117,21 +117,33 @@ def _copy_rows(rows: list[UsageRecord]) -> None:
     """COPY the rows into a per-session staging table, then move them across in one statement
     that skips request ids already written (COPY itself cannot skip a conflict). A row the
     table refuses raises here, as it would from an INSERT: the caller splits the batch."""
-    fields = list(usage_fields().values())
+    db = connections[UsageRecord.objects.db]
+    fields = [(f.attname, _copy_adapter(f, db)) for f in usage_fields().values()]
     table = UsageRecord._meta.db_table
-    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    columns = ", ".join(db.ops.quote_name(f.column) for f in usage_fields().values())
     create = f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} ON COMMIT DELETE ROWS AS SELECT"
     move = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGING_TABLE}"  # noqa: S608
-    with connection.cursor() as cursor, connection.wrap_database_errors:
+    with db.cursor() as cursor, db.wrap_database_errors:
         # Same column types, no constraints; emptied at every commit or rollback.
         cursor.execute(f"{create} {columns} FROM {table} WITH NO DATA")
         with cursor.cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
             for row in rows:
+                values = row.__dict__
                 copy.write_row(
-                    [f.get_db_prep_save(getattr(row, f.attname), connection) for f in fields]
+                    [adapt(values[name]) if adapt else values[name] for name, adapt in fields]
                 )
         cursor.execute(f"{move} ON CONFLICT (request_id) DO NOTHING")
         cursor.execute(f"DELETE FROM {STAGING_TABLE}")  # noqa: S608 (a caller's longer transaction)
+
+
+def _copy_adapter(field: models.Field, db: Any) -> Callable[[Any], Any] | None:
+    """How a bounded value is written by COPY: as it is (psycopg adapts text, numbers, booleans,
+    Decimal), JSON as its text, times through the field (a naive one is made aware)."""
+    if isinstance(field, models.JSONField):
+        return lambda value: None if value is None else json.dumps(value, cls=field.encoder)
+    if isinstance(field, models.DateTimeField):
+        return lambda value: field.get_db_prep_save(value, db)
+    return None
 
 
 def _insert_all(rows: list[UsageRecord]) -> None:

@@ -62,7 +62,7 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     if args.sustained:
-        from bench.ledger_sustained import run_sustained
+        from ledger_sustained import run_sustained  # beside this file
 
         return run_sustained(args)
     import django
