@@ -1,8 +1,8 @@
 """Structured logs: one JSON object per line, a request id on every line, secrets never written.
 
 - `log_request(...)`: the one line per gateway request (called by the request pipeline).
-- `set_request_id` / `get_request_id`: the request id of the current request or Celery task
-  (a contextvar, so it follows asyncio tasks); Celery messages carry it in a header.
+- `request_id_var`: the request id of the current request or Celery task (a contextvar, so it
+  follows asyncio tasks); Celery messages carry it in a header.
 - `JsonFormatter` / `TextFormatter` + `RequestIdFilter`: wired in settings.LOGGING (LOG_FORMAT).
 
 Redaction is done by the formatter, so it covers every logger, including third-party ones: values
@@ -14,10 +14,12 @@ This module is loaded while settings are configured: it must not import models.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
-import uuid
+import secrets
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,17 +64,23 @@ _RECORD_ATTRS = frozenset(
 )
 
 
+# Request ids: a random prefix per process plus a counter, unique without a syscall per request.
+# A forked child draws its own prefix, so two processes never hand out the same id.
+_id_prefix = secrets.token_hex(8)
+_id_counter = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix, _id_counter = secrets.token_hex(8), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
 def new_request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
-
-
-def set_request_id(value: str | None) -> Token:
-    """Make `value` the current request id; returns a token for `request_id_var.reset`."""
-    return request_id_var.set(value)
-
-
-def get_request_id() -> str | None:
-    return request_id_var.get()
+    """A new request id: `req_` and 32 hex digits."""
+    return f"req_{_id_prefix}{next(_id_counter):016x}"
 
 
 def redact(text: str) -> str:

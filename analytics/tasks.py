@@ -1,4 +1,5 @@
-"""Celery tasks of the analytics app. They take ids, never model objects."""
+"""Celery tasks of the analytics app. They take ids, never model objects. Retries and time
+limits: TASK_OPTIONS in gateway_project/celery.py."""
 
 from __future__ import annotations
 
@@ -12,17 +13,6 @@ from analytics.rollups import roll_up_usage
 
 logger = logging.getLogger(__name__)
 
-# Roll-ups: safe to run twice, each hour is rebuilt whole together with its mark.
-ROLLUP_TASK_OPTIONS = {
-    "acks_late": True,
-    "autoretry_for": (Exception,),
-    "retry_backoff": True,
-    "retry_backoff_max": 600,
-    "max_retries": 5,
-    "soft_time_limit": 240,
-    "time_limit": 300,
-}
-
 
 @shared_task
 def evaluate_alert_rules() -> None:
@@ -30,13 +20,14 @@ def evaluate_alert_rules() -> None:
     alerts.evaluate_alerts()
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task
 def flush_usage_records() -> int:
     """Drain queued usage records into the database (beat: every few seconds)."""
     return flush_pending_usage()
 
 
-@shared_task(**ROLLUP_TASK_OPTIONS)
+@shared_task
 def roll_up_usage_records() -> str | None:
+    """Safe to run twice: each hour is rebuilt whole together with its mark."""
     mark = roll_up_usage()
     return mark.isoformat() if mark else None

@@ -54,10 +54,6 @@ class Plan(models.Model):
         forget_cached_plans()
         return result
 
-    @property
-    def is_free(self) -> bool:
-        return self.price_per_month == 0
-
 
 class SubscriptionStatus(models.TextChoices):
     NONE = "none", "No subscription"

@@ -7,12 +7,21 @@ import os
 
 import pytest
 from django.conf import settings as django_settings
+from django.test.signals import setting_changed
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from llm import redis_clients
 from organizations.api_keys import mint_api_key
 from organizations.roles import Role
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.stores import flush_test_redis, redis_unreachable_reason
+
+# Property tests check behaviour, not speed: a loaded CI machine must not fail them on
+# Hypothesis's per-example deadline.
+hypothesis_settings.register_profile("gateway", deadline=None)
+hypothesis_settings.load_profile("gateway")
 
 
 def pytest_configure(config):
@@ -24,6 +33,42 @@ def pytest_configure(config):
             "empties the Redis database it uses: run `make test`, or set both to a database "
             "you can lose."
         )
+
+
+def _reconfigure_redis(*, setting: str, **_kwargs) -> None:
+    # Start-up configures the Redis clients once; a test that changes the settings does it again.
+    if setting in {"REDIS_URL", "GATEWAY_REDIS_TIMEOUT_SECONDS"}:
+        redis_clients.configure(
+            django_settings.REDIS_URL, django_settings.GATEWAY_REDIS_TIMEOUT_SECONDS
+        )
+
+
+setting_changed.connect(_reconfigure_redis)
+
+
+@pytest.fixture(autouse=True)
+def _empty_embedded_store():
+    """Each test starts with an empty embedded store, as a fresh process does."""
+    redis_clients.clear_embedded_redis()
+
+
+@pytest.fixture
+def sync_store(settings) -> str:
+    """The Redis this run keeps its state in, emptied: the suite's real Redis when `make test`
+    was handed one (REDIS_URL), else the embedded store. "redis" or "embedded"."""
+    if settings.REDIS_URL:
+        reason = redis_unreachable_reason()
+        if reason:
+            pytest.skip(reason)
+        flush_test_redis()
+    return "redis" if redis_clients.uses_real_redis() else "embedded"
+
+
+@pytest.fixture
+async def store(sync_store):
+    """`sync_store` for async tests: the clients of the test's event loop are closed after it."""
+    yield sync_store
+    await redis_clients.close_redis()
 
 
 @pytest.fixture
@@ -91,6 +136,19 @@ def client_for():
 def api_key(org, owner):
     """(row, secret) of a fresh key of the org."""
     return mint_api_key(org, name="test key", created_by=owner)
+
+
+@pytest.fixture(autouse=True)
+def _restore_process_singletons():
+    """Tests swap the catalogue, the routing runtime and the HTTP client that start-up installs;
+    the next test gets back what was in force before (nothing is recreated on first use)."""
+    from llm import catalog, http, runtime
+
+    saved = catalog._current, runtime._runtime, http._client
+    yield
+    catalog.set_catalog(saved[0])
+    runtime.set_runtime(saved[1])
+    http.set_client(saved[2])
 
 
 @pytest.fixture(autouse=True)

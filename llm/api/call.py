@@ -12,8 +12,8 @@ from typing import Any
 from llm.api.auth import Caller
 from llm.api.errors import OPENAI
 from llm.api.parsing import ParsedChat
-from llm.failover import RouteInfo
-from llm.outcome import Charge
+from llm.charges import Charge
+from llm.route_info import RouteInfo
 from llm.routing import RoutePlan
 
 

@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING, Any
 
 from analytics import metrics
 from analytics.logs import log_request, redact
-from llm.failover import SKIPPED
 from llm.health import HealthState
+from llm.route_info import SKIPPED
 from llm.runtime import get_runtime
 from llm.tokens import message_text
 
@@ -58,7 +58,7 @@ def observe_call(call: Call, outcome: Outcome) -> None:
     caller = call.caller
     prompt_logging = bool(caller and caller.organization.prompt_logging and not call.no_store)
     log_request(
-        request_id=call.request_id,
+        request_id=call.client_request_id or call.request_id,  # as in X-Request-ID
         org_id=caller.organization.pk if caller else None,
         key_id=caller.key.pk if caller else None,
         endpoint=call.endpoint,

@@ -117,7 +117,6 @@ async def models_page(request) -> HttpResponse:
     tenant, limits = await _tenant(request)
     if tenant is None:
         return redirect("home")
-    pipeline.ensure_runtime()
     health = get_runtime().health
     await health.refresh()
     catalog = get_catalog()
