@@ -30,11 +30,11 @@ def run_sustained(args) -> int:
 
     from analytics.models import DeadLetterUsage, PendingRollup, UsageRecord
     from analytics.recording import STREAM_KEY, serialise_usage
-    from gateway_project.redis_client import get_sync_redis
+    from llm.redis_clients import get_sync_redis, uses_real_redis
     from organizations.models import Organization
 
     redis = get_sync_redis()
-    if redis is None or connections["default"].vendor != "postgresql":
+    if not uses_real_redis() or connections["default"].vendor != "postgresql":
         print("--sustained needs REDIS_URL and a PostgreSQL DATABASE_URL")
         return 2
     call_command("migrate", verbosity=0)
@@ -131,7 +131,7 @@ def _batch_size() -> int:
 
 def _produce(payloads: list[str], rate: int, produced) -> None:
     from analytics import recording
-    from gateway_project.redis_client import get_sync_redis
+    from llm.redis_clients import get_sync_redis
 
     redis = get_sync_redis()
     step = max(1, rate // SLICES_PER_SECOND)
