@@ -33,7 +33,7 @@ import socket
 import time
 import uuid
 import weakref
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -41,7 +41,7 @@ from typing import Any, NamedTuple
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
 from analytics import metrics
@@ -64,6 +64,7 @@ logger = logging.getLogger(__name__)
 
 STREAM_KEY = "gw:usage:stream"
 GROUP = "writers"
+STAGING_TABLE = "usage_record_staging"
 CONSUMER = f"{socket.gethostname()}-{os.getpid()}"
 # What a row (not the database) can be refused for; anything else (connection lost) propagates
 # and the entries stay unacknowledged for the next flush.
@@ -107,13 +108,49 @@ def _to_row(raw: str | bytes) -> UsageRecord:
 def _insert(rows: list[UsageRecord]) -> None:
     hours = {floor_hour(row.created_at) for row in rows}
     with transaction.atomic():
-        UsageRecord.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        if connection.vendor == "postgresql":
+            _copy_rows(rows)
+        else:
+            UsageRecord.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
         PendingRollup.objects.bulk_create(
             [PendingRollup(hour=hour, token=uuid.uuid4().hex) for hour in sorted(hours)],
             update_conflicts=True,
             unique_fields=["hour"],
             update_fields=["token"],
         )
+
+
+def _copy_rows(rows: list[UsageRecord]) -> None:
+    """COPY the rows into a per-session staging table, then move them across in one statement
+    that skips request ids already written (COPY itself cannot skip a conflict). A row the
+    table refuses raises here, as it would from an INSERT: the caller splits the batch."""
+    db = connections[UsageRecord.objects.db]
+    fields = [(f.attname, _copy_adapter(f, db)) for f in usage_fields().values()]
+    table = UsageRecord._meta.db_table
+    columns = ", ".join(db.ops.quote_name(f.column) for f in usage_fields().values())
+    create = f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} ON COMMIT DELETE ROWS AS SELECT"
+    move = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGING_TABLE}"  # noqa: S608
+    with db.cursor() as cursor, db.wrap_database_errors:
+        # Same column types, no constraints; emptied at every commit or rollback.
+        cursor.execute(f"{create} {columns} FROM {table} WITH NO DATA")
+        with cursor.cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                values = row.__dict__
+                copy.write_row(
+                    [adapt(values[name]) if adapt else values[name] for name, adapt in fields]
+                )
+        cursor.execute(f"{move} ON CONFLICT (request_id) DO NOTHING")
+        cursor.execute(f"DELETE FROM {STAGING_TABLE}")  # noqa: S608 (a caller's longer transaction)
+
+
+def _copy_adapter(field: models.Field, db: Any) -> Callable[[Any], Any] | None:
+    """How a bounded value is written by COPY: as it is (psycopg adapts text, numbers, booleans,
+    Decimal), JSON as its text, times through the field (a naive one is made aware)."""
+    if isinstance(field, models.JSONField):
+        return lambda value: None if value is None else json.dumps(value, cls=field.encoder)
+    if isinstance(field, models.DateTimeField):
+        return lambda value: field.get_db_prep_save(value, db)
+    return None
 
 
 def _insert_all(rows: list[UsageRecord]) -> None:

@@ -11,6 +11,15 @@ client); at the end `reconcile_usage` must show no drift and rows must equal req
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_ledger REDIS_URL=redis://127.0.0.1:6379/9 \\
         .venv/bin/python bench/ledger.py
 
+With `--sustained` it measures the write path instead: a producer process queues `--rate`
+records a second for `--seconds` into the Redis stream while `--flushers` processes drain it with
+the real `flush_pending_usage`; it reports records/s in and out, the largest backlog, and checks
+that every distinct request became exactly one row (count in = count out). `--writer insert`
+swaps the COPY writer for batched INSERTs, to compare.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_ledger REDIS_URL=redis://127.0.0.1:6379/9 \
+        .venv/bin/python bench/ledger.py --sustained --rate 5000 --seconds 60
+
 The database is migrated and its ledger tables emptied first: point it at a scratch database.
 """
 
@@ -42,11 +51,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--replays", type=float, default=0.001, help="share queued twice")
     parser.add_argument("--poison", type=float, default=0.0001, help="share of poison rows")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sustained", action="store_true", help="records/s through the stream")
+    parser.add_argument("--rate", type=int, default=5_000, help="with --sustained: records/s")
+    parser.add_argument("--seconds", type=int, default=60, help="with --sustained")
+    parser.add_argument("--flushers", type=int, default=1, help="with --sustained")
+    parser.add_argument("--writer", choices=["copy", "insert"], default="copy")
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
+    if args.sustained:
+        from ledger_sustained import run_sustained  # beside this file
+
+        return run_sustained(args)
     import django
 
     django.setup()
