@@ -234,13 +234,23 @@ def write_usage_payloads(payloads: list[str] | list[bytes]) -> int:
 
 async def enqueue_usage(record: Mapping[str, Any]) -> None:
     """Queue one UsageRecord (field values; relations as organization_id, api_key_id, user_id)."""
-    payload = serialise_usage(record)
+    await enqueue_usage_payload(serialise_usage(record))
+
+
+async def enqueue_usage_payload(payload: str) -> None:
+    """Queue one serialised record (serialise_usage)."""
     try:
         await get_redis().xadd(STREAM_KEY, {"p": payload})
     except REDIS_ERRORS as exc:
         logger.warning("Redis unavailable for usage (%s): writing directly", type(exc).__name__)
         count_unavailable("usage", "direct_write")
         await _write_directly(payload)
+
+
+def queue_usage(pipe: Any, payload: str) -> None:
+    """Queue one serialised record on a Redis pipeline the caller runs (and then, if the XADD
+    failed, queues the record with enqueue_usage_payload instead)."""
+    pipe.xadd(STREAM_KEY, {"p": payload})
 
 
 async def _write_directly(payload: str) -> None:

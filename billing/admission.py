@@ -26,7 +26,6 @@ provider.
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import math
@@ -42,6 +41,7 @@ from typing import Any, Protocol
 import redis
 from django.conf import settings
 
+from analytics.recording import queue_usage
 from billing import inflight
 from billing.admission_scripts import ADMIT_LUA, SETTLE_LUA, ceil_seconds
 from billing.limits import PlanLimits
@@ -398,27 +398,40 @@ async def settle(
     actual_cost: Decimal,
     *,
     now: float | None = None,
-) -> None:
-    """Replace the reservation with the actual usage (tokens, exact cost); once per request."""
-    await _finish(reservation, 1, max(0, actual_tokens), max(0, to_nano(actual_cost)), now)
+    usage_payload: str | None = None,
+) -> bool:
+    """Replace the reservation with the actual usage (tokens, exact cost); once per request.
+
+    `usage_payload` (a serialised usage record) is queued in the same Redis round trip; returns
+    whether it was, so the caller queues it another way when not."""
+    tokens, nano = max(0, actual_tokens), max(0, to_nano(actual_cost))
+    return await _finish(reservation, 1, tokens, nano, now, usage_payload)
 
 
-async def release(reservation: Reservation | None, *, now: float | None = None) -> None:
+async def release(
+    reservation: Reservation | None, *, now: float | None = None, usage_payload: str | None = None
+) -> bool:
     """Give the reservation back: the request failed before any provider was called.
 
     The request still counts against the request windows (it was made), not the month.
     """
-    await _finish(reservation, 0, 0, 0, now)
+    return await _finish(reservation, 0, 0, 0, now, usage_payload)
 
 
 async def _finish(
-    reservation: Reservation | None, requests: int, tokens: int, nano: int, now: float | None
-) -> None:
+    reservation: Reservation | None,
+    requests: int,
+    tokens: int,
+    nano: int,
+    now: float | None,
+    usage_payload: str | None,
+) -> bool:
     if reservation is None or reservation.done:
-        return
+        return False
     reservation.done = True
     if reservation.in_redis != uses_real_redis():
-        return  # the store changed under us (settings in tests); nothing of ours is there
+        return False  # the store changed under us (settings in tests); nothing of ours is there
+    client = get_redis()
     prefix = _prefix(reservation.org_id)
     keys = [f"{prefix}res", f"{prefix}resx", f"{prefix}m:{reservation.month}"]
     keys += [key for key, _ in reservation.token_windows]
@@ -427,15 +440,27 @@ async def _finish(
     clock = "" if now is None else repr(now)
     args = [clock, reservation.id, key_field, requests, tokens, nano, delta]
     args += [repr(reservation.admitted_at), *(period for _, period in reservation.token_windows)]
-    # The held row goes at the same time (two connections, one round trip of waiting).
-    settled, _ = await asyncio.gather(
-        _run(SETTLE_LUA, _SETTLE_SHA, keys, args),
-        inflight.drop_usage_row(reservation),
-        return_exceptions=True,
-    )
+    if not reservation.in_redis:  # the embedded store: nothing is held; the caller queues
+        await _run(SETTLE_LUA, _SETTLE_SHA, keys, args)
+        return False
+    # One round trip: the settlement, the held row's removal and the usage record.
+    pipe = client.pipeline(transaction=False)
+    pipe.evalsha(_SETTLE_SHA, len(keys), *keys, *args)
+    inflight.drop_usage_row(pipe, reservation)
+    if usage_payload is not None:
+        queue_usage(pipe, usage_payload)
+    try:
+        settled, dropped, *queued = await pipe.execute(raise_on_error=False)
+        if isinstance(settled, redis.exceptions.NoScriptError):
+            settled = await client.eval(SETTLE_LUA, len(keys), *keys, *args)
+    except REDIS_ERRORS as exc:
+        settled, dropped, queued = exc, None, []
     if isinstance(settled, REDIS_ERRORS):
         # The hold expires by itself; this request's usage is missing from the month's counters.
         logger.warning("Redis unavailable to settle a reservation (%s)", type(settled).__name__)
         count_unavailable("admission", "settle_lost")
     elif isinstance(settled, BaseException):
         raise settled
+    if isinstance(dropped, BaseException):
+        logger.warning("Redis unavailable to drop a held usage row (%s)", type(dropped).__name__)
+    return bool(queued) and not isinstance(queued[0], BaseException)

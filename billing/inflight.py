@@ -62,14 +62,10 @@ async def hold_usage_row(reservation: Any, row: Mapping[str, Any]) -> None:
         count_unavailable("inflight", "not_held")
 
 
-async def drop_usage_row(reservation: Any) -> None:
-    """The request settled (or was released): its held row is no longer needed."""
-    if reservation is None or not reservation.in_redis:
-        return
-    try:
-        await get_redis().hdel(held_key(PROCESS_ID), reservation.id)
-    except REDIS_ERRORS as exc:
-        logger.warning("Redis unavailable to drop a held usage row (%s)", type(exc).__name__)
+def drop_usage_row(pipe: Any, reservation: Any) -> None:
+    """The request settled (or was released): its held row goes, on the caller's pipeline (the
+    settlement's own round trip)."""
+    pipe.hdel(held_key(PROCESS_ID), reservation.id)
 
 
 async def keep_alive_forever() -> None:

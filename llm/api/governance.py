@@ -17,7 +17,11 @@ from analytics import metrics
 from analytics.alert_rules import Condition
 from analytics.alerts import fire_alert
 from analytics.models import AlertKind
-from analytics.recording import enqueue_usage, load_month_usage
+from analytics.recording import (
+    enqueue_usage_payload,
+    load_month_usage,
+    serialise_usage,
+)
 from billing import admission as admission_control
 from llm.api import response_cache
 from llm.api.auth import Caller
@@ -59,16 +63,20 @@ def rate_limit_headers(decision: Any) -> dict[str, str]:
     return dict(decision.headers) if decision is not None else {}
 
 
-async def settle(decision: Any, outcome: Outcome) -> None:
-    """Charge the outcome's usage, or give the reservation back if no provider was called."""
-    if decision is None or decision.reservation is None:
-        return
-    if outcome.dispatched:
-        await admission_control.settle(
-            decision.reservation, outcome.usage.total_tokens, outcome.cost
+async def settle_and_record(decision: Any, outcome: Outcome, record: dict[str, Any]) -> None:
+    """Charge the outcome's usage (or give the reservation back if no provider was called) and
+    queue its usage record: one Redis round trip for both."""
+    payload = serialise_usage(record)
+    reservation = decision.reservation if decision is not None else None
+    queued = False
+    if reservation is not None and outcome.dispatched:
+        queued = await admission_control.settle(
+            reservation, outcome.usage.total_tokens, outcome.cost, usage_payload=payload
         )
-    else:
-        await admission_control.release(decision.reservation)
+    elif reservation is not None:
+        queued = await admission_control.release(reservation, usage_payload=payload)
+    if not queued:
+        await enqueue_usage_payload(payload)
 
 
 async def report_usage_anomaly(request_id: str, caller: Caller, outcome: Outcome) -> None:
@@ -153,7 +161,3 @@ async def cache_put(
             model=result.model,
         )
     await response_cache.store_cached_response(_cache_key(org_id, endpoint, parsed), entry)
-
-
-async def record(values: dict[str, Any]) -> None:
-    await enqueue_usage(values)

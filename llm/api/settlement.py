@@ -43,9 +43,8 @@ def settle(call: Call, result: Outcome) -> None:
 async def _settle(call: Call, result: Outcome) -> None:
     try:
         result = await with_late_answer(result)
-        await governance.settle(call.admission, result)
         observe_call(call, result)
-        await governance.record(usage_record(call, result))
+        await governance.settle_and_record(call.admission, result, usage_record(call, result))
         if result.is_anomalous:
             await governance.report_usage_anomaly(call.request_id, call.caller, result)
     except Exception:
