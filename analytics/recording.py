@@ -38,6 +38,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
 
+import orjson
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -93,7 +94,11 @@ def serialise_usage(record: Mapping[str, Any]) -> str:
             return value.isoformat()
         return value
 
-    return json.dumps({k: encode(v) for k, v in values.items()}, separators=(",", ":"))
+    encoded = {k: encode(v) for k, v in values.items()}
+    try:
+        return orjson.dumps(encoded).decode()
+    except TypeError:  # orjson refuses a lone UTF-16 surrogate; the standard encoder escapes it
+        return json.dumps(encoded, separators=(",", ":"))
 
 
 def _to_row(raw: str | bytes) -> UsageRecord:

@@ -11,7 +11,6 @@ usage record, the request log line and the metrics.
 
 from __future__ import annotations
 
-import json
 from decimal import Decimal
 from typing import Any
 
@@ -23,6 +22,7 @@ from llm.api import governance, settlement
 from llm.api.auth import authenticate
 from llm.api.call import Call
 from llm.api.errors import OPENAI, ApiError, bad_request, from_gateway_error
+from llm.api.json_bodies import encode_json
 from llm.api.responses import money
 from llm.catalog import ModelEntry
 from llm.charges import Charge
@@ -313,7 +313,7 @@ def respond_json(
 ) -> HttpResponse:
     """The answer; settling runs alongside it, off the response's path."""
     settlement.settle(call, result)
-    response = HttpResponse(json.dumps(body), status=status, content_type="application/json")
+    response = HttpResponse(encode_json(body), status=status, content_type="application/json")
     for name, value in response_headers(call).items():
         response[name] = value
     return response

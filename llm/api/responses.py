@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from llm.api.json_bodies import encode_json
 from llm.types import ChatResult, StreamEvent, StreamEventType, Usage
 
 
@@ -87,7 +87,7 @@ class ChunkWriter:
         return b""
 
     def _line(self, payload: dict[str, Any]) -> bytes:
-        return b"data: " + json.dumps({**self.base, **payload}).encode() + b"\n\n"
+        return b"data: " + encode_json({**self.base, **payload}) + b"\n\n"
 
     def _delta(
         self, delta: dict[str, Any], finish_reason: str | None = None, logprobs: Any = None
@@ -124,7 +124,7 @@ class ChunkWriter:
 
     def error(self, message: str, code: str, provider: str | None) -> bytes:
         body = {"message": message, "type": "upstream_error", "code": code, "provider": provider}
-        return b"data: " + json.dumps({"error": body}).encode() + b"\n\n"
+        return b"data: " + encode_json({"error": body}) + b"\n\n"
 
     def closing(self, usage: Usage, cost) -> bytes:
         """The usage chunk when the client asked for it (stream_options), then [DONE]."""
