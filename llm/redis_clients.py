@@ -25,6 +25,7 @@ import fakeredis
 import redis
 import redis.asyncio
 from prometheus_client import Counter
+from redis.connection import HiredisRespSerializer
 
 # What a failing Redis raises: its own errors, and socket errors that escape them.
 REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, asyncio.TimeoutError)
@@ -97,6 +98,16 @@ def count_unavailable(feature: str, outcome: str) -> None:
     REDIS_UNAVAILABLE.labels(feature=feature, outcome=outcome).inc()
 
 
+class HiredisPackedConnection(redis.asyncio.Connection):
+    """redis-py's asyncio connection packs commands in Python (its blocking one uses hiredis):
+    on the request path, with a hundred arguments per call, that was a tenth of its CPU."""
+
+    _packer = HiredisRespSerializer()
+
+    def pack_command(self, *args):
+        return self._packer.pack(*args)
+
+
 def _async_client(name: str) -> redis.asyncio.Redis:
     loop = asyncio.get_running_loop()
     with _lock:
@@ -106,7 +117,10 @@ def _async_client(name: str) -> redis.asyncio.Redis:
             if name == EMBEDDED:
                 client = fakeredis.FakeAsyncRedis(server=_embedded_server, decode_responses=True)
             else:
-                client = redis.asyncio.Redis.from_url(name, **_options())
+                options = _options()
+                if name.startswith("redis://"):  # rediss:// and unix:// keep their own classes
+                    options["connection_class"] = HiredisPackedConnection
+                client = redis.asyncio.Redis.from_url(name, **options)
             clients[name] = client
     return client
 
