@@ -14,10 +14,12 @@ This module is loaded while settings are configured: it must not import models.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
+import os
 import re
-import uuid
+import secrets
 from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -62,8 +64,23 @@ _RECORD_ATTRS = frozenset(
 )
 
 
+# Request ids: a random prefix per process plus a counter, unique without a syscall per request.
+# A forked child draws its own prefix, so two processes never hand out the same id.
+_id_prefix = secrets.token_hex(8)
+_id_counter = itertools.count(1)
+
+
+def _new_id_prefix() -> None:
+    global _id_prefix, _id_counter
+    _id_prefix, _id_counter = secrets.token_hex(8), itertools.count(1)
+
+
+os.register_at_fork(after_in_child=_new_id_prefix)
+
+
 def new_request_id() -> str:
-    return f"req_{uuid.uuid4().hex}"
+    """A new request id: `req_` and 32 hex digits."""
+    return f"req_{_id_prefix}{next(_id_counter):016x}"
 
 
 def redact(text: str) -> str:

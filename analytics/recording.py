@@ -2,7 +2,8 @@
 
 `await enqueue_usage(record)` costs one XADD (no database round trip). Flushers drain the queue
 into UsageRecord rows: the Celery beat task `flush_usage_records` and, without Redis, a background
-task in each gateway process (every GATEWAY_USAGE_FLUSH_SECONDS) plus a last flush at exit.
+task each gateway process starts at start-up (every GATEWAY_USAGE_FLUSH_SECONDS) plus a last
+flush at exit.
 
 With Redis the queue is a stream read through a consumer group:
 - an entry is acknowledged (and deleted) only after its row is committed; an entry a flusher read
@@ -47,8 +48,8 @@ from analytics import metrics
 from analytics.models import DeadLetterUsage, PendingRollup, UsageRecord
 from analytics.rollups import floor_hour, usage_totals
 from analytics.usage_bounds import bound_usage_values, usage_fields
-from gateway_project.database import with_live_connection
 from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis, get_sync_redis
+from organizations.database import with_live_connection
 from organizations.models import ApiKey, Organization
 
 logger = logging.getLogger(__name__)
@@ -201,7 +202,6 @@ async def enqueue_usage(record: Mapping[str, Any]) -> None:
             logger.warning("Redis unavailable for usage (%s): writing directly", type(exc).__name__)
             count_unavailable("usage", "direct_write")
             await _write_directly(payload)
-    _ensure_flusher()
 
 
 async def _write_directly(payload: str) -> None:
@@ -212,7 +212,9 @@ async def _write_directly(payload: str) -> None:
         _buffer.append(payload)
 
 
-def _ensure_flusher() -> None:
+def start_usage_flusher() -> None:
+    """Flush every GATEWAY_USAGE_FLUSH_SECONDS on the running loop, for as long as it serves
+    (started at ASGI start-up; off when the interval is 0, as it is with Redis)."""
     interval = float(settings.GATEWAY_USAGE_FLUSH_SECONDS)
     if interval <= 0:
         return
@@ -232,7 +234,7 @@ async def _flush_forever(interval: float) -> None:
 
 
 async def stop_usage_flusher() -> None:
-    """Stop this loop's background flusher (it restarts with the next enqueue)."""
+    """Stop this loop's background flusher."""
     task = _flushers.pop(asyncio.get_running_loop(), None)
     if task is not None:
         task.cancel()

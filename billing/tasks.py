@@ -1,4 +1,5 @@
-"""Celery tasks of billing: ids in, each safe to run twice (see the modules they call)."""
+"""Celery tasks of billing: ids in, each safe to run twice (see the modules they call). Retries
+and time limits: TASK_OPTIONS in gateway_project/celery.py."""
 
 from __future__ import annotations
 
@@ -13,23 +14,13 @@ from organizations.tenancy import get_organization_for_task
 
 logger = logging.getLogger(__name__)
 
-TASK_OPTIONS = {
-    "acks_late": True,
-    "autoretry_for": (Exception,),
-    "retry_backoff": True,
-    "retry_backoff_max": 600,
-    "max_retries": 5,
-    "soft_time_limit": 240,
-    "time_limit": 300,
-}
 
-
-@shared_task(**TASK_OPTIONS)
+@shared_task
 def report_metered_usage(org_id: int) -> int:
     return metering.report_overage(get_organization_for_task(org_id))
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task
 def report_all_metered_usage() -> int:
     org_ids = BillingAccount.objects.filter(status__in=PAYING).exclude(stripe_customer_id="")
     for org_id in org_ids.values_list("organization_id", flat=True):
@@ -37,12 +28,12 @@ def report_all_metered_usage() -> int:
     return len(org_ids)
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task
 def sync_org_invoices(org_id: int) -> int:
     return invoices.sync_invoices(get_organization_for_task(org_id))
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task
 def sync_all_invoices() -> int:
     accounts = BillingAccount.objects.exclude(stripe_customer_id="")
     org_ids = list(accounts.values_list("organization_id", flat=True))
@@ -51,17 +42,17 @@ def sync_all_invoices() -> int:
     return len(org_ids)
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task
 def downgrade_overdue_accounts() -> int:
     return subscriptions.downgrade_overdue_accounts()
 
 
-@shared_task(**TASK_OPTIONS)
+@shared_task
 def retry_failed_webhooks() -> int:
     return webhooks.retry_failed_webhooks()
 
 
-@shared_task(acks_late=True, ignore_result=True)
+@shared_task
 def sweep_interrupted_requests() -> int:
     """Requests of gateway processes that died become usage rows (beat: every 30 s)."""
     return sweeper.sweep_interrupted_requests()

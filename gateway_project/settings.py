@@ -64,9 +64,16 @@ INSTALLED_APPS = [
     "billing",
     "analytics",
     "djstripe",
+    # Database metrics through its instrumented backends (DATABASES below). Its Redis cache backend
+    # needs django-redis, which the gateway does not use; cache hits are counted by the gateway.
+    "django_prometheus",
+    # Last: sets up what the process shares once every app is ready (gateway_project/startup.py).
+    "gateway_project",
 ]
 
 MIDDLEWARE = [
+    # Every request gets a request id (X-Request-ID) before anything else logs.
+    "analytics.request_ids.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -78,10 +85,6 @@ MIDDLEWARE = [
     "allauth.account.middleware.AccountMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
 ]
-
-# The public API's handler runs only these (see asgi.py). Django's own middleware runs its hooks
-# through sync_to_async, a thread hop per request each, so the JSON API runs none.
-GATEWAY_API_MIDDLEWARE: list[str] = []
 
 ROOT_URLCONF = "gateway_project.urls"
 WSGI_APPLICATION = "gateway_project.wsgi.application"
@@ -103,15 +106,24 @@ TEMPLATES = [
     },
 ]
 
-# Database: SQLite file by default, anything dj-database-url understands via DATABASE_URL.
+# Database: SQLite file by default, anything dj-database-url understands via DATABASE_URL, run
+# through django-prometheus's instrumented backend of the same engine (database metrics).
+_database = dj_database_url.config(
+    env="DATABASE_URL",
+    default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
+    # A kept connection is checked before reuse: after a database restart it is replaced.
+    conn_health_checks=True,
+)
+_INSTRUMENTED_DB_ENGINES = {
+    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
+    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
+}
 DATABASES = {
-    "default": dj_database_url.config(
-        env="DATABASE_URL",
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
-        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", 60),
-        # A kept connection is checked before reuse: after a database restart it is replaced.
-        conn_health_checks=True,
-    )
+    "default": {
+        **_database,
+        "ENGINE": _INSTRUMENTED_DB_ENGINES.get(_database["ENGINE"], _database["ENGINE"]),
+    }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -147,7 +159,7 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "optional")
-ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+ACCOUNT_SIGNUP_FORM_CLASS = "organizations.forms.SignupForm"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key"}
 
@@ -217,16 +229,7 @@ CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_BEAT_SCHEDULE: dict = {}
-# Billing and analytics jobs; every one is idempotent, so an overlap or a rerun is harmless.
-CELERY_BEAT_SCHEDULE |= {
-    "roll-up-usage": {"task": "analytics.tasks.roll_up_usage_records", "schedule": 300.0},
-    "report-metered-usage": {"task": "billing.tasks.report_all_metered_usage", "schedule": 3600.0},
-    "sync-invoices": {"task": "billing.tasks.sync_all_invoices", "schedule": 6 * 3600.0},
-    "downgrade-overdue": {"task": "billing.tasks.downgrade_overdue_accounts", "schedule": 3600.0},
-    "retry-failed-webhooks": {"task": "billing.tasks.retry_failed_webhooks", "schedule": 600.0},
-    "flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": 86400.0},
-}
+# The beat schedule is at the end (it uses settings below); options some tasks share, in celery.py.
 
 # Stripe (dj-stripe). Empty keys mean "Stripe not configured": the Free plan applies.
 STRIPE_LIVE_MODE = env_bool("STRIPE_LIVE_MODE", False)
@@ -292,12 +295,6 @@ GATEWAY_BILLING_RETURN_URL = env("GATEWAY_BILLING_RETURN_URL", "http://127.0.0.1
 GATEWAY_STRIPE_METER_EVENT = env("GATEWAY_STRIPE_METER_EVENT", "gateway_tokens")
 GATEWAY_ROLLUP_LAG_SECONDS = env_int("GATEWAY_ROLLUP_LAG_SECONDS", 300)  # late usage records
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
-}
 WHITENOISE_USE_FINDERS = DEBUG  # serve from app folders in development, no collectstatic
 
 # Admission control, response cache and usage recording (billing.admission, llm.api.response_cache,
@@ -317,22 +314,10 @@ GATEWAY_USAGE_FLUSH_SECONDS = float(env("GATEWAY_USAGE_FLUSH_SECONDS", "0" if RE
 GATEWAY_USAGE_FLUSH_BATCH = env_int("GATEWAY_USAGE_FLUSH_BATCH", 500)
 # A queued usage entry read but not acknowledged for this long is taken over by another flusher.
 GATEWAY_USAGE_CLAIM_IDLE_SECONDS = float(env("GATEWAY_USAGE_CLAIM_IDLE_SECONDS", "60"))
-CELERY_BEAT_SCHEDULE["probe-idle-providers"] = {
-    "task": "llm.tasks.probe_idle_providers",
-    "schedule": float(env("GATEWAY_PROBE_IDLE_SECONDS", "60")),
-}
 # Gateway processes beat every few seconds; one silent for GATEWAY_PROCESS_DEAD_SECONDS is dead and
 # the sweeper turns its in-flight requests into usage rows (billing/inflight.py).
 GATEWAY_PROCESS_HEARTBEAT_SECONDS = float(env("GATEWAY_PROCESS_HEARTBEAT_SECONDS", "10"))
 GATEWAY_PROCESS_DEAD_SECONDS = float(env("GATEWAY_PROCESS_DEAD_SECONDS", "45"))
-CELERY_BEAT_SCHEDULE["sweep-interrupted-requests"] = {
-    "task": "billing.tasks.sweep_interrupted_requests",
-    "schedule": float(env("GATEWAY_SWEEP_SECONDS", "30")),
-}
-CELERY_BEAT_SCHEDULE["flush-usage-records"] = {
-    "task": "analytics.tasks.flush_usage_records",
-    "schedule": float(env("GATEWAY_USAGE_BEAT_SECONDS", "5")),
-}
 
 # --- Observability: metrics, probes, structured logs, alerts ---
 # /metrics is closed (404) until METRICS_TOKEN is set; scrapers send `Authorization: Bearer <it>`.
@@ -345,17 +330,6 @@ GATEWAY_METRICS_QUEUES = env_list("GATEWAY_METRICS_QUEUES", "celery")
 GATEWAY_WORKER_METRICS_PORT = env_int("GATEWAY_WORKER_METRICS_PORT", 0)  # 0 = off
 # Probes and the scrape answer over plain HTTP inside the network.
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$", r"^metrics$"]
-
-# django-prometheus: database metrics through its instrumented backends. (Its Redis cache backend
-# needs django-redis, which the gateway does not use; cache hits are counted by the gateway itself.)
-INSTALLED_APPS += ["django_prometheus"]
-_INSTRUMENTED_DB_ENGINES = {
-    "django.db.backends.postgresql": "django_prometheus.db.backends.postgresql",
-    "django.db.backends.sqlite3": "django_prometheus.db.backends.sqlite3",
-}
-DATABASES["default"]["ENGINE"] = _INSTRUMENTED_DB_ENGINES.get(
-    DATABASES["default"]["ENGINE"], DATABASES["default"]["ENGINE"]
-)
 
 # Logs: one JSON object per line (LOG_FORMAT=json, the default) or plain text for development.
 LOG_FORMAT = env("LOG_FORMAT", "text" if DEBUG else "json")
@@ -391,9 +365,30 @@ GATEWAY_ALERT_PROVIDER_STATES = env(
     "GATEWAY_ALERT_PROVIDER_STATES", "analytics.alert_rules.provider_states_from_usage"
 )
 GATEWAY_ALERT_PLAN_USAGE = env("GATEWAY_ALERT_PLAN_USAGE", "billing.usage.list_plan_usage")
-CELERY_BEAT_SCHEDULE["evaluate-alert-rules"] = {
-    "task": "analytics.tasks.evaluate_alert_rules",
-    "schedule": float(GATEWAY_ALERT_INTERVAL_SECONDS),
+
+# Celery beat: every scheduled job, in one table (seconds). Each is idempotent, so an overlap or a
+# rerun is harmless.
+CELERY_BEAT_SCHEDULE = {
+    "flush-usage-records": {
+        "task": "analytics.tasks.flush_usage_records",
+        "schedule": float(env("GATEWAY_USAGE_BEAT_SECONDS", "5")),
+    },
+    "sweep-interrupted-requests": {
+        "task": "billing.tasks.sweep_interrupted_requests",
+        "schedule": float(env("GATEWAY_SWEEP_SECONDS", "30")),
+    },
+    "probe-idle-providers": {
+        "task": "llm.api.tasks.probe_idle_providers",
+        "schedule": float(env("GATEWAY_PROBE_IDLE_SECONDS", "60")),
+    },
+    "evaluate-alert-rules": {
+        "task": "analytics.tasks.evaluate_alert_rules",
+        "schedule": float(GATEWAY_ALERT_INTERVAL_SECONDS),
+    },
+    "roll-up-usage": {"task": "analytics.tasks.roll_up_usage_records", "schedule": 300.0},
+    "retry-failed-webhooks": {"task": "billing.tasks.retry_failed_webhooks", "schedule": 600.0},
+    "report-metered-usage": {"task": "billing.tasks.report_all_metered_usage", "schedule": 3600.0},
+    "downgrade-overdue": {"task": "billing.tasks.downgrade_overdue_accounts", "schedule": 3600.0},
+    "sync-invoices": {"task": "billing.tasks.sync_all_invoices", "schedule": 6 * 3600.0},
+    "flush-expired-tokens": {"task": "accounts.tasks.flush_expired_tokens", "schedule": 86400.0},
 }
-# Every request gets a request id (X-Request-ID) before anything else logs.
-MIDDLEWARE.insert(0, "analytics.request_ids.RequestIdMiddleware")

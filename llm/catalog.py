@@ -302,10 +302,9 @@ _current: Catalog | None = None
 
 
 def get_catalog() -> Catalog:
-    """The catalogue in force; loaded from the environment on first use."""
-    global _current
+    """The catalogue in force, loaded at start-up (gateway_project/startup.py)."""
     if _current is None:
-        _current = load_catalog()
+        raise RuntimeError("No model catalogue is loaded: the process was not started up.")
     return _current
 
 

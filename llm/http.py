@@ -25,13 +25,13 @@ def build_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.Asy
 
 
 def get_client() -> httpx.AsyncClient:
-    global _client
-    if _client is None or _client.is_closed:
-        _client = build_client()
+    """The client installed at start-up (gateway_project/startup.py)."""
+    if _client is None:
+        raise RuntimeError("No HTTP client is installed: the process was not started up.")
     return _client
 
 
 def set_client(client: httpx.AsyncClient | None) -> None:
-    """Install a client (tests hand in one over httpx.MockTransport or a loopback fake)."""
+    """Install the client: at start-up, or in tests one over httpx.MockTransport or a fake."""
     global _client
     _client = client

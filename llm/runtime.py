@@ -1,8 +1,8 @@
 """The process-wide pieces the executor needs, bundled so tests can swap any of them.
 
-configure_runtime(redis) at start-up shares health and circuit state through Redis; without it
-(or with redis=None) both live in memory. plan_route() is the one call the API makes to route:
-it refreshes the health snapshot, asks the breaker which circuits are open, and resolves.
+configure_runtime(redis) at start-up (gateway_project/startup.py) shares health and circuit state
+through Redis; with redis=None both live in memory. plan_route() is the one call the API makes to
+route: it refreshes the health snapshot, asks the breaker which circuits are open, and resolves.
 """
 
 from __future__ import annotations
@@ -45,9 +45,9 @@ _runtime: Runtime | None = None
 
 
 def get_runtime() -> Runtime:
-    global _runtime
+    """The runtime configured at start-up (gateway_project/startup.py)."""
     if _runtime is None:
-        _runtime = Runtime()
+        raise RuntimeError("No runtime is configured: the process was not started up.")
     return _runtime
 
 
@@ -98,7 +98,3 @@ async def plan_route(
         now=rt.utcnow(),
         request=request,
     )
-
-
-def is_runtime_configured() -> bool:
-    return _runtime is not None

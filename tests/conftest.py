@@ -7,12 +7,18 @@ import os
 
 import pytest
 from django.conf import settings as django_settings
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from organizations.api_keys import mint_api_key
 from organizations.roles import Role
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+# Property tests check behaviour, not speed: a loaded CI machine must not fail them on
+# Hypothesis's per-example deadline.
+hypothesis_settings.register_profile("gateway", deadline=None)
+hypothesis_settings.load_profile("gateway")
 
 
 def pytest_configure(config):
@@ -94,6 +100,19 @@ def api_key(org, owner):
 
 
 @pytest.fixture(autouse=True)
+def _restore_process_singletons():
+    """Tests swap the catalogue, the routing runtime and the HTTP client that start-up installs;
+    the next test gets back what was in force before (nothing is recreated on first use)."""
+    from llm import catalog, http, runtime
+
+    saved = catalog._current, runtime._runtime, http._client
+    yield
+    catalog.set_catalog(saved[0])
+    runtime.set_runtime(saved[1])
+    http.set_client(saved[2])
+
+
+@pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     # The real hasher is deliberately slow; tests only need it to be a hasher.
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
@@ -122,7 +141,7 @@ def plans(db):
 
     from django.apps import apps
 
-    from billing.limits import forget_cached_plans
+    from billing.plan_cache import forget_cached_plans
 
     import_module("billing.migrations.0002_seed_plans").seed_plans(apps, None)
     forget_cached_plans()

@@ -15,7 +15,7 @@ from llm.runtime import get_runtime
 from llm.tokens import message_text
 
 if TYPE_CHECKING:
-    from llm.api.pipeline import Call
+    from llm.api.call import Call
     from llm.outcome import Outcome
 
 HEALTH_GAUGE = {
@@ -58,7 +58,7 @@ def observe_call(call: Call, outcome: Outcome) -> None:
     caller = call.caller
     prompt_logging = bool(caller and caller.organization.prompt_logging and not call.no_store)
     log_request(
-        request_id=call.request_id,
+        request_id=call.client_request_id or call.request_id,  # as in X-Request-ID
         org_id=caller.organization.pk if caller else None,
         key_id=caller.key.pk if caller else None,
         endpoint=call.endpoint,

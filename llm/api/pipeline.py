@@ -11,92 +11,47 @@ usage record, the request log line and the metrics.
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
-import secrets
-import time
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpResponse
 
-from gateway_project.redis_client import get_redis
+from analytics.logs import new_request_id
 from llm.api import governance, settlement
-from llm.api.auth import Caller, authenticate
+from llm.api.auth import authenticate
+from llm.api.call import Call
 from llm.api.errors import OPENAI, ApiError, bad_request, from_gateway_error
-from llm.api.parsing import ParsedChat
 from llm.api.responses import money
 from llm.catalog import ModelEntry
 from llm.charges import Charge
-from llm.circuit import CircuitPolicy
 from llm.costs import compute_cost, request_options, worst_case_cost
 from llm.errors import GatewayError, GatewayTimeoutError
-from llm.health import HealthPolicy
 from llm.outcome import BillingReason, Ending, Outcome, outcome
 from llm.retry_policy import RetryPolicy
 from llm.route_info import RouteInfo
-from llm.routing import RoutePlan, needs_for
-from llm.runtime import configure_runtime, is_runtime_configured, plan_route
+from llm.routing import needs_for
+from llm.runtime import plan_route
 from llm.tokens import estimate_messages_tokens, prompt_upper_bound
 from llm.types import ChatResult, Usage
 
-REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
-# Request ids: a random prefix per process plus a counter, unique without a syscall per request.
-_ID_PREFIX = secrets.token_hex(8)
-_id_counter = itertools.count(1)
 DEFAULT_MAX_OUTPUT = 4096  # the worst case reserved when neither request nor catalogue bounds it
 
 
-@dataclass
-class Call:
-    """One API request as it moves through the pipeline (its outcome is built at the end)."""
-
-    endpoint: str
-    request_id: str  # ours, unique: the usage record's key
-    client_request_id: str = ""  # X-Request-ID as the client sent it, echoed back
-    started: float = field(default_factory=time.monotonic)
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-    caller: Caller | None = None
-    parsed: ParsedChat | None = None
-    plan: RoutePlan | None = None
-    route: RouteInfo | None = None
-    admission: Any = None
-    cache_status: str = "BYPASS"
-    stream: bool = False
-    cache_opt_out: bool = False  # Cache-Control: no-cache (do not answer from the cache)
-    no_store: bool = False  # Cache-Control: no-store (keep nothing: no cache entry, no prompt)
-    error_shape: str = OPENAI  # the surface's error body: OpenAI's, or Anthropic's
-    cost: Decimal | None = None  # shown in X-Gateway-Cost once the outcome is known
-    paid: list[Charge] = field(default_factory=list)  # answers paid so far (structured output)
-    settled: bool = False
-
-    @property
-    def elapsed_ms(self) -> float:
-        return (time.monotonic() - self.started) * 1000
-
-    @property
-    def upstream_ms(self) -> float:
-        return self.route.upstream_ms if self.route is not None else 0.0
-
-    @property
-    def overhead_ms(self) -> float:
-        return max(self.elapsed_ms - self.upstream_ms, 0.0)
-
-
 def begin(request, endpoint: str, error_shape: str = OPENAI) -> Call:
-    sent = request.headers.get("X-Request-ID", "")
+    """The request's id is bound before the view runs (analytics.request_ids.bind_request_id, by
+    the API's handler or the site's middleware). Ours keys the usage record, so it is unique even
+    when a client reuses its own id."""
     directives = {
         part.strip().lower() for part in request.headers.get("Cache-Control", "").split(",")
     }
     no_store = "no-store" in directives
+    client_request_id = request.client_request_id
     return Call(
         endpoint=endpoint,
-        request_id=f"req_{_ID_PREFIX}{next(_id_counter):016x}",
-        client_request_id=sent if REQUEST_ID.match(sent) else "",
+        request_id=new_request_id() if client_request_id else request.request_id,
+        client_request_id=client_request_id,
         cache_opt_out=no_store or "no-cache" in directives,
         no_store=no_store,
         error_shape=error_shape,
@@ -111,18 +66,7 @@ def model_entry(call: Call) -> ModelEntry:
     return call.plan.candidates[0].model
 
 
-def ensure_runtime() -> None:
-    """Share health and circuit state through Redis when it is configured (once per process)."""
-    if not is_runtime_configured():
-        configure_runtime(
-            get_redis(),
-            health_policy=HealthPolicy(flush_interval=1.0),
-            circuit_policy=CircuitPolicy(sync_interval=1.0),
-        )
-
-
 async def route(call: Call, needs: frozenset[str] | None = None) -> None:
-    ensure_runtime()
     request = call.parsed.request
     try:
         call.plan = await plan_route(

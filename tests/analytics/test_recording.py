@@ -25,6 +25,7 @@ from analytics.recording import (
     flush_pending_usage,
     load_month_usage,
     serialise_usage,
+    start_usage_flusher,
     stop_usage_flusher,
     write_usage_payloads,
 )
@@ -226,6 +227,7 @@ def test_records_with_wrong_fields_are_refused(org, fields, message):
 
 async def test_the_background_flusher_writes_within_its_interval(store, settings, org):
     settings.GATEWAY_USAGE_FLUSH_SECONDS = 0.05
+    start_usage_flusher()
     await enqueue_usage(usage(org))
 
     for _ in range(100):

@@ -9,8 +9,8 @@ import pytest
 from analytics.recording import flush_pending_usage
 from llm.api.auth import forget_cached_keys
 from llm.catalog import build_catalog, set_catalog
-from llm.http import set_client
-from llm.runtime import configure_runtime, set_runtime
+from llm.http import build_client, set_client
+from llm.runtime import configure_runtime
 from tests.api.loopback import FakeOpenAI, ServerThread
 
 CATALOG = textwrap.dedent(
@@ -77,8 +77,6 @@ def upstreams(upstream_servers, settings):
     settings.GATEWAY_RETRY_BACKOFF_SECONDS = 0.0
     forget_cached_keys()
     yield primary, backup
-    set_catalog(None)
-    set_runtime(None)
     forget_cached_keys()
 
 
@@ -91,6 +89,10 @@ def gateway_server():
     server.stop()
 
 
+async def _install_shared_client() -> None:
+    set_client(build_client())
+
+
 async def _close_shared_client() -> None:
     from llm import http
 
@@ -101,8 +103,11 @@ async def _close_shared_client() -> None:
 
 @pytest.fixture
 def gateway(gateway_server, upstreams, transactional_db):
-    """Base URL of the live gateway. Afterwards its upstream connections are closed (in its own
-    loop) and buffered usage records are written before the test database is emptied."""
+    """Base URL of the live gateway, with a fresh shared client made in its loop (the server
+    runs without the lifespan: each test sets up what it serves with). Afterwards the client's
+    connections are closed and buffered usage records are written before the database is
+    emptied."""
+    gateway_server.call(_install_shared_client())
     yield gateway_server.url
     gateway_server.call(_close_shared_client())
     flush_pending_usage()
@@ -115,10 +120,8 @@ def upstream_timeout(gateway_server):
     def use(seconds: float) -> None:
         import httpx
 
-        from llm import http
-
         gateway_server.call(_close_shared_client())
-        client = http.build_client()
+        client = build_client()
         client.timeout = httpx.Timeout(seconds, connect=seconds)
         set_client(client)
 
@@ -141,9 +144,8 @@ def demo_gateway(gateway_server, transactional_db, plans):
     set_catalog(load_catalog(environ={"GATEWAY_DEMO_PROVIDER": "1"}))
     configure_runtime(None)
     forget_cached_keys()
+    gateway_server.call(_install_shared_client())
     yield gateway_server.url
     gateway_server.call(_close_shared_client())
     flush_pending_usage()
-    set_catalog(None)
-    set_runtime(None)
     forget_cached_keys()

@@ -18,7 +18,7 @@ from llm import params
 from llm.api.auth import forget_cached_keys
 from llm.catalog import load_catalog, set_catalog
 from llm.http import set_client
-from llm.runtime import configure_runtime, set_runtime
+from llm.runtime import configure_runtime
 from llm.types import ChatRequest
 from tests.api.conftest import _close_shared_client
 from tests.llm.strict import StrictUpstreams
@@ -60,8 +60,6 @@ def strict(gateway_server, transactional_db, settings, org, plans):
     yield upstreams
     gateway_server.call(_close_shared_client())
     flush_pending_usage()
-    set_catalog(None)
-    set_runtime(None)
     forget_cached_keys()
 
 

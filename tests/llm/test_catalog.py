@@ -119,7 +119,6 @@ def test_reload_swaps_the_catalogue_and_keeps_the_old_one_when_the_new_file_is_b
     with pytest.raises(CatalogError):
         reload_catalog(path, environ=KEYS)
     assert catalog_module.get_catalog() is second
-    catalog_module.set_catalog(None)
 
 
 # --- prices --------------------------------------------------------------------------------

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from llm.catalog import get_catalog, set_catalog
+from llm.catalog import get_catalog
 
 pytestmark = pytest.mark.django_db
 
@@ -39,4 +39,3 @@ def test_reload_keeps_the_catalogue_in_force_when_the_file_is_broken(
     response = client.post("/admin/catalogue/", follow=True)
     assert "Not reloaded" in response.content.decode()
     assert get_catalog() is before
-    set_catalog(None)

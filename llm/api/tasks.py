@@ -1,4 +1,4 @@
-"""Celery tasks of the llm app."""
+"""Celery tasks of the llm app (here at the edge: the core knows nothing of Celery)."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ async def _probe_idle_providers() -> dict[str, bool]:
         await close_redis()
 
 
-@shared_task(acks_late=True, ignore_result=True, soft_time_limit=60, time_limit=90)
+@shared_task(soft_time_limit=60, time_limit=90)
 def probe_idle_providers() -> dict[str, bool]:
     """Beat: ask idle providers for their model list (free) so their health stays known."""
     return asyncio.run(_probe_idle_providers())

@@ -1,0 +1,90 @@
+"""What a serving process shares is set up once, at start-up, never by a request."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+import httpx
+import pytest
+import redis.asyncio
+
+from analytics import recording
+from gateway_project.redis_client import close_redis
+from llm import catalog, http, runtime
+from llm.circuit import CircuitBreaker, CircuitState
+from tests.stores import TEST_REDIS_URL, use_redis
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@asynccontextmanager
+async def serving():
+    """The gateway's ASGI application between its lifespan's start-up and shutdown."""
+    from gateway_project.asgi import application
+
+    inbox: asyncio.Queue = asyncio.Queue()
+    outbox: asyncio.Queue = asyncio.Queue()
+    lifespan = asyncio.get_running_loop().create_task(
+        application({"type": "lifespan"}, inbox.get, outbox.put)
+    )
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    transport = httpx.ASGITransport(app=application)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            yield client
+    finally:
+        await inbox.put({"type": "lifespan.shutdown"})
+        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+        await lifespan
+        await close_redis()
+
+
+def shared_pieces() -> tuple:
+    return (catalog.get_catalog(), runtime.get_runtime(), http.get_client())
+
+
+async def test_a_first_request_to_health_leaves_circuit_state_shared_through_redis(settings):
+    use_redis(settings)
+    async with serving() as client:
+        response = await client.get("/api/v1/health")
+        assert response.status_code == 200
+
+        # Another process trips a circuit; this one sees it through Redis.
+        other_process = redis.asyncio.Redis.from_url(TEST_REDIS_URL, decode_responses=True)
+        breaker = CircuitBreaker(other_process)
+        for _ in range(breaker.policy.failure_threshold):
+            await breaker.record_failure("openai")
+        await other_process.aclose()
+        assert await runtime.get_runtime().breaker.state("openai") is CircuitState.OPEN
+
+
+async def test_requests_create_none_of_the_shared_pieces(settings, monkeypatch):
+    settings.REDIS_URL = ""
+    settings.GATEWAY_USAGE_FLUSH_SECONDS = 3600
+    async with serving() as client:
+        before, flushers = shared_pieces(), dict(recording._flushers)
+
+        def refuse(*args, **kwargs):
+            raise AssertionError("a shared piece was created during a request")
+
+        for module, name in [
+            (catalog, "load_catalog"),
+            (http, "build_client"),
+            (runtime, "configure_runtime"),
+            (runtime, "Runtime"),
+        ]:
+            monkeypatch.setattr(module, name, refuse)
+        for path in ("/api/v1/health", "/v1/models", "/api/v1/models", "/v1/no-such-route"):
+            assert (await client.get(path)).status_code in (200, 401, 404)
+
+        assert shared_pieces() == before and dict(recording._flushers) == flushers
+
+
+@pytest.mark.parametrize("getter", [catalog.get_catalog, runtime.get_runtime, http.get_client])
+def test_a_piece_asked_for_before_start_up_is_an_error_not_a_default(getter, monkeypatch):
+    for module, name in [(catalog, "_current"), (runtime, "_runtime"), (http, "_client")]:
+        monkeypatch.setattr(module, name, None)
+    with pytest.raises(RuntimeError, match="not started up"):
+        getter()
