@@ -1,10 +1,13 @@
 """Stream framing: server-sent events (every dialect but Ollama's) and NDJSON (Ollama's), decoded
 as the bytes arrive and never past the upstream size cap (llm.providers.limits).
 
-The SSE decoder is ours rather than httpx-sse's: bench/sse_decode.py measures both on a chat
-stream (see its docstring for the figures). httpx-sse reads through response.aiter_text(), which
-has no size cap, checks the Content-Type (some upstreams send none), drops a last event that
-lacks its blank line, and was not faster on the hot path.
+The SSE decoder is ours, not httpx-sse's (0.4.3). bench/sse_decode.py decodes an OpenAI chat
+stream with both (CPU time per stream, best of 15, three runs, Python 3.11): 11 chunks, ours
+181-190 us against httpx-sse's 231-252 us; 500 chunks, ours 5.02-5.15 ms against 4.62-5.37 ms.
+It is slower on the short streams that are the hot path and only level on long ones, and
+adopting it would cost behaviour: it reads through response.aiter_text(), which has no size cap
+(keeping ours underneath gains nothing: 184-209 us), it refuses a stream whose Content-Type is
+not text/event-stream, and it drops a last event that lacks its blank line.
 """
 
 from __future__ import annotations
