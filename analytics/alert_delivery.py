@@ -1,14 +1,16 @@
 """Who hears about an alert and how: e-mail to the organisation's recipients and to staff, and a
 JSON POST to the organisation's webhook and the operator's generic webhook
-(GATEWAY_ALERT_WEBHOOK_URL).
+(GATEWAY_ALERT_WEBHOOK_URL); and the Celery tasks that send them.
 """
 
 from __future__ import annotations
 
 import httpx
+from celery import shared_task
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.mail import send_mail
+from django.utils import timezone
 
 from analytics import webhook_urls
 from analytics.models import Alert, AlertSettings
@@ -16,6 +18,10 @@ from organizations.models import Membership
 from organizations.roles import Role
 
 WEBHOOK_TIMEOUT_S = 5.0
+
+# The events an alert is delivered for.
+FIRED = "fired"
+RESOLVED = "resolved"
 
 # The seam tests replace (an httpx.MockTransport); None means the real network.
 webhook_transport: httpx.BaseTransport | None = None
@@ -72,7 +78,7 @@ def alert_payload(alert: Alert, event: str) -> dict:
 
 def compose_email(alert: Alert, event: str) -> tuple[str, str]:
     since = alert.started_at.strftime("%Y-%m-%d %H:%M UTC")
-    if event == "resolved":
+    if event == RESOLVED:
         ended = alert.resolved_at.strftime("%Y-%m-%d %H:%M UTC") if alert.resolved_at else "now"
         subject = f"[LLM Gateway] Resolved: {alert.title}"
         body = f"Resolved: {alert.title}\n\nStarted {since}, ended {ended}.\n\n{alert.detail}\n"
@@ -109,3 +115,28 @@ def post_alert_webhook(url: str, payload: dict) -> None:
         headers={"User-Agent": "llm-gateway-alerts"},
     ) as client:
         client.post(url, json=payload).raise_for_status()
+
+
+# alerts.py queues these and tasks.py imports alerts.py, so they live here, below both. They keep
+# the names they had in tasks.py: messages queued by a process of the previous release still run.
+@shared_task(name="analytics.tasks.send_alert_notifications")
+def send_alert_notifications(alert_id: int, event: str) -> None:
+    """E-mail now; each webhook gets its own task so a slow or failing one retries alone."""
+    alert = Alert.objects.select_related("organization").get(id=alert_id)
+    send_alert_email(alert, event)
+    field = "recovery_notified_at" if event == RESOLVED else "notified_at"
+    setattr(alert, field, timezone.now())
+    alert.save(update_fields=[field])
+    for url in alert_webhooks(alert):
+        deliver_alert_webhook.delay(alert_id, event, url)
+
+
+@shared_task(
+    name="analytics.tasks.deliver_alert_webhook",
+    autoretry_for=(httpx.HTTPError,),
+    retry_backoff=30,
+    retry_kwargs={"max_retries": 5},
+)
+def deliver_alert_webhook(alert_id: int, event: str, url: str) -> None:
+    alert = Alert.objects.select_related("organization").get(id=alert_id)
+    post_alert_webhook(url, alert_payload(alert, event))

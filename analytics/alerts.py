@@ -17,18 +17,14 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from analytics import metrics
+from analytics.alert_delivery import FIRED, RESOLVED, send_alert_notifications
 from analytics.alert_rules import RULES, Condition
 from analytics.models import Alert, AlertKind
 
 logger = logging.getLogger(__name__)
 
-FIRED = "fired"
-RESOLVED = "resolved"
-
 
 def _queue_notifications(alert_id: int, event: str) -> None:
-    from analytics.tasks import send_alert_notifications
-
     try:
         send_alert_notifications.delay(alert_id, event)
     except Exception:  # broker down, or a delivery error when tasks run eagerly

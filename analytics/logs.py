@@ -1,8 +1,8 @@
 """Structured logs: one JSON object per line, a request id on every line, secrets never written.
 
 - `log_request(...)`: the one line per gateway request (called by the request pipeline).
-- `set_request_id` / `get_request_id`: the request id of the current request or Celery task
-  (a contextvar, so it follows asyncio tasks); Celery messages carry it in a header.
+- `request_id_var`: the request id of the current request or Celery task (a contextvar, so it
+  follows asyncio tasks); Celery messages carry it in a header.
 - `JsonFormatter` / `TextFormatter` + `RequestIdFilter`: wired in settings.LOGGING (LOG_FORMAT).
 
 Redaction is done by the formatter, so it covers every logger, including third-party ones: values
@@ -81,15 +81,6 @@ os.register_at_fork(after_in_child=_new_id_prefix)
 def new_request_id() -> str:
     """A new request id: `req_` and 32 hex digits."""
     return f"req_{_id_prefix}{next(_id_counter):016x}"
-
-
-def set_request_id(value: str | None) -> Token:
-    """Make `value` the current request id; returns a token for `request_id_var.reset`."""
-    return request_id_var.set(value)
-
-
-def get_request_id() -> str | None:
-    return request_id_var.get()
 
 
 def redact(text: str) -> str:

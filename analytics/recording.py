@@ -48,8 +48,8 @@ from analytics import metrics
 from analytics.models import DeadLetterUsage, PendingRollup, UsageRecord
 from analytics.rollups import floor_hour, usage_totals
 from analytics.usage_bounds import bound_usage_values, usage_fields
-from gateway_project.database import with_live_connection
 from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis, get_sync_redis
+from organizations.database import with_live_connection
 from organizations.models import ApiKey, Organization
 
 logger = logging.getLogger(__name__)

@@ -7,16 +7,10 @@ request pipeline can call it on every request without a query.
 
 from __future__ import annotations
 
-import logging
-import threading
-import time
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.conf import settings
-from django.db import DatabaseError
-
-logger = logging.getLogger(__name__)
+from billing.plan_cache import cached_plans
 
 
 @dataclass(frozen=True)
@@ -49,21 +43,11 @@ FREE = PlanLimits(
     monthly_tokens=50_000,
 )
 
-_lock = threading.Lock()
-_cache: dict[str, PlanLimits] = {}
-_loaded_at: float | None = None
-
 
 def limits_for_plan(slug: str) -> PlanLimits:
     """The limits of the plan with this slug; unknown slugs get the Free plan's limits."""
-    plans = _cached_plans()
+    plans = cached_plans(_read_plans)
     return plans.get(slug) or plans.get("free") or FREE
-
-
-def forget_cached_plans() -> None:
-    global _loaded_at
-    with _lock:
-        _loaded_at = None
 
 
 def build_limits(plan) -> PlanLimits:
@@ -83,22 +67,7 @@ def build_limits(plan) -> PlanLimits:
     )
 
 
-def _cached_plans() -> dict[str, PlanLimits]:
-    global _cache, _loaded_at
-    now = time.monotonic()
-    ttl = settings.GATEWAY_PLAN_CACHE_SECONDS
-    if _loaded_at is not None and now - _loaded_at < ttl:
-        return _cache
-    with _lock:
-        if _loaded_at is not None and now - _loaded_at < ttl:
-            return _cache
-        from billing.models import Plan  # the app registry is ready by the first request
+def _read_plans() -> dict[str, PlanLimits]:
+    from billing.models import Plan  # the app registry is ready by the first request
 
-        try:
-            _cache = {plan.slug: build_limits(plan) for plan in Plan.objects.all()}
-        except DatabaseError:
-            # Keep serving the last good copy (or Free) rather than failing the request.
-            logger.warning("plans could not be read; using the cached copy", exc_info=True)
-            return _cache
-        _loaded_at = now
-        return _cache
+    return {plan.slug: build_limits(plan) for plan in Plan.objects.all()}

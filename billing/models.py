@@ -7,6 +7,7 @@ from decimal import Decimal
 from django.db import models
 from django.utils import timezone
 
+from billing.plan_cache import forget_cached_plans
 from organizations.models import Organization, TenantQuerySet
 
 
@@ -46,21 +47,12 @@ class Plan(models.Model):
 
     def save(self, *args, **kwargs) -> None:
         super().save(*args, **kwargs)
-        # Imported here: billing.limits imports this module lazily too.
-        from billing.limits import forget_cached_plans
-
         forget_cached_plans()
 
     def delete(self, *args, **kwargs):
         result = super().delete(*args, **kwargs)
-        from billing.limits import forget_cached_plans
-
         forget_cached_plans()
         return result
-
-    @property
-    def is_free(self) -> bool:
-        return self.price_per_month == 0
 
 
 class SubscriptionStatus(models.TextChoices):

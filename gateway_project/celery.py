@@ -16,7 +16,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 
 class DatabaseTask(Task):
     def __call__(self, *args, **kwargs):
-        from gateway_project.database import with_live_connection
+        from organizations.database import with_live_connection
 
         return with_live_connection(super().__call__)(*args, **kwargs)
 
@@ -44,10 +44,12 @@ TASK_OPTIONS = {
     "billing.tasks.retry_failed_webhooks": RETRIED,
     "analytics.tasks.flush_usage_records": FREQUENT,
     "billing.tasks.sweep_interrupted_requests": FREQUENT,
-    "llm.tasks.probe_idle_providers": FREQUENT,
+    "llm.api.tasks.probe_idle_providers": FREQUENT,
 }
 
 app = Celery("gateway", task_cls=DatabaseTask)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.conf.task_annotations = TASK_OPTIONS
 app.autodiscover_tasks()
+# The edge is a package of the llm app, not an app of its own: name it to find its tasks.py.
+app.autodiscover_tasks(["llm.api"])

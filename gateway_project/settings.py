@@ -159,7 +159,7 @@ ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
 ACCOUNT_EMAIL_VERIFICATION = env("ACCOUNT_EMAIL_VERIFICATION", "optional")
-ACCOUNT_SIGNUP_FORM_CLASS = "accounts.forms.SignupForm"
+ACCOUNT_SIGNUP_FORM_CLASS = "organizations.forms.SignupForm"
 ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_RATE_LIMITS = {"login_failed": "5/5m/ip,5/5m/key"}
 
@@ -378,7 +378,7 @@ CELERY_BEAT_SCHEDULE = {
         "schedule": float(env("GATEWAY_SWEEP_SECONDS", "30")),
     },
     "probe-idle-providers": {
-        "task": "llm.tasks.probe_idle_providers",
+        "task": "llm.api.tasks.probe_idle_providers",
         "schedule": float(env("GATEWAY_PROBE_IDLE_SECONDS", "60")),
     },
     "evaluate-alert-rules": {

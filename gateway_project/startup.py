@@ -28,7 +28,7 @@ from llm.catalog import load_catalog, set_catalog
 from llm.circuit import CircuitPolicy
 from llm.health import HealthPolicy
 from llm.http import build_client, get_client, set_client
-from llm.providers import wire
+from llm.providers import limits
 from llm.runtime import configure_runtime
 
 # A serving process writes health counts and circuit successes to Redis at most once a second.
@@ -40,7 +40,7 @@ _tasks: list[asyncio.Task] = []
 
 def set_up_process() -> None:
     set_catalog(load_catalog())
-    wire.set_max_upstream_bytes(settings.GATEWAY_MAX_UPSTREAM_BYTES)
+    limits.set_max_upstream_bytes(settings.GATEWAY_MAX_UPSTREAM_BYTES)
     configure_runtime(None)
 
 

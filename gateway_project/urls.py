@@ -8,17 +8,17 @@ from drf_spectacular.views import (
     SpectacularSwaggerView,
 )
 
-from accounts import views as account_views
-from llm.admin_views import catalogue_view
+from llm.api.admin_views import catalogue_view
 from llm.api.unknown_routes import unknown_path
+from organizations import views as organization_views
 from organizations.api_errors import not_found as management_not_found
 
 urlpatterns = [
-    path("", account_views.home, name="home"),
+    path("", organization_views.home, name="home"),
     path("admin/catalogue/", admin.site.admin_view(catalogue_view), name="llm-catalogue"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
-    path("api/auth/", include("accounts.urls")),
+    path("api/auth/", include("organizations.auth_urls")),
     path("", include("organizations.urls")),
     path("", include("llm.api.urls")),
     path("", include("analytics.urls")),

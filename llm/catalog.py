@@ -12,7 +12,6 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +28,7 @@ from llm.catalog_yaml import (
     parse_yaml,
 )
 from llm.params import ACCEPT_ALL, ParamRules, parse_rules
+from llm.prices import PriceRow, parse_price_rows
 from llm.types import ProviderConfig
 
 __all__ = [
@@ -37,9 +37,6 @@ __all__ = [
     "CatalogError",
     "ModelEntry",
     "NoPriceError",
-    "LongContext",
-    "PriceRow",
-    "Rates",
     "build_catalog",
     "get_catalog",
     "load_catalog",
@@ -54,74 +51,6 @@ _FALSE_WORDS = {"", "0", "false", "no", "off"}
 
 class NoPriceError(LookupError):
     """The model has no price row in force at the given time (it is not on sale yet)."""
-
-
-@dataclass(frozen=True)
-class Rates:
-    """USD per million tokens of each class. None: the class costs the plain input price."""
-
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal = Decimal(0)
-    cached_input_per_mtok: Decimal | None = None  # cache reads
-    cache_write_5m_per_mtok: Decimal | None = None
-    cache_write_1h_per_mtok: Decimal | None = None
-
-    def of(self, name: str) -> Decimal:
-        value = getattr(self, name)
-        return self.input_per_mtok if value is None else value
-
-
-@dataclass(frozen=True)
-class LongContext:
-    """Rates for a whole request whose prompt is above a threshold (Gemini 2.5 Pro over 200k)."""
-
-    above_input_tokens: int
-    rates: Rates
-
-
-@dataclass(frozen=True)
-class PriceRow:
-    """One effective-dated price of a model, every dimension of it.
-
-    The plain rates apply unless the provider served a priced service tier (its rates instead),
-    or, failing that, the prompt was above long_context's threshold. request_fees are flat USD
-    per request, charged when the request carries the option ("name=value", dotted for nested
-    fields, e.g. "web_search_options.search_context_size=high")."""
-
-    version: str  # "<model>@<valid_from>", kept on usage records
-    valid_from: date
-    input_per_mtok: Decimal
-    output_per_mtok: Decimal = Decimal(0)
-    cached_input_per_mtok: Decimal | None = None  # None: cache hits cost the input price
-    per_request: Decimal = Decimal(0)
-    cache_write_5m_per_mtok: Decimal | None = None
-    cache_write_1h_per_mtok: Decimal | None = None
-    long_context: LongContext | None = None
-    service_tiers: Mapping[str, Rates] = field(default_factory=dict)
-    request_fees: Mapping[str, Decimal] = field(default_factory=dict)
-
-    @property
-    def rates(self) -> Rates:
-        return Rates(
-            input_per_mtok=self.input_per_mtok,
-            output_per_mtok=self.output_per_mtok,
-            cached_input_per_mtok=self.cached_input_per_mtok,
-            cache_write_5m_per_mtok=self.cache_write_5m_per_mtok,
-            cache_write_1h_per_mtok=self.cache_write_1h_per_mtok,
-        )
-
-    def rates_for(self, prompt_tokens: int, service_tier: str = "") -> Rates:
-        """The rates one request pays: its service tier's, else long context's, else plain."""
-        if service_tier in self.service_tiers:
-            return self.service_tiers[service_tier]
-        if self.long_context is not None and prompt_tokens > self.long_context.above_input_tokens:
-            return self.long_context.rates
-        return self.rates
-
-    def fees_for(self, options: frozenset[str]) -> Decimal:
-        return self.per_request + sum(
-            (fee for option, fee in self.request_fees.items() if option in options), Decimal(0)
-        )
 
 
 @dataclass(frozen=True)
@@ -164,10 +93,9 @@ class AliasEntry:
     only_models: frozenset[str] | None = None
     capabilities: frozenset[str] = frozenset()
     description: str = ""
-    builtin: bool = False
 
 
-BUILTIN_ALIASES = {name: AliasEntry(name=name, strategy=name, builtin=True) for name in STRATEGIES}
+BUILTIN_ALIASES = {name: AliasEntry(name=name, strategy=name) for name in STRATEGIES}
 
 
 @dataclass(frozen=True)
@@ -305,52 +233,9 @@ def _is_configured(pid: str, spec: Mapping[str, Any], environ: Mapping[str, str]
 def _model(
     spec: Mapping[str, Any], path: list[Any], complain, provider_rules: ParamRules | None
 ) -> ModelEntry:
-    rows: list[PriceRow] = []
     caps = frozenset(spec["capabilities"])
     embeddings_only = caps == {"embeddings"}
-    for k, row in enumerate(spec["prices"]):
-        here = [*path, "prices", k]
-        try:
-            valid_from = date.fromisoformat(row["valid_from"])
-        except ValueError:
-            complain([*here, "valid_from"], f"{row['valid_from']!r} is not a date (YYYY-MM-DD)")
-            continue
-        if rows and valid_from <= rows[-1].valid_from:
-            complain([*here, "valid_from"], "valid_from must be strictly later than the row before")
-        base = _rates(row)
-        cached = base.cached_input_per_mtok
-        if cached is not None and cached > base.input_per_mtok:
-            complain([*here, "cached_input_per_mtok"], "cached input price exceeds the input price")
-        if embeddings_only and "output_per_mtok" in row:
-            complain([*here, "output_per_mtok"], "an embeddings-only model has no output price")
-        if not embeddings_only and "output_per_mtok" not in row:
-            complain(here, "a chat model needs output_per_mtok")
-        long_context = None
-        if "long_context" in row:
-            long_context = LongContext(
-                above_input_tokens=row["long_context"]["above_input_tokens"],
-                rates=_rates(row["long_context"], base),
-            )
-        rows.append(
-            PriceRow(
-                version=f"{spec['id']}@{valid_from.isoformat()}",
-                valid_from=valid_from,
-                input_per_mtok=base.input_per_mtok,
-                output_per_mtok=base.output_per_mtok,
-                cached_input_per_mtok=base.cached_input_per_mtok,
-                cache_write_5m_per_mtok=base.cache_write_5m_per_mtok,
-                cache_write_1h_per_mtok=base.cache_write_1h_per_mtok,
-                per_request=Decimal(row.get("per_request", "0")),
-                long_context=long_context,
-                service_tiers={
-                    name: _rates(tier, base)
-                    for name, tier in (row.get("service_tiers") or {}).items()
-                },
-                request_fees={
-                    option: Decimal(fee) for option, fee in (row.get("request_fees") or {}).items()
-                },
-            )
-        )
+    rows = parse_price_rows(spec, path, complain, embeddings_only=embeddings_only)
     rules = parse_rules(spec.get("params"), provider_rules)
     for name, rule in rules.rules.items():
         if rule.action == "rename" and not rule.to:
@@ -368,7 +253,7 @@ def _model(
         id=spec["id"],
         provider=spec["provider"],
         upstream=spec["upstream"],
-        prices=tuple(rows),
+        prices=rows,
         context_window=spec["context_window"],
         max_output_tokens=spec.get("max_output_tokens"),
         capabilities=caps,
@@ -377,23 +262,6 @@ def _model(
         fallbacks=tuple(spec.get("fallbacks", ())),
         demo=spec.get("demo", False),
         params=rules,
-    )
-
-
-def _rates(spec: Mapping[str, Any], base: Rates | None = None) -> Rates:
-    """The rates a price row (or one of its tiers, over the row's own) states."""
-
-    def rate(name: str) -> Decimal | None:
-        if name in spec:
-            return Decimal(spec[name])
-        return getattr(base, name) if base is not None else None
-
-    return Rates(
-        input_per_mtok=Decimal(spec["input_per_mtok"]),
-        output_per_mtok=rate("output_per_mtok") or Decimal(0),
-        cached_input_per_mtok=rate("cached_input_per_mtok"),
-        cache_write_5m_per_mtok=rate("cache_write_5m_per_mtok"),
-        cache_write_1h_per_mtok=rate("cache_write_1h_per_mtok"),
     )
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import yaml
 
-from llm.params import PARAMS
+from llm.params import ACTIONS, PARAMS
 
 DECIMAL_PATTERN = r"^[0-9]+(\.[0-9]+)?$"
 DATE_PATTERN = r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$"
@@ -32,7 +32,7 @@ DIALECTS = ["openai", "anthropic", "gemini", "cohere", "ollama", "perplexity", "
 _price = {"type": "string", "pattern": DECIMAL_PATTERN}
 _id = {"type": "string", "minLength": 1, "pattern": r"^[A-Za-z0-9._:/-]+$"}
 _rank = {"type": "integer", "minimum": 1}
-_action = {"enum": ["accept", "rename", "drop", "refuse"]}
+_action = {"enum": list(ACTIONS)}
 _params = {
     "type": "object",
     "propertyNames": {"enum": [*PARAMS, "*"]},

@@ -102,10 +102,6 @@ class CircuitBreaker:
         """The open circuits as last read (no I/O): for metrics, not for decisions."""
         return self._open_cache[2] if self._open_cache else frozenset()
 
-    async def allow(self, provider: str) -> bool:
-        """May a call go to provider now? In half-open, only the single probe ticket holder may."""
-        return await self.gate(provider) is None
-
     async def gate(self, provider: str) -> tuple[str, float] | None:
         """None if a call may go to provider now, else why not and for how many seconds:
         ("backing_off", seconds left of its Retry-After) or ("circuit_open", cool-down left)."""

@@ -21,7 +21,7 @@ from collections.abc import Iterable, Mapping
 from decimal import ROUND_HALF_UP, Decimal, localcontext
 from typing import Any
 
-from llm.catalog import PriceRow
+from llm.prices import PriceRow
 from llm.types import TOKEN_CLASSES, ChatRequest, Usage
 
 COST_QUANTUM = Decimal("0.00000001")

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 from llm.types import ErrorKind, ProviderError
 
 if TYPE_CHECKING:
-    from llm.failover import RouteInfo
-    from llm.outcome import Charge
+    from llm.charges import Charge
+    from llm.route_info import RouteInfo
 
 
 class GatewayError(Exception):

@@ -2,9 +2,10 @@
 
 Every way out builds an Outcome through `outcome()`: served, cut by the upstream, failed, client
 gone, deadline passed, process stopping. It carries the route and its attempts, the paid upstream
-answers (`Charge`: usage by token class as reported, bounded to what the request could produce,
-at the price row chosen once when the attempt was dispatched), the billing policy that applied,
-the cost (computed here, once) and the timings. The edge settles it; nothing else computes money.
+answers (`Charge`, llm/charges.py: usage by token class as reported, bounded to what the request
+could produce, at the price row chosen once when the attempt was dispatched), the billing policy
+that applied, the cost (summed here, once) and the timings. The edge settles it; nothing else
+computes money.
 
 Billing policy per way out (BillingReason):
 - reported: the provider's own counts, every class (cache reads/writes, reasoning, tool-use).
@@ -21,19 +22,17 @@ Billing policy per way out (BillingReason):
 
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import StrEnum
 from typing import TYPE_CHECKING
 
-from llm.catalog import ModelEntry, PriceRow
-from llm.costs import compute_cost, request_options, sum_usage
-from llm.tokens import inputs_upper_bound, prompt_upper_bound
-from llm.types import ChatRequest, Usage
+from llm.charges import Charge
+from llm.costs import sum_usage
+from llm.types import Usage
 
 if TYPE_CHECKING:
-    from llm.failover import RouteInfo
+    from llm.route_info import RouteInfo
 
 
 class Ending(StrEnum):
@@ -58,90 +57,6 @@ class BillingReason(StrEnum):
     NOT_DISPATCHED = "not_dispatched"
     UPSTREAM_ERROR = "upstream_error"
     INTERNAL_ERROR = "internal_error"
-
-
-@dataclass(frozen=True)
-class UsageBound:
-    """The most one upstream call can produce: its prompt's upper bound (UTF-8 bytes), the
-    tool-use prompt the model may add (its context window), and the output cap sent."""
-
-    prompt: int
-    output: int
-    tool_prompt: int
-
-    @classmethod
-    def for_chat(cls, model: ModelEntry, request: ChatRequest) -> UsageBound:
-        prompt = min(
-            prompt_upper_bound(request.messages, request.tools, request.response_format),
-            model.context_window,
-        )
-        cap = request.max_tokens or model.max_output_tokens or model.context_window
-        return cls(prompt=prompt, output=cap, tool_prompt=model.context_window)
-
-    @classmethod
-    def for_inputs(cls, model: ModelEntry, inputs: list[str]) -> UsageBound:
-        prompt = min(inputs_upper_bound(inputs), model.context_window * max(len(inputs), 1))
-        return cls(prompt=prompt, output=0, tool_prompt=0)
-
-
-def bound_usage(usage: Usage, bound: UsageBound) -> Usage:
-    """usage with every class cut to what the request could have produced."""
-    prompt = min(max(usage.input_tokens, 0), bound.prompt)
-    output = min(max(usage.output_tokens, 0), bound.output)
-    cached = min(max(usage.cached_input_tokens, 0), prompt)
-    write_1h = min(max(usage.cache_write_1h_tokens, 0), prompt - cached)
-    write_5m = min(max(usage.cache_write_5m_tokens, 0), prompt - cached - write_1h)
-
-    def units(value: int | None, most: int) -> int | None:
-        return None if value is None else min(max(value, 0), most)
-
-    return dataclasses.replace(
-        usage,
-        input_tokens=prompt,
-        output_tokens=output,
-        cached_input_tokens=cached,
-        cache_write_5m_tokens=write_5m,
-        cache_write_1h_tokens=write_1h,
-        reasoning_tokens=min(max(usage.reasoning_tokens, 0), output),
-        tool_use_prompt_tokens=min(max(usage.tool_use_prompt_tokens, 0), bound.tool_prompt),
-        billed_input_units=units(usage.billed_input_units, bound.prompt + bound.tool_prompt),
-        billed_output_units=units(usage.billed_output_units, bound.output),
-    )
-
-
-@dataclass(frozen=True)
-class Charge:
-    """One paid upstream answer: bounded usage at the price row chosen when it was dispatched."""
-
-    model: str  # the gateway's model id
-    price: PriceRow
-    usage: Usage  # what is billed
-    reported: Usage  # as the provider reported it; differs from usage when it was bounded
-    options: frozenset[str] = frozenset()
-    cost: Decimal = Decimal(0)
-
-    @property
-    def is_anomalous(self) -> bool:
-        return self.usage != self.reported
-
-
-def charge_for(
-    model: ModelEntry,
-    price: PriceRow,
-    reported: Usage,
-    bound: UsageBound,
-    request: ChatRequest | None = None,
-) -> Charge:
-    usage = bound_usage(reported, bound)
-    options = request_options(request)
-    return Charge(
-        model=model.id,
-        price=price,
-        usage=usage,
-        reported=reported,
-        options=options,
-        cost=compute_cost(price, usage, options),
-    )
 
 
 @dataclass(frozen=True)

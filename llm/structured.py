@@ -20,9 +20,11 @@ from urllib.parse import unquote
 from jsonschema import Draft202012Validator
 from jsonschema.exceptions import SchemaError
 
+from llm.charges import Charge
 from llm.errors import GatewayError, InvalidSchemaError, StructuredOutputError
-from llm.failover import DEFAULT_POLICY, RetryPolicy, RouteInfo, complete
-from llm.outcome import Charge
+from llm.failover import complete
+from llm.retry_policy import DEFAULT_POLICY, RetryPolicy
+from llm.route_info import RouteInfo
 from llm.routing import RoutePlan
 from llm.runtime import Runtime, get_runtime
 from llm.types import ChatRequest, ChatResult

@@ -18,7 +18,7 @@ from rest_framework.exceptions import APIException, ValidationError
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from gateway_project.database import DATABASE_ERRORS, RETRY_AFTER_SECONDS
+from organizations.database import DATABASE_ERRORS, RETRY_AFTER_SECONDS
 from organizations.memberships import RuleViolation
 
 logger = logging.getLogger(__name__)

@@ -5,3 +5,6 @@ from django.apps import AppConfig
 
 class OrganizationsConfig(AppConfig):
     name = "organizations"
+
+    def ready(self) -> None:
+        from organizations import receivers  # noqa: F401  (connects allauth's signals)

@@ -10,7 +10,7 @@ import re
 
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework import exceptions
-from rest_framework.authentication import BaseAuthentication, get_authorization_header
+from rest_framework.authentication import get_authorization_header
 from rest_framework_simplejwt.authentication import JWTAuthentication
 
 from organizations.api_keys import KEY_PREFIX, find_api_key
@@ -55,31 +55,6 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
                 "the endpoints that say so an organisation API key (`gw-…`)."
             ),
         }
-
-
-class BearerChallenge(BaseAuthentication):
-    """For the endpoints whose credential is in the body (register, login, refresh, logout):
-    authenticates nobody, so a stale access token left in the header cannot stand in the way,
-    and only names the scheme, so a refusal is a 401 with WWW-Authenticate."""
-
-    def authenticate(self, request):
-        return None
-
-    def authenticate_header(self, request) -> str:
-        return 'Bearer realm="api"'
-
-
-class BearerChallengeScheme(OpenApiAuthenticationExtension):
-    """These endpoints need no token: no requirement, no scheme of their own."""
-
-    target_class = BearerChallenge
-    name: list[str] = []
-
-    def get_security_requirement(self, auto_schema):
-        return None
-
-    def get_security_definition(self, auto_schema):
-        return []
 
 
 class ApiKeyUser:

@@ -1,4 +1,5 @@
-"""Forms of the organisation pages: API keys, invitations, roles and settings."""
+"""Forms of the organisation pages: API keys, invitations, roles and settings; and the first
+organisation's name on allauth's sign-up form."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from django import forms
 from django.utils import timezone
 
 from llm.catalog import get_catalog
+from organizations.memberships import create_organization
 from organizations.models import Organization
 from organizations.roles import Role
 
@@ -108,3 +110,13 @@ class OrganizationSettingsForm(forms.ModelForm):
         if ttl is not None and not 1 <= ttl <= MAX_CACHE_TTL:
             raise forms.ValidationError(f"Choose 1 to {MAX_CACHE_TTL} seconds (30 days).")
         return ttl
+
+
+class SignupForm(forms.Form):
+    """Extra field on allauth's sign-up form: the first organisation's name."""
+
+    organization_name = forms.CharField(max_length=100, required=False)
+
+    def signup(self, request, user) -> None:
+        name = self.cleaned_data.get("organization_name") or f"{user.email.split('@')[0]}'s team"
+        create_organization(name=name, owner=user)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model, password_validation
 from django.utils import timezone
 from rest_framework import serializers
 
@@ -71,3 +72,27 @@ class InvitationSerializer(serializers.ModelSerializer):
         model = Invitation
         fields = ["id", "email", "role", "created_at", "expires_at", "accepted_at"]
         read_only_fields = ["id", "created_at", "expires_at", "accepted_at"]
+
+
+class RegisterSerializer(serializers.Serializer):
+    email = serializers.EmailField()
+    password = serializers.CharField(write_only=True)
+    organization_name = serializers.CharField(max_length=100)
+
+    def validate_email(self, value: str) -> str:
+        value = value.strip().lower()
+        if get_user_model().objects.filter(email__iexact=value).exists():
+            raise serializers.ValidationError("A user with this e-mail already exists.")
+        return value
+
+    def validate(self, attrs):
+        user = get_user_model()(email=attrs["email"])
+        try:
+            password_validation.validate_password(attrs["password"], user)
+        except Exception as exc:  # django's ValidationError: re-raise as the password field's
+            raise serializers.ValidationError({"password": list(exc.messages)}) from exc
+        return attrs
+
+
+class SwitchOrganizationSerializer(serializers.Serializer):
+    organization = serializers.SlugField(help_text="The organization's slug.")

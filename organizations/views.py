@@ -12,6 +12,14 @@ from organizations import memberships, tenancy
 from organizations.models import Invitation
 
 
+def home(request):
+    """The landing page: sign up or log in; once signed in, my organisations."""
+    context = {}
+    if request.user.is_authenticated:
+        context["memberships"] = tenancy.memberships_of(request.user)
+    return render(request, "organizations/home.html", context)
+
+
 @login_required
 def accept_invitation(request, token):
     invitation = Invitation.objects.select_related("organization").filter(token=token).first()

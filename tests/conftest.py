@@ -7,12 +7,18 @@ import os
 
 import pytest
 from django.conf import settings as django_settings
+from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
 from organizations.api_keys import mint_api_key
 from organizations.roles import Role
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+
+# Property tests check behaviour, not speed: a loaded CI machine must not fail them on
+# Hypothesis's per-example deadline.
+hypothesis_settings.register_profile("gateway", deadline=None)
+hypothesis_settings.load_profile("gateway")
 
 
 def pytest_configure(config):
@@ -135,7 +141,7 @@ def plans(db):
 
     from django.apps import apps
 
-    from billing.limits import forget_cached_plans
+    from billing.plan_cache import forget_cached_plans
 
     import_module("billing.migrations.0002_seed_plans").seed_plans(apps, None)
     forget_cached_plans()

@@ -55,3 +55,15 @@ def test_development_defaults_fail_the_deploy_check(tmp_path):
     )
     assert result.returncode != 0
     assert "SECRET_KEY" in result.stdout + result.stderr
+
+
+@pytest.mark.django_db  # loading the tasks runs Django's checks, as a starting worker does
+def test_every_beat_task_is_found_by_the_workers(settings):
+    """Workers find tasks by autodiscovery, the edge's (llm/api/tasks.py) included: a beat entry
+    naming a task no module registers would be dropped by every worker."""
+    from gateway_project.celery import app
+
+    app.loader.import_default_modules()
+    scheduled = {entry["task"] for entry in settings.CELERY_BEAT_SCHEDULE.values()}
+    assert "llm.api.tasks.probe_idle_providers" in scheduled
+    assert scheduled <= set(app.tasks)

@@ -15,9 +15,9 @@ from llm.api import (
     openai_responses,
     pipeline,
 )
+from llm.api.call import Call
 from llm.api.errors import ANTHROPIC, ApiError
 from llm.api.parsing import load_json
-from llm.api.pipeline import Call
 from llm.api.unknown_routes import allow_methods
 from llm.api.views import api_view, complete_chat, stream_chat
 from llm.tokens import estimate_messages_tokens

@@ -18,10 +18,10 @@ from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from billing.limits import PlanLimits, limits_for_plan
-from gateway_project.database import DATABASE_ERRORS, with_live_connection
 from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis
 from llm.api.errors import ApiError, database_unavailable
 from organizations.api_keys import KEY_PREFIX, find_api_key, touch_api_key
+from organizations.database import DATABASE_ERRORS, with_live_connection
 from organizations.models import ApiKey, Organization
 from organizations.revocations import channel_for, listen_locally
 

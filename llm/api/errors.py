@@ -15,7 +15,6 @@ from typing import Any
 
 from django.http import HttpResponse
 
-from gateway_project.database import RETRY_AFTER_SECONDS
 from llm.errors import (
     AllProvidersFailedError,
     GatewayError,
@@ -26,6 +25,7 @@ from llm.errors import (
     UnsupportedParameterError,
     UpstreamRejectedError,
 )
+from organizations.database import RETRY_AFTER_SECONDS
 
 TYPE_FOR_STATUS = {
     400: "invalid_request_error",

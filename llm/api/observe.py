@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from analytics import metrics
 from analytics.logs import log_request, redact
-from llm.failover import SKIPPED
 from llm.health import HealthState
+from llm.route_info import SKIPPED
 from llm.runtime import get_runtime
 from llm.tokens import message_text
 
 if TYPE_CHECKING:
-    from llm.api.pipeline import Call
+    from llm.api.call import Call
     from llm.outcome import Outcome
 
 HEALTH_GAUGE = {

@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET
 from billing.limits import PlanLimits, limits_for_plan
 from llm.api import pipeline, views
 from llm.api.auth import Caller
+from llm.api.call import Call
 from llm.api.catalog_views import usable_names_for
 from llm.api.errors import ApiError
 from llm.api.parsing import parse_chat
@@ -72,7 +73,7 @@ async def playground(request) -> HttpResponse:
     return await sync_to_async(render)(request, "llm/playground.html", context)
 
 
-async def _send_prompt(call: pipeline.Call, request) -> HttpResponse:
+async def _send_prompt(call: Call, request) -> HttpResponse:
     """Stream the answer as the API's own server-sent events, or answer the API's JSON error."""
     tenant, limits = await _tenant(request)
     if tenant is None or not tenant.can("use_api"):

@@ -20,7 +20,7 @@ from llm.outcome import BillingReason, Ending, Outcome, outcome
 from llm.types import TOKEN_CLASSES, Usage
 
 if TYPE_CHECKING:
-    from llm.api.pipeline import Call
+    from llm.api.call import Call
 
 logger = logging.getLogger(__name__)
 _background: set[asyncio.Task] = set()

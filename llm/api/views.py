@@ -10,19 +10,19 @@ import time
 
 from django.http import HttpResponse, JsonResponse, StreamingHttpResponse
 
-from gateway_project.database import DATABASE_ERRORS
 from llm import failover
 from llm.api import pipeline, settlement
+from llm.api.call import Call
 from llm.api.catalog_views import openai_model, openai_model_list
 from llm.api.errors import OPENAI, ApiError, database_unavailable, from_gateway_error
 from llm.api.parsing import load_json, parse_chat, parse_generate
-from llm.api.pipeline import Call
 from llm.api.responses import ChunkWriter, chat_completion, money
 from llm.api.unknown_routes import allow_methods
 from llm.errors import GatewayError
 from llm.outcome import Ending, Outcome
 from llm.structured import complete_structured
 from llm.types import ChatResult, StreamEventType
+from organizations.database import DATABASE_ERRORS
 
 MAX_REPAIRS = 2  # structured output: repair turns after the first answer
 

@@ -16,21 +16,20 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from llm.providers import wire
+from llm.providers.base import HTTPDialect
+from llm.providers.errors import error_from_body, require_output
+from llm.providers.http import StreamState
+from llm.providers.sse import iter_sse, loads
 from llm.tokens import estimate_usage
 from llm.types import (
     ChatRequest,
     ChatResult,
-    EmbeddingResult,
-    ErrorKind,
     ProviderConfig,
-    ProviderError,
     StreamEvent,
     StreamEventType,
     ToolCall,
@@ -162,40 +161,6 @@ def structured_tool(response_format: dict[str, Any] | None) -> dict[str, Any] | 
     return None
 
 
-def build_body(provider: ProviderConfig, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    system, messages = translate_messages(request.messages)
-    body: dict[str, Any] = {
-        "model": request.model,
-        "messages": messages,
-        "max_tokens": request.max_tokens
-        or int(provider.quirks.get("default_max_tokens", DEFAULT_MAX_TOKENS)),
-    }
-    if system:
-        body["system"] = system
-    if request.temperature is not None:
-        body["temperature"] = min(request.temperature, 1.0)  # Anthropic's range is 0..1
-    if request.top_p is not None:
-        body["top_p"] = request.top_p
-    if request.stop:
-        body["stop_sequences"] = request.stop
-    if request.user:
-        body["metadata"] = {"user_id": request.user}
-    if request.tools:
-        body["tools"] = translate_tools(request.tools)
-    choice = translate_tool_choice(request.tool_choice)
-    if request.extra.get("parallel_tool_calls") is False and request.tools:
-        choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
-    if choice:
-        body["tool_choice"] = choice
-    forced = structured_tool(request.response_format)
-    if forced:
-        body["tools"] = [*body.get("tools", []), forced]
-        body["tool_choice"] = {"type": "tool", "name": forced["name"]}
-    if stream:
-        body["stream"] = True
-    return body
-
-
 def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
     """input_tokens excludes cache reads and writes; our input_tokens is the whole prompt.
     Cache writes are split by lifetime in cache_creation (5 minutes or 1 hour); without that
@@ -220,53 +185,115 @@ def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
     )
 
 
-def parse_chat(
-    provider: ProviderConfig, request: ChatRequest, data: dict[str, Any], latency_ms: float
-) -> ChatResult:
-    forced = structured_tool(request.response_format)
-    texts, thinking, calls, answer = [], [], [], None
-    for block in wire.require_output(data, provider, "content"):
-        kind = block.get("type")
-        if kind == "text":
-            texts.append(block.get("text", ""))
-        elif kind == "thinking":
-            thinking.append(block.get("thinking", ""))
-        elif kind == "tool_use" and forced and block.get("name") == forced["name"]:
-            answer = json.dumps(block.get("input") or {})
-        elif kind == "tool_use":
-            calls.append(
-                ToolCall(
-                    id=block.get("id", ""),
-                    name=block.get("name", ""),
-                    arguments=json.dumps(block.get("input") or {}),
+def merge_usage(state: StreamState, raw: dict[str, Any] | None) -> None:
+    """message_delta usage is cumulative; newer versions restate the input counts too. Input
+    counts from message_start are kept when the delta does not restate them."""
+    if not raw:
+        return
+    if raw.get("input_tokens") is not None:
+        state.usage = parse_usage(raw)
+        return
+    usage = state.usage or Usage()
+    output = int(raw.get("output_tokens") or usage.output_tokens)
+    state.usage = dataclasses.replace(usage, output_tokens=output)
+
+
+class AnthropicDialect(HTTPDialect):
+    name = "anthropic"
+    version_suffix = "/v1"
+    chat_path = "v1/messages"
+    models_path = "v1/models"
+    models_params = {"limit": 1000}
+
+    def auth(self, provider: ProviderConfig) -> dict[str, str]:
+        auth = {"anthropic-version": API_VERSION}
+        if provider.api_key:
+            auth["x-api-key"] = provider.api_key
+        return auth
+
+    def build_body(
+        self, provider: ProviderConfig, request: ChatRequest, *, stream: bool
+    ) -> dict[str, Any]:
+        system, messages = translate_messages(request.messages)
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": messages,
+            "max_tokens": request.max_tokens
+            or int(provider.quirks.get("default_max_tokens", DEFAULT_MAX_TOKENS)),
+        }
+        if system:
+            body["system"] = system
+        if request.temperature is not None:
+            body["temperature"] = min(request.temperature, 1.0)  # Anthropic's range is 0..1
+        if request.top_p is not None:
+            body["top_p"] = request.top_p
+        if request.stop:
+            body["stop_sequences"] = request.stop
+        if request.user:
+            body["metadata"] = {"user_id": request.user}
+        if request.tools:
+            body["tools"] = translate_tools(request.tools)
+        choice = translate_tool_choice(request.tool_choice)
+        if request.extra.get("parallel_tool_calls") is False and request.tools:
+            choice = {**(choice or {"type": "auto"}), "disable_parallel_tool_use": True}
+        if choice:
+            body["tool_choice"] = choice
+        forced = structured_tool(request.response_format)
+        if forced:
+            body["tools"] = [*body.get("tools", []), forced]
+            body["tool_choice"] = {"type": "tool", "name": forced["name"]}
+        if stream:
+            body["stream"] = True
+        return body
+
+    def parse_chat(
+        self,
+        provider: ProviderConfig,
+        request: ChatRequest,
+        data: dict[str, Any],
+        latency_ms: float,
+    ) -> ChatResult:
+        forced = structured_tool(request.response_format)
+        texts, thinking, calls, answer = [], [], [], None
+        for block in require_output(data, provider, "content"):
+            kind = block.get("type")
+            if kind == "text":
+                texts.append(block.get("text", ""))
+            elif kind == "thinking":
+                thinking.append(block.get("thinking", ""))
+            elif kind == "tool_use" and forced and block.get("name") == forced["name"]:
+                answer = json.dumps(block.get("input") or {})
+            elif kind == "tool_use":
+                calls.append(
+                    ToolCall(
+                        id=block.get("id", ""),
+                        name=block.get("name", ""),
+                        arguments=json.dumps(block.get("input") or {}),
+                    )
                 )
-            )
-    text = answer if answer is not None else "".join(texts)
-    finish = STOP_REASONS.get(data.get("stop_reason") or "end_turn", "stop")
-    if forced and finish == "tool_calls" and not calls:
-        finish = "stop"
-    return ChatResult(
-        text=text,
-        finish_reason=finish,
-        usage=parse_usage(data.get("usage")) or estimate_usage(request.messages, text),
-        provider=provider.id,
-        model=data.get("model") or request.model,
-        tool_calls=calls,
-        latency_ms=latency_ms,
-        reasoning="".join(thinking) or None,
-    )
+        text = answer if answer is not None else "".join(texts)
+        finish = STOP_REASONS.get(data.get("stop_reason") or "end_turn", "stop")
+        if forced and finish == "tool_calls" and not calls:
+            finish = "stop"
+        return ChatResult(
+            text=text,
+            finish_reason=finish,
+            usage=parse_usage(data.get("usage")) or estimate_usage(request.messages, text),
+            provider=provider.id,
+            model=data.get("model") or request.model,
+            tool_calls=calls,
+            latency_ms=latency_ms,
+            reasoning="".join(thinking) or None,
+        )
 
-
-def stream_decoder(request: ChatRequest) -> wire.Decoder:
-    forced = structured_tool(request.response_format)
-
-    async def decode(
-        response: httpx.Response, state: wire.StreamState
+    async def decode_stream(
+        self, response: httpx.Response, state: StreamState
     ) -> AsyncIterator[StreamEvent]:
+        forced = structured_tool(state.request.response_format)
         tool_index: dict[int, int] = {}  # content block index -> tool call ordinal
         answer_blocks: set[int] = set()  # blocks of the forced structured-output tool
-        async for message in wire.iter_sse(response):
-            event = wire.loads(message.data)
+        async for message in iter_sse(response):
+            event = loads(message.data)
             kind = event.get("type")
             if kind == "message_start":
                 start = event.get("message") or {}
@@ -316,81 +343,7 @@ def stream_decoder(request: ChatRequest) -> wire.Decoder:
                 state.finished = True
                 return
             elif kind == "error":
-                raise wire.error_from_body(state.provider, event)
-
-    return decode
-
-
-def merge_usage(state: wire.StreamState, raw: dict[str, Any] | None) -> None:
-    """message_delta usage is cumulative; newer versions restate the input counts too. Input
-    counts from message_start are kept when the delta does not restate them."""
-    if not raw:
-        return
-    if raw.get("input_tokens") is not None:
-        state.usage = parse_usage(raw)
-        return
-    usage = state.usage or Usage()
-    output = int(raw.get("output_tokens") or usage.output_tokens)
-    state.usage = dataclasses.replace(usage, output_tokens=output)
-
-
-class AnthropicDialect:
-    name = "anthropic"
-
-    def _base(self, provider: ProviderConfig) -> str:
-        return wire.strip_suffix(provider.base_url, "/v1")
-
-    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
-        auth = {"anthropic-version": API_VERSION}
-        if provider.api_key:
-            auth["x-api-key"] = provider.api_key
-        return wire.build_headers(provider, auth)
-
-    async def chat(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
-    ) -> ChatResult:
-        started = time.perf_counter()
-        data = await wire.request_json(
-            client,
-            provider,
-            "POST",
-            wire.join_url(self._base(provider), "v1/messages"),
-            headers=self._headers(provider),
-            body=build_body(provider, request, stream=False),
-        )
-        return parse_chat(provider, request, data, wire.elapsed_ms(started))
-
-    async def stream(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
-    ) -> AsyncIterator[StreamEvent]:
-        async for event in wire.run_stream(
-            client,
-            provider,
-            request,
-            wire.join_url(self._base(provider), "v1/messages"),
-            headers=self._headers(provider) | {"Accept": "text/event-stream"},
-            body=build_body(provider, request, stream=True),
-            decode=stream_decoder(request),
-        ):
-            yield event
-
-    async def embed(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]
-    ) -> EmbeddingResult:
-        raise ProviderError(
-            ErrorKind.BAD_REQUEST, f"{provider.name} offers no embeddings API", provider=provider.id
-        )
-
-    async def list_models(self, client: httpx.AsyncClient, provider: ProviderConfig) -> list[str]:
-        data = await wire.request_json(
-            client,
-            provider,
-            "GET",
-            wire.join_url(self._base(provider), "v1/models"),
-            headers=self._headers(provider),
-            params={"limit": 1000},
-        )
-        return [str(row["id"]) for row in data.get("data") or [] if row.get("id")]
+                raise error_from_body(state.provider, event)
 
 
 DIALECT = AnthropicDialect()

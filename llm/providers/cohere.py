@@ -7,13 +7,15 @@ Quirks: "embed_input_type" (default "search_document"), which v3+ embedding mode
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from llm.providers import wire
+from llm.providers.base import HTTPDialect
+from llm.providers.errors import error_from_body, require_output
+from llm.providers.http import StreamState
+from llm.providers.sse import iter_sse, loads
 from llm.tokens import estimate_inputs_usage, estimate_usage
 from llm.types import (
     ChatRequest,
@@ -82,44 +84,6 @@ def translate_tools(tools: list[dict[str, Any]] | None) -> list[dict[str, Any]] 
     ]
 
 
-def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": request.model,
-        "messages": [translate_message(m) for m in request.messages],
-        "stream": stream,
-    }
-    for key, value in (
-        ("max_tokens", request.max_tokens),
-        ("temperature", request.temperature),
-        ("p", request.top_p),
-        ("stop_sequences", request.stop),
-        ("seed", request.seed),
-        ("tools", translate_tools(request.tools)),
-        ("presence_penalty", request.extra.get("presence_penalty")),
-        ("frequency_penalty", request.extra.get("frequency_penalty")),
-    ):
-        if value is not None:
-            body[key] = value
-    if any((t.get("function") or {}).get("strict") for t in request.tools or []):
-        body["strict_tools"] = True
-    if isinstance(request.tool_choice, str) and request.tool_choice in TOOL_CHOICES:
-        body["tool_choice"] = TOOL_CHOICES[request.tool_choice]
-    elif isinstance(request.tool_choice, dict):
-        # Cohere cannot force one named tool: force a call and offer only that tool.
-        name = (request.tool_choice.get("function") or {}).get("name")
-        body["tool_choice"] = "REQUIRED"
-        body["tools"] = [t for t in body.get("tools", []) if t["function"]["name"] == name]
-    response_format = request.response_format or {}
-    if response_format.get("type") == "json_schema":
-        body["response_format"] = {
-            "type": "json_object",
-            "json_schema": (response_format.get("json_schema") or {}).get("schema") or {},
-        }
-    elif response_format.get("type") == "json_object":
-        body["response_format"] = {"type": "json_object"}
-    return body
-
-
 def parse_usage(raw: dict[str, Any] | None) -> Usage | None:
     """ "tokens" counts what the model processed; "billed_units" is what Cohere bills, which the
     cost is computed on. https://docs.cohere.com/reference/chat (usage)"""
@@ -142,112 +106,129 @@ def _units(value: Any) -> int | None:
     return int(value) if isinstance(value, int | float) else None
 
 
-def parse_chat(
-    provider: ProviderConfig, request: ChatRequest, data: dict[str, Any], latency_ms: float
-) -> ChatResult:
-    message = wire.require_output(data, provider, "message")
-    text = "".join(
-        part.get("text", "") for part in message.get("content") or [] if part.get("type") == "text"
-    )
-    calls = [
-        ToolCall(
-            id=call.get("id", ""),
-            name=call["function"]["name"],
-            arguments=call["function"].get("arguments") or "{}",
-        )
-        for call in message.get("tool_calls") or []
-    ]
-    return ChatResult(
-        text=text,
-        finish_reason=FINISH_REASONS.get(data.get("finish_reason") or "COMPLETE", "stop"),
-        usage=parse_usage(data.get("usage")) or estimate_usage(request.messages, text),
-        provider=provider.id,
-        model=request.model,
-        tool_calls=calls,
-        latency_ms=latency_ms,
-        reasoning=message.get("tool_plan") or None,
-    )
-
-
-async def decode_stream(
-    response: httpx.Response, state: wire.StreamState
-) -> AsyncIterator[StreamEvent]:
-    async for message in wire.iter_sse(response):
-        event = wire.loads(message.data)
-        kind = event.get("type") or message.event
-        delta = (event.get("delta") or {}).get("message") or {}
-        if kind == "content-delta":
-            text = (delta.get("content") or {}).get("text")
-            if text:
-                yield StreamEvent(StreamEventType.DELTA, text=text)
-        elif kind == "tool-plan-delta" and delta.get("tool_plan"):
-            yield StreamEvent(StreamEventType.REASONING, text=delta["tool_plan"])
-        elif kind in ("tool-call-start", "tool-call-delta"):
-            call = delta.get("tool_calls") or {}
-            function = call.get("function") or {}
-            yield StreamEvent(
-                StreamEventType.TOOL_CALL,
-                text=function.get("arguments") or "",
-                tool_call_index=event.get("index", 0),
-                tool_call_id=call.get("id"),
-                tool_name=function.get("name"),
-            )
-        elif kind == "message-end":
-            end = event.get("delta") or {}
-            state.usage = parse_usage(end.get("usage")) or state.usage
-            state.finish_reason = FINISH_REASONS.get(end.get("finish_reason") or "COMPLETE", "stop")
-            if end.get("error"):
-                raise wire.error_from_body(state.provider, {"message": end["error"]})
-            state.finished = True
-            return
-
-
-class CohereDialect:
+class CohereDialect(HTTPDialect):
     name = "cohere"
+    version_suffix = "/v2"
+    chat_path = "v2/chat"
+    models_path = "v1/models"
+    models_params = {"page_size": 1000}
 
-    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
-        return wire.build_headers(provider, wire.bearer_auth(provider))
-
-    def _url(self, provider: ProviderConfig, path: str) -> str:
-        return wire.join_url(wire.strip_suffix(provider.base_url, "/v2"), path)
-
-    async def chat(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
-    ) -> ChatResult:
-        started = time.perf_counter()
-        data = await wire.request_json(
-            client,
-            provider,
-            "POST",
-            self._url(provider, "v2/chat"),
-            headers=self._headers(provider),
-            body=build_body(request, stream=False),
-        )
-        return parse_chat(provider, request, data, wire.elapsed_ms(started))
-
-    async def stream(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
-    ) -> AsyncIterator[StreamEvent]:
-        async for event in wire.run_stream(
-            client,
-            provider,
-            request,
-            self._url(provider, "v2/chat"),
-            headers=self._headers(provider) | {"Accept": "text/event-stream"},
-            body=build_body(request, stream=True),
-            decode=decode_stream,
+    def build_body(
+        self, provider: ProviderConfig, request: ChatRequest, *, stream: bool
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [translate_message(m) for m in request.messages],
+            "stream": stream,
+        }
+        for key, value in (
+            ("max_tokens", request.max_tokens),
+            ("temperature", request.temperature),
+            ("p", request.top_p),
+            ("stop_sequences", request.stop),
+            ("seed", request.seed),
+            ("tools", translate_tools(request.tools)),
+            ("presence_penalty", request.extra.get("presence_penalty")),
+            ("frequency_penalty", request.extra.get("frequency_penalty")),
         ):
-            yield event
+            if value is not None:
+                body[key] = value
+        if any((t.get("function") or {}).get("strict") for t in request.tools or []):
+            body["strict_tools"] = True
+        if isinstance(request.tool_choice, str) and request.tool_choice in TOOL_CHOICES:
+            body["tool_choice"] = TOOL_CHOICES[request.tool_choice]
+        elif isinstance(request.tool_choice, dict):
+            # Cohere cannot force one named tool: force a call and offer only that tool.
+            name = (request.tool_choice.get("function") or {}).get("name")
+            body["tool_choice"] = "REQUIRED"
+            body["tools"] = [t for t in body.get("tools", []) if t["function"]["name"] == name]
+        response_format = request.response_format or {}
+        if response_format.get("type") == "json_schema":
+            body["response_format"] = {
+                "type": "json_object",
+                "json_schema": (response_format.get("json_schema") or {}).get("schema") or {},
+            }
+        elif response_format.get("type") == "json_object":
+            body["response_format"] = {"type": "json_object"}
+        return body
+
+    def parse_chat(
+        self,
+        provider: ProviderConfig,
+        request: ChatRequest,
+        data: dict[str, Any],
+        latency_ms: float,
+    ) -> ChatResult:
+        message = require_output(data, provider, "message")
+        text = "".join(
+            part.get("text", "")
+            for part in message.get("content") or []
+            if part.get("type") == "text"
+        )
+        calls = [
+            ToolCall(
+                id=call.get("id", ""),
+                name=call["function"]["name"],
+                arguments=call["function"].get("arguments") or "{}",
+            )
+            for call in message.get("tool_calls") or []
+        ]
+        return ChatResult(
+            text=text,
+            finish_reason=FINISH_REASONS.get(data.get("finish_reason") or "COMPLETE", "stop"),
+            usage=parse_usage(data.get("usage")) or estimate_usage(request.messages, text),
+            provider=provider.id,
+            model=request.model,
+            tool_calls=calls,
+            latency_ms=latency_ms,
+            reasoning=message.get("tool_plan") or None,
+        )
+
+    async def decode_stream(
+        self, response: httpx.Response, state: StreamState
+    ) -> AsyncIterator[StreamEvent]:
+        async for message in iter_sse(response):
+            event = loads(message.data)
+            kind = event.get("type") or message.event
+            delta = (event.get("delta") or {}).get("message") or {}
+            if kind == "content-delta":
+                text = (delta.get("content") or {}).get("text")
+                if text:
+                    yield StreamEvent(StreamEventType.DELTA, text=text)
+            elif kind == "tool-plan-delta" and delta.get("tool_plan"):
+                yield StreamEvent(StreamEventType.REASONING, text=delta["tool_plan"])
+            elif kind in ("tool-call-start", "tool-call-delta"):
+                call = delta.get("tool_calls") or {}
+                function = call.get("function") or {}
+                yield StreamEvent(
+                    StreamEventType.TOOL_CALL,
+                    text=function.get("arguments") or "",
+                    tool_call_index=event.get("index", 0),
+                    tool_call_id=call.get("id"),
+                    tool_name=function.get("name"),
+                )
+            elif kind == "message-end":
+                end = event.get("delta") or {}
+                state.usage = parse_usage(end.get("usage")) or state.usage
+                state.finish_reason = FINISH_REASONS.get(
+                    end.get("finish_reason") or "COMPLETE", "stop"
+                )
+                if end.get("error"):
+                    raise error_from_body(state.provider, {"message": end["error"]})
+                state.finished = True
+                return
+
+    def parse_models(self, data: Any) -> list[str]:
+        return [str(row["name"]) for row in data.get("models") or [] if row.get("name")]
 
     async def embed(
         self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]
     ) -> EmbeddingResult:
-        data = await wire.request_json(
+        data = await self.send(
             client,
             provider,
             "POST",
-            self._url(provider, "v2/embed"),
-            headers=self._headers(provider),
+            self.url(provider, "v2/embed"),
             body={
                 "model": model,
                 "texts": inputs,
@@ -255,7 +236,7 @@ class CohereDialect:
                 "input_type": provider.quirks.get("embed_input_type", "search_document"),
             },
         )
-        embeddings = wire.require_output(data, provider, "embeddings")
+        embeddings = require_output(data, provider, "embeddings")
         vectors = embeddings.get("float") if isinstance(embeddings, dict) else embeddings
         billed = ((data.get("meta") or {}).get("billed_units") or {}).get("input_tokens")
         return EmbeddingResult(
@@ -264,17 +245,6 @@ class CohereDialect:
             provider=provider.id,
             model=model,
         )
-
-    async def list_models(self, client: httpx.AsyncClient, provider: ProviderConfig) -> list[str]:
-        data = await wire.request_json(
-            client,
-            provider,
-            "GET",
-            self._url(provider, "v1/models"),
-            headers=self._headers(provider),
-            params={"page_size": 1000},
-        )
-        return [str(row["name"]) for row in data.get("models") or [] if row.get("name")]
 
 
 DIALECT = CohereDialect()

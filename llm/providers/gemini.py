@@ -13,14 +13,16 @@ field older models want) for json_schema structured output.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from llm.providers import wire
+from llm.providers.base import HTTPDialect
+from llm.providers.errors import error_from_body, require_output
+from llm.providers.http import StreamState
+from llm.providers.sse import iter_sse, loads
 from llm.tokens import estimate_inputs_usage, estimate_usage
 from llm.types import (
     ChatRequest,
@@ -156,29 +158,6 @@ def generation_config(provider: ProviderConfig, request: ChatRequest) -> dict[st
     return config
 
 
-def build_body(provider: ProviderConfig, request: ChatRequest) -> dict[str, Any]:
-    instruction, contents = translate_messages(request.messages)
-    body: dict[str, Any] = {"contents": contents}
-    if instruction:
-        body["systemInstruction"] = instruction
-    config = generation_config(provider, request)
-    if config:
-        body["generationConfig"] = config
-    if request.tools:
-        body["tools"] = [{"functionDeclarations": [declaration(t) for t in request.tools]}]
-    choice = request.tool_choice
-    if isinstance(choice, dict):
-        body["toolConfig"] = {
-            "functionCallingConfig": {
-                "mode": "ANY",
-                "allowedFunctionNames": [(choice.get("function") or {}).get("name")],
-            }
-        }
-    elif choice in TOOL_MODES:
-        body["toolConfig"] = {"functionCallingConfig": {"mode": TOOL_MODES[choice]}}
-    return body
-
-
 def declaration(tool: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI tool as a functionDeclaration; its JSON Schema whole, in parametersJsonSchema."""
     function = tool.get("function") or tool
@@ -237,116 +216,126 @@ def split_parts(parts: list[dict[str, Any]]) -> tuple[str, str, list[ToolCall]]:
     return "".join(text), "".join(thoughts), calls
 
 
-def parse_chat(
-    provider: ProviderConfig, request: ChatRequest, data: dict[str, Any], latency_ms: float
-) -> ChatResult:
-    candidates = data.get("candidates") or []
-    candidate = candidates[0] if candidates else {}
-    parts = (candidate.get("content") or {}).get("parts") or []
-    text, thoughts, calls = split_parts(parts)
-    blocked = not candidates and (data.get("promptFeedback") or {}).get("blockReason")
-    return ChatResult(
-        text=text,
-        finish_reason="content_filter"
-        if blocked
-        else finish_reason(candidate, bool(calls)) or "stop",
-        usage=parse_usage(data.get("usageMetadata")) or estimate_usage(request.messages, text),
-        provider=provider.id,
-        model=data.get("modelVersion") or request.model,
-        tool_calls=calls,
-        latency_ms=latency_ms,
-        reasoning=thoughts or None,
-    )
-
-
-async def decode_stream(
-    response: httpx.Response, state: wire.StreamState
-) -> AsyncIterator[StreamEvent]:
-    """Each SSE frame is a partial GenerateContentResponse; function calls arrive whole."""
-    calls_seen = 0
-    async for message in wire.iter_sse(response):
-        chunk = wire.loads(message.data)
-        if "error" in chunk:
-            raise wire.error_from_body(state.provider, chunk)
-        state.model = chunk.get("modelVersion") or state.model
-        state.usage = parse_usage(chunk.get("usageMetadata")) or state.usage
-        candidates = chunk.get("candidates") or []
-        if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):
-            state.finish_reason = "content_filter"
-        for candidate in candidates[:1]:
-            text, thoughts, calls = split_parts((candidate.get("content") or {}).get("parts") or [])
-            if thoughts:
-                yield StreamEvent(StreamEventType.REASONING, text=thoughts)
-            if text:
-                yield StreamEvent(StreamEventType.DELTA, text=text)
-            for call in calls:
-                yield StreamEvent(
-                    StreamEventType.TOOL_CALL,
-                    text=call.arguments,
-                    tool_call_index=calls_seen,
-                    tool_call_id=call.id,
-                    tool_name=call.name,
-                )
-                calls_seen += 1
-            state.finish_reason = finish_reason(candidate, calls_seen > 0) or state.finish_reason
-
-
-class GeminiDialect:
+class GeminiDialect(HTTPDialect):
     name = "gemini"
+    version_suffix = "/v1beta"
+    stream_params = {"alt": "sse"}
+    models_path = "v1beta/models"
+    models_params = {"pageSize": 1000}
 
-    def _base(self, provider: ProviderConfig) -> str:
-        return wire.strip_suffix(provider.base_url, "/v1beta")
+    def model_url(self, provider: ProviderConfig, model: str, method: str) -> str:
+        return self.url(provider, f"v1beta/{model_path(model)}:{method}")
 
-    def _url(self, provider: ProviderConfig, model: str, method: str) -> str:
-        return wire.join_url(self._base(provider), f"v1beta/{model_path(model)}:{method}")
+    def chat_url(self, provider: ProviderConfig, request: ChatRequest, *, stream: bool) -> str:
+        method = "streamGenerateContent" if stream else "generateContent"
+        return self.model_url(provider, request.model, method)
 
-    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
-        auth = {"x-goog-api-key": provider.api_key} if provider.api_key else {}
-        return wire.build_headers(provider, auth)
+    def auth(self, provider: ProviderConfig) -> dict[str, str]:
+        return {"x-goog-api-key": provider.api_key} if provider.api_key else {}
 
-    async def chat(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    def build_body(
+        self, provider: ProviderConfig, request: ChatRequest, *, stream: bool
+    ) -> dict[str, Any]:
+        instruction, contents = translate_messages(request.messages)
+        body: dict[str, Any] = {"contents": contents}
+        if instruction:
+            body["systemInstruction"] = instruction
+        config = generation_config(provider, request)
+        if config:
+            body["generationConfig"] = config
+        if request.tools:
+            body["tools"] = [{"functionDeclarations": [declaration(t) for t in request.tools]}]
+        choice = request.tool_choice
+        if isinstance(choice, dict):
+            body["toolConfig"] = {
+                "functionCallingConfig": {
+                    "mode": "ANY",
+                    "allowedFunctionNames": [(choice.get("function") or {}).get("name")],
+                }
+            }
+        elif choice in TOOL_MODES:
+            body["toolConfig"] = {"functionCallingConfig": {"mode": TOOL_MODES[choice]}}
+        return body
+
+    def parse_chat(
+        self,
+        provider: ProviderConfig,
+        request: ChatRequest,
+        data: dict[str, Any],
+        latency_ms: float,
     ) -> ChatResult:
-        started = time.perf_counter()
-        data = await wire.request_json(
-            client,
-            provider,
-            "POST",
-            self._url(provider, request.model, "generateContent"),
-            headers=self._headers(provider),
-            body=build_body(provider, request),
+        candidates = data.get("candidates") or []
+        candidate = candidates[0] if candidates else {}
+        parts = (candidate.get("content") or {}).get("parts") or []
+        text, thoughts, calls = split_parts(parts)
+        blocked = not candidates and (data.get("promptFeedback") or {}).get("blockReason")
+        return ChatResult(
+            text=text,
+            finish_reason="content_filter"
+            if blocked
+            else finish_reason(candidate, bool(calls)) or "stop",
+            usage=parse_usage(data.get("usageMetadata")) or estimate_usage(request.messages, text),
+            provider=provider.id,
+            model=data.get("modelVersion") or request.model,
+            tool_calls=calls,
+            latency_ms=latency_ms,
+            reasoning=thoughts or None,
         )
-        return parse_chat(provider, request, data, wire.elapsed_ms(started))
 
-    async def stream(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    async def decode_stream(
+        self, response: httpx.Response, state: StreamState
     ) -> AsyncIterator[StreamEvent]:
-        async for event in wire.run_stream(
-            client,
-            provider,
-            request,
-            self._url(provider, request.model, "streamGenerateContent"),
-            params={"alt": "sse"},
-            headers=self._headers(provider) | {"Accept": "text/event-stream"},
-            body=build_body(provider, request),
-            decode=decode_stream,
-        ):
-            yield event
+        """Each SSE frame is a partial GenerateContentResponse; function calls arrive whole."""
+        calls_seen = 0
+        async for message in iter_sse(response):
+            chunk = loads(message.data)
+            if "error" in chunk:
+                raise error_from_body(state.provider, chunk)
+            state.model = chunk.get("modelVersion") or state.model
+            state.usage = parse_usage(chunk.get("usageMetadata")) or state.usage
+            candidates = chunk.get("candidates") or []
+            if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):
+                state.finish_reason = "content_filter"
+            for candidate in candidates[:1]:
+                text, thoughts, calls = split_parts(
+                    (candidate.get("content") or {}).get("parts") or []
+                )
+                if thoughts:
+                    yield StreamEvent(StreamEventType.REASONING, text=thoughts)
+                if text:
+                    yield StreamEvent(StreamEventType.DELTA, text=text)
+                for call in calls:
+                    yield StreamEvent(
+                        StreamEventType.TOOL_CALL,
+                        text=call.arguments,
+                        tool_call_index=calls_seen,
+                        tool_call_id=call.id,
+                        tool_name=call.name,
+                    )
+                    calls_seen += 1
+                state.finish_reason = (
+                    finish_reason(candidate, calls_seen > 0) or state.finish_reason
+                )
+
+    def parse_models(self, data: Any) -> list[str]:
+        return [
+            str(row["name"]).removeprefix("models/")
+            for row in data.get("models") or []
+            if row.get("name")
+        ]
 
     async def embed(
         self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]
     ) -> EmbeddingResult:
-        headers = self._headers(provider)
         if len(inputs) == 1:
-            data = await wire.request_json(
+            data = await self.send(
                 client,
                 provider,
                 "POST",
-                self._url(provider, model, "embedContent"),
-                headers=headers,
+                self.model_url(provider, model, "embedContent"),
                 body={"content": {"parts": [{"text": inputs[0]}]}},
             )
-            vectors = [wire.require_output(data, provider, "embedding")["values"]]
+            vectors = [require_output(data, provider, "embedding")["values"]]
         else:
             body = {
                 "requests": [
@@ -354,33 +343,17 @@ class GeminiDialect:
                     for text in inputs
                 ]
             }
-            data = await wire.request_json(
+            data = await self.send(
                 client,
                 provider,
                 "POST",
-                self._url(provider, model, "batchEmbedContents"),
-                headers=headers,
+                self.model_url(provider, model, "batchEmbedContents"),
                 body=body,
             )
-            vectors = [row["values"] for row in wire.require_output(data, provider, "embeddings")]
+            vectors = [row["values"] for row in require_output(data, provider, "embeddings")]
         return EmbeddingResult(
             vectors=vectors, usage=estimate_inputs_usage(inputs), provider=provider.id, model=model
         )
-
-    async def list_models(self, client: httpx.AsyncClient, provider: ProviderConfig) -> list[str]:
-        data = await wire.request_json(
-            client,
-            provider,
-            "GET",
-            wire.join_url(self._base(provider), "v1beta/models"),
-            headers=self._headers(provider),
-            params={"pageSize": 1000},
-        )
-        return [
-            str(row["name"]).removeprefix("models/")
-            for row in data.get("models") or []
-            if row.get("name")
-        ]
 
 
 DIALECT = GeminiDialect()

@@ -6,13 +6,15 @@ No key is needed locally; when one is configured (a hosted Ollama) it is sent as
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from llm.providers import wire
+from llm.providers.base import HTTPDialect
+from llm.providers.errors import error_from_body, require_output
+from llm.providers.http import StreamState
+from llm.providers.sse import iter_ndjson
 from llm.tokens import estimate_inputs_usage, estimate_messages_tokens, estimate_tokens
 from llm.types import (
     ChatRequest,
@@ -58,37 +60,6 @@ def translate_message(message: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def build_body(request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "model": request.model,
-        "messages": [translate_message(m) for m in request.messages],
-        "stream": stream,  # Ollama streams unless told otherwise
-    }
-    options = {
-        key: value
-        for key, value in (
-            ("num_predict", request.max_tokens),
-            ("temperature", request.temperature),
-            ("top_p", request.top_p),
-            ("stop", request.stop),
-            ("seed", request.seed),
-            ("presence_penalty", request.extra.get("presence_penalty")),
-            ("frequency_penalty", request.extra.get("frequency_penalty")),
-        )
-        if value is not None
-    }
-    if options:
-        body["options"] = options
-    if request.tools:
-        body["tools"] = request.tools
-    response_format = request.response_format or {}
-    if response_format.get("type") == "json_schema":
-        body["format"] = (response_format.get("json_schema") or {}).get("schema") or "json"
-    elif response_format.get("type") == "json_object":
-        body["format"] = "json"
-    return body
-
-
 def parse_usage(data: dict[str, Any], request: ChatRequest, output: str) -> Usage:
     """prompt_eval_count is left out when the prompt came from Ollama's cache: estimate it."""
     prompt, generated = data.get("prompt_eval_count"), data.get("eval_count")
@@ -118,56 +89,48 @@ def finish_reason(data: dict[str, Any], has_calls: bool) -> str:
     return DONE_REASONS.get(data.get("done_reason") or "stop", "stop")
 
 
-async def decode_stream(
-    response: httpx.Response, state: wire.StreamState
-) -> AsyncIterator[StreamEvent]:
-    output: list[str] = []
-    calls = 0
-    async for chunk in wire.iter_ndjson(response):
-        if "error" in chunk:
-            raise wire.error_from_body(state.provider, chunk)
-        state.model = chunk.get("model") or state.model
-        message = chunk.get("message") or {}
-        if message.get("thinking"):
-            yield StreamEvent(StreamEventType.REASONING, text=message["thinking"])
-        if message.get("content"):
-            output.append(message["content"])
-            yield StreamEvent(StreamEventType.DELTA, text=message["content"])
-        for call in tool_calls_of(message, calls):
-            yield StreamEvent(
-                StreamEventType.TOOL_CALL,
-                text=call.arguments,
-                tool_call_index=calls,
-                tool_call_id=call.id,
-                tool_name=call.name,
-            )
-            calls += 1
-        if chunk.get("done"):
-            state.usage = parse_usage(chunk, state.request, "".join(output))
-            state.finish_reason = finish_reason(chunk, calls > 0)
-            state.finished = True
-            return
-
-
-class OllamaDialect:
+class OllamaDialect(HTTPDialect):
     name = "ollama"
+    chat_path = "api/chat"
+    stream_accept = "application/x-ndjson"
+    models_path = "api/tags"
 
-    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
-        return wire.build_headers(provider, wire.bearer_auth(provider))
+    def build_body(
+        self, provider: ProviderConfig, request: ChatRequest, *, stream: bool
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "model": request.model,
+            "messages": [translate_message(m) for m in request.messages],
+            "stream": stream,  # Ollama streams unless told otherwise
+        }
+        options = {
+            key: value
+            for key, value in (
+                ("num_predict", request.max_tokens),
+                ("temperature", request.temperature),
+                ("top_p", request.top_p),
+                ("stop", request.stop),
+                ("seed", request.seed),
+                ("presence_penalty", request.extra.get("presence_penalty")),
+                ("frequency_penalty", request.extra.get("frequency_penalty")),
+            )
+            if value is not None
+        }
+        if options:
+            body["options"] = options
+        if request.tools:
+            body["tools"] = request.tools
+        response_format = request.response_format or {}
+        if response_format.get("type") == "json_schema":
+            body["format"] = (response_format.get("json_schema") or {}).get("schema") or "json"
+        elif response_format.get("type") == "json_object":
+            body["format"] = "json"
+        return body
 
-    async def chat(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    def parse_chat(
+        self, provider: ProviderConfig, request: ChatRequest, data: Any, latency_ms: float
     ) -> ChatResult:
-        started = time.perf_counter()
-        data = await wire.request_json(
-            client,
-            provider,
-            "POST",
-            wire.join_url(provider.base_url, "api/chat"),
-            headers=self._headers(provider),
-            body=build_body(request, stream=False),
-        )
-        message = wire.require_output(data, provider, "message")
+        message = require_output(data, provider, "message")
         text = message.get("content") or ""
         calls = tool_calls_of(message)
         return ChatResult(
@@ -177,52 +140,60 @@ class OllamaDialect:
             provider=provider.id,
             model=data.get("model") or request.model,
             tool_calls=calls,
-            latency_ms=wire.elapsed_ms(started),
+            latency_ms=latency_ms,
             reasoning=message.get("thinking") or None,
         )
 
-    async def stream(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    async def decode_stream(
+        self, response: httpx.Response, state: StreamState
     ) -> AsyncIterator[StreamEvent]:
-        async for event in wire.run_stream(
-            client,
-            provider,
-            request,
-            wire.join_url(provider.base_url, "api/chat"),
-            headers=self._headers(provider) | {"Accept": "application/x-ndjson"},
-            body=build_body(request, stream=True),
-            decode=decode_stream,
-        ):
-            yield event
+        output: list[str] = []
+        calls = 0
+        async for chunk in iter_ndjson(response):
+            if "error" in chunk:
+                raise error_from_body(state.provider, chunk)
+            state.model = chunk.get("model") or state.model
+            message = chunk.get("message") or {}
+            if message.get("thinking"):
+                yield StreamEvent(StreamEventType.REASONING, text=message["thinking"])
+            if message.get("content"):
+                output.append(message["content"])
+                yield StreamEvent(StreamEventType.DELTA, text=message["content"])
+            for call in tool_calls_of(message, calls):
+                yield StreamEvent(
+                    StreamEventType.TOOL_CALL,
+                    text=call.arguments,
+                    tool_call_index=calls,
+                    tool_call_id=call.id,
+                    tool_name=call.name,
+                )
+                calls += 1
+            if chunk.get("done"):
+                state.usage = parse_usage(chunk, state.request, "".join(output))
+                state.finish_reason = finish_reason(chunk, calls > 0)
+                state.finished = True
+                return
+
+    def parse_models(self, data: Any) -> list[str]:
+        return [str(row.get("model") or row["name"]) for row in data.get("models") or []]
 
     async def embed(
         self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]
     ) -> EmbeddingResult:
-        data = await wire.request_json(
+        data = await self.send(
             client,
             provider,
             "POST",
-            wire.join_url(provider.base_url, "api/embed"),
-            headers=self._headers(provider),
+            self.url(provider, "api/embed"),
             body={"model": model, "input": inputs},
         )
         counted = data.get("prompt_eval_count")
         return EmbeddingResult(
-            vectors=wire.require_output(data, provider, "embeddings"),
+            vectors=require_output(data, provider, "embeddings"),
             usage=Usage(input_tokens=int(counted)) if counted else estimate_inputs_usage(inputs),
             provider=provider.id,
             model=data.get("model") or model,
         )
-
-    async def list_models(self, client: httpx.AsyncClient, provider: ProviderConfig) -> list[str]:
-        data = await wire.request_json(
-            client,
-            provider,
-            "GET",
-            wire.join_url(provider.base_url, "api/tags"),
-            headers=self._headers(provider),
-        )
-        return [str(row.get("model") or row["name"]) for row in data.get("models") or []]
 
 
 DIALECT = OllamaDialect()

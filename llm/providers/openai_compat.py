@@ -15,13 +15,15 @@ Groq's x_groq.usage.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 
-from llm.providers import wire
+from llm.providers.base import HTTPDialect
+from llm.providers.errors import error_from_body
+from llm.providers.http import StreamState
+from llm.providers.sse import iter_sse, loads
 from llm.tokens import estimate_inputs_usage, estimate_usage
 from llm.types import (
     ChatRequest,
@@ -50,31 +52,6 @@ def map_finish_reason(reason: str | None) -> str | None:
     if reason is None:
         return None
     return FINISH_REASONS.get(reason, reason)
-
-
-def build_body(provider: ProviderConfig, request: ChatRequest, *, stream: bool) -> dict[str, Any]:
-    """The request body; parameter names as the model's rules rename them (llm.params)."""
-    names = request.wire_names
-    body: dict[str, Any] = {"model": request.model, "messages": request.messages}
-    if request.max_tokens is not None:
-        field = names.get("max_tokens") or provider.quirks.get("max_tokens_field", "max_tokens")
-        body[field] = request.max_tokens
-    optional = {
-        "temperature": request.temperature,
-        "top_p": request.top_p,
-        "stop": request.stop,
-        "tools": request.tools,
-        "tool_choice": request.tool_choice,
-        "response_format": request.response_format,
-        "seed": request.seed,
-        "user": request.user,
-        **request.extra,
-    }
-    body.update({names.get(k, k): value for k, value in optional.items() if value is not None})
-    body["stream"] = stream
-    if stream and request.stream_usage and provider.quirks.get("stream_usage", True):
-        body["stream_options"] = {"include_usage": True}
-    return body
 
 
 def parse_usage(raw: dict[str, Any] | None, service_tier: Any = None) -> Usage | None:
@@ -126,63 +103,6 @@ def content_text(content: Any) -> str:
     return ""
 
 
-def parse_chat(
-    provider: ProviderConfig, request: ChatRequest, data: dict[str, Any], latency_ms: float
-) -> ChatResult:
-    choice = (data.get("choices") or [{}])[0]
-    message = choice.get("message") or {}
-    text = content_text(message.get("content"))
-    tool_calls = [
-        ToolCall(
-            id=call.get("id") or f"call_{index}",
-            name=(call.get("function") or {}).get("name", ""),
-            arguments=(call.get("function") or {}).get("arguments") or "",
-        )
-        for index, call in enumerate(message.get("tool_calls") or [])
-    ]
-    usage = usage_of(data)
-    return ChatResult(
-        text=text,
-        finish_reason=map_finish_reason(choice.get("finish_reason"))
-        or ("tool_calls" if tool_calls else "stop"),
-        usage=usage or estimate_usage(request.messages, text),
-        provider=provider.id,
-        model=data.get("model") or request.model,
-        tool_calls=tool_calls,
-        latency_ms=latency_ms,
-        reasoning=message.get("reasoning_content") or message.get("reasoning") or None,
-        citations=parse_citations(data),
-        logprobs=choice.get("logprobs") or None,
-    )
-
-
-async def decode_stream(
-    response: httpx.Response, state: wire.StreamState
-) -> AsyncIterator[StreamEvent]:
-    async for message in wire.iter_sse(response):
-        if message.data.strip() == "[DONE]":
-            state.finished = True
-            return
-        chunk = wire.loads(message.data)
-        if "error" in chunk and not chunk.get("choices"):
-            raise wire.error_from_body(state.provider, chunk)
-        state.model = chunk.get("model") or state.model
-        state.citations = parse_citations(chunk) or state.citations
-        usage = usage_of(chunk)
-        if usage is not None:
-            state.usage = usage
-        for choice in chunk.get("choices") or []:
-            events = delta_events(choice.get("delta") or {})
-            texts = [e for e in events if e.type is StreamEventType.DELTA]
-            if texts and choice.get("logprobs"):
-                texts[0].logprobs = choice["logprobs"]
-            for event in events:
-                yield event
-            reason = map_finish_reason(choice.get("finish_reason"))
-            if reason:
-                state.finish_reason = reason
-
-
 def delta_events(delta: dict[str, Any]) -> list[StreamEvent]:
     events = []
     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
@@ -205,50 +125,104 @@ def delta_events(delta: dict[str, Any]) -> list[StreamEvent]:
     return events
 
 
-class OpenAIDialect:
+class OpenAIDialect(HTTPDialect):
     name = "openai"
+    chat_path = "chat/completions"
+    models_path = "models"
 
-    def _headers(self, provider: ProviderConfig) -> dict[str, str]:
-        return wire.build_headers(provider, wire.bearer_auth(provider))
+    def build_body(
+        self, provider: ProviderConfig, request: ChatRequest, *, stream: bool
+    ) -> dict[str, Any]:
+        """The request body; parameter names as the model's rules rename them (llm.params)."""
+        names = request.wire_names
+        body: dict[str, Any] = {"model": request.model, "messages": request.messages}
+        if request.max_tokens is not None:
+            field = names.get("max_tokens") or provider.quirks.get("max_tokens_field", "max_tokens")
+            body[field] = request.max_tokens
+        optional = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "stop": request.stop,
+            "tools": request.tools,
+            "tool_choice": request.tool_choice,
+            "response_format": request.response_format,
+            "seed": request.seed,
+            "user": request.user,
+            **request.extra,
+        }
+        body.update({names.get(k, k): value for k, value in optional.items() if value is not None})
+        body["stream"] = stream
+        if stream and request.stream_usage and provider.quirks.get("stream_usage", True):
+            body["stream_options"] = {"include_usage": True}
+        return body
 
-    async def chat(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    def parse_chat(
+        self,
+        provider: ProviderConfig,
+        request: ChatRequest,
+        data: dict[str, Any],
+        latency_ms: float,
     ) -> ChatResult:
-        started = time.perf_counter()
-        data = await wire.request_json(
-            client,
-            provider,
-            "POST",
-            wire.join_url(provider.base_url, "chat/completions"),
-            headers=self._headers(provider),
-            body=build_body(provider, request, stream=False),
+        choice = (data.get("choices") or [{}])[0]
+        message = choice.get("message") or {}
+        text = content_text(message.get("content"))
+        tool_calls = [
+            ToolCall(
+                id=call.get("id") or f"call_{index}",
+                name=(call.get("function") or {}).get("name", ""),
+                arguments=(call.get("function") or {}).get("arguments") or "",
+            )
+            for index, call in enumerate(message.get("tool_calls") or [])
+        ]
+        usage = usage_of(data)
+        return ChatResult(
+            text=text,
+            finish_reason=map_finish_reason(choice.get("finish_reason"))
+            or ("tool_calls" if tool_calls else "stop"),
+            usage=usage or estimate_usage(request.messages, text),
+            provider=provider.id,
+            model=data.get("model") or request.model,
+            tool_calls=tool_calls,
+            latency_ms=latency_ms,
+            reasoning=message.get("reasoning_content") or message.get("reasoning") or None,
+            citations=parse_citations(data),
+            logprobs=choice.get("logprobs") or None,
         )
-        return parse_chat(provider, request, data, wire.elapsed_ms(started))
 
-    async def stream(
-        self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
+    async def decode_stream(
+        self, response: httpx.Response, state: StreamState
     ) -> AsyncIterator[StreamEvent]:
-        headers = self._headers(provider) | {"Accept": "text/event-stream"}
-        async for event in wire.run_stream(
-            client,
-            provider,
-            request,
-            wire.join_url(provider.base_url, "chat/completions"),
-            headers=headers,
-            body=build_body(provider, request, stream=True),
-            decode=decode_stream,
-        ):
-            yield event
+        async for message in iter_sse(response):
+            if message.data.strip() == "[DONE]":
+                state.finished = True
+                return
+            chunk = loads(message.data)
+            if "error" in chunk and not chunk.get("choices"):
+                raise error_from_body(state.provider, chunk)
+            state.model = chunk.get("model") or state.model
+            state.citations = parse_citations(chunk) or state.citations
+            usage = usage_of(chunk)
+            if usage is not None:
+                state.usage = usage
+            for choice in chunk.get("choices") or []:
+                events = delta_events(choice.get("delta") or {})
+                texts = [e for e in events if e.type is StreamEventType.DELTA]
+                if texts and choice.get("logprobs"):
+                    texts[0].logprobs = choice["logprobs"]
+                for event in events:
+                    yield event
+                reason = map_finish_reason(choice.get("finish_reason"))
+                if reason:
+                    state.finish_reason = reason
 
     async def embed(
         self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]
     ) -> EmbeddingResult:
-        data = await wire.request_json(
+        data = await self.send(
             client,
             provider,
             "POST",
-            wire.join_url(provider.base_url, "embeddings"),
-            headers=self._headers(provider),
+            self.url(provider, "embeddings"),
             body={"model": model, "input": inputs, "encoding_format": "float"},
         )
         rows = sorted(data.get("data") or [], key=lambda row: row.get("index", 0))
@@ -264,14 +238,7 @@ class OpenAIDialect:
     async def list_models(self, client: httpx.AsyncClient, provider: ProviderConfig) -> list[str]:
         if provider.quirks.get("list_models", True) is False:
             return []
-        data = await wire.request_json(
-            client,
-            provider,
-            "GET",
-            wire.join_url(provider.base_url, "models"),
-            headers=self._headers(provider),
-        )
-        return [str(row["id"]) for row in data.get("data") or [] if row.get("id")]
+        return await super().list_models(client, provider)
 
 
 DIALECT = OpenAIDialect()

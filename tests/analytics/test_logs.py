@@ -123,7 +123,7 @@ def test_bearer_tokens_and_key_value_secrets_are_masked():
 
 
 def test_every_line_carries_the_current_request_id(output):
-    token = logs.set_request_id("req_abc")
+    token = logs.request_id_var.set("req_abc")
     try:
         logging.getLogger("billing").info("reserved quota")
     finally:
@@ -138,12 +138,12 @@ def test_every_line_carries_the_current_request_id(output):
 @shared_task
 def report_request_id() -> str | None:
     logging.getLogger("analytics.tasks").info("task ran")
-    return logs.get_request_id()
+    return logs.request_id_var.get()
 
 
 def test_the_request_id_travels_in_the_task_message(monkeypatch):
     monkeypatch.setitem(celery_app.conf, "task_always_eager", False)
-    token = logs.set_request_id("req_published")
+    token = logs.request_id_var.set("req_published")
     try:
         with Connection("memory://") as conn:
             report_request_id.apply_async(connection=conn, queue="request-id-test")
@@ -161,14 +161,14 @@ def test_a_task_runs_under_the_request_id_of_its_message(output):
         line["request_id"] == "req_from_message" and line["message"] == "task ran"
         for line in lines(output)
     )
-    assert logs.get_request_id() is None  # nothing leaks into the next task
+    assert logs.request_id_var.get() is None  # nothing leaks into the next task
 
 
 def test_an_eager_task_keeps_the_callers_request_id():
-    token = logs.set_request_id("req_caller")
+    token = logs.request_id_var.set("req_caller")
     try:
         assert report_request_id.apply().get() == "req_caller"
-        assert logs.get_request_id() == "req_caller"
+        assert logs.request_id_var.get() == "req_caller"
     finally:
         logs.request_id_var.reset(token)
 

@@ -41,7 +41,7 @@ def test_log_lines_written_during_a_request_carry_its_id(client, caplog, monkeyp
     [record] = [r for r in caplog.records if r.getMessage() == "checking"]
     assert record.request_id == "trace-abcdef12"
     assert response["X-Request-ID"] == "trace-abcdef12"
-    assert logs.get_request_id() is None  # not leaked past the request
+    assert logs.request_id_var.get() is None  # not leaked past the request
 
 
 async def test_async_requests_get_a_request_id_too(async_client):

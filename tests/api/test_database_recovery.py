@@ -18,8 +18,8 @@ from django.db import OperationalError, connection
 from analytics.models import UsageRecord
 from analytics.recording import _sum_month, serialise_usage, write_usage_payloads
 from analytics.tasks import evaluate_alert_rules
-from gateway_project.database import with_live_connection
 from llm.api import auth
+from organizations.database import with_live_connection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]}

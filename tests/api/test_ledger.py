@@ -29,8 +29,8 @@ HELLO = [{"role": "user", "content": "Say hello"}]
 @pytest.fixture(autouse=True)
 def unlimited_plan(db):
     """Loops of requests here test the ledger, not the plan's rate limits."""
-    from billing.limits import forget_cached_plans
     from billing.models import Plan
+    from billing.plan_cache import forget_cached_plans
 
     Plan.objects.update_or_create(
         slug="free",
@@ -488,8 +488,9 @@ def test_without_max_tokens_the_reserved_cap_is_sent_upstream(gateway, key, upst
 
 
 def test_a_prompt_three_times_the_naive_estimate_fits_its_reservation(gateway, key, upstreams):
+    from llm.api.call import Call
     from llm.api.parsing import parse_chat
-    from llm.api.pipeline import Call, worst_case
+    from llm.api.pipeline import worst_case
     from llm.catalog import get_catalog
     from llm.routing import resolve
     from llm.tokens import estimate_messages_tokens
@@ -517,8 +518,8 @@ async def test_concurrent_requests_without_max_tokens_stay_within_the_token_quot
     from asgiref.sync import sync_to_async
 
     from billing import admission
-    from billing.limits import forget_cached_plans
     from billing.models import Plan
+    from billing.plan_cache import forget_cached_plans
 
     primary, _ = upstreams
     # Left alone, the model would write 10,000 tokens: only the cap sent upstream bounds it.

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from llm.providers import wire
+from llm.providers import limits
 from tests.api.loopback import Reply
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +20,7 @@ HELLO = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "hi"}]
 
 @pytest.fixture
 def capped(monkeypatch):
-    monkeypatch.setattr(wire, "max_upstream_bytes", CAP)
+    monkeypatch.setattr(limits, "max_upstream_bytes", CAP)
 
 
 def post(gateway, key, body=HELLO):

@@ -6,8 +6,8 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm.catalog import PriceRow
 from llm.costs import COST_QUANTUM, compute_cost, compute_raw_cost, sum_usage
+from llm.prices import PriceRow
 from llm.types import Usage
 
 SONNET = PriceRow(

@@ -12,7 +12,7 @@ import pytest
 
 from llm.http import build_client
 from llm.providers import get_dialect
-from llm.providers.wire import parse_retry_after
+from llm.providers.errors import parse_retry_after
 from llm.types import ErrorKind, ProviderError
 from tests.llm.cases import BY_ID, CASES
 from tests.llm.fakes import Case, FakeUpstream, fixture_json, json_reply, question

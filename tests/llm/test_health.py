@@ -135,7 +135,7 @@ async def test_write_behind_sends_counts_at_most_once_per_interval(redis_client,
 
 def test_the_probe_task_probes_idle_configured_providers(monkeypatch, settings):
     """The beat task runs the free list-models probe in its own event loop."""
-    from llm import tasks
+    from llm.api import tasks
 
     seen = {}
 

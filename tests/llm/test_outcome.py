@@ -8,9 +8,11 @@ from decimal import Decimal
 from hypothesis import given
 from hypothesis import strategies as st
 
-from llm.catalog import ModelEntry, PriceRow
+from llm.catalog import ModelEntry
+from llm.charges import UsageBound, bound_usage, charge_for
 from llm.costs import COST_QUANTUM
-from llm.outcome import BillingReason, Ending, UsageBound, bound_usage, charge_for, outcome
+from llm.outcome import BillingReason, Ending, outcome
+from llm.prices import PriceRow
 from llm.tokens import estimate_messages_tokens, fill_unreported, prompt_upper_bound
 from llm.types import ChatRequest, Usage
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from llm.providers.wire import iter_ndjson, iter_sse, join_url, upstream_message
+from llm.providers.errors import upstream_message
+from llm.providers.http import join_url
+from llm.providers.sse import iter_ndjson, iter_sse
 from tests.llm.fakes import chunked
 
 

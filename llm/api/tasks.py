@@ -1,4 +1,4 @@
-"""Celery tasks of the llm app."""
+"""Celery tasks of the llm app (here at the edge: the core knows nothing of Celery)."""
 
 from __future__ import annotations
 
