@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 import pytest
 
+from llm import http
 from llm.catalog import Catalog, build_catalog
 from llm.circuit import CircuitBreaker, CircuitPolicy
 from llm.health import HealthPolicy, HealthStore
@@ -222,6 +224,10 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+def _no_network(request: httpx.Request) -> httpx.Response:
+    raise AssertionError(f"the fake dialect sent a request: {request.url}")
+
+
 @pytest.fixture
 def fake(clock: FakeClock):
     """One scripted dialect installed under every dialect name the test catalogue uses."""
@@ -229,6 +235,9 @@ def fake(clock: FakeClock):
     names = ["openai", "anthropic", "ollama", "demo"]
     for name in names:
         register_dialect(name, dialect)
+    # Code that takes the process's HTTP client gets one that refuses every call: the fake
+    # dialect never sends a request (the conftest one level up restores the previous client).
+    http.set_client(httpx.AsyncClient(transport=httpx.MockTransport(_no_network)))
     yield dialect
     for name in names:
         register_dialect(name, None)
