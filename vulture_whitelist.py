@@ -93,14 +93,8 @@ _.prec  # decimal.localcontext() precision, read by the decimal module
 
 # --- test seams: the one place tests swap a dialect for a fake or reset process state
 register_dialect
-clear_in_process_cache
+clear_embedded_redis
 stop_usage_flusher
-
-# --- owned by the change reworking shared state (billing/admission.py, llm/sharedstate.py):
-# --- unused today, to be removed there rather than here to keep that change whole
-degraded
-clear_in_process_state
-_.shared
 
 # --- Django's BaseHandler calls load_middleware and reads these attributes (the API's handler
 # --- builds its middleware list itself; tests/api/test_api_handler.py pins them)

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
-from rest_framework.pagination import PageNumberPagination
+from rest_framework.pagination import CursorPagination
 from rest_framework.response import Response
 
 from analytics.serializers import AnalyticsQuery, RecentRequestsQuery, UsageRecordSerializer
-from analytics.usage_queries import analytics_for_org, records_for_org
+from analytics.usage_queries import records_for_org
+from analytics.usage_report import analytics_for_org
 from organizations.api import TenantView
 from organizations.models import Membership
 from organizations.serializers import MembershipSerializer, OrganizationSerializer
 
 
-class UsagePagination(PageNumberPagination):
+class UsagePagination(CursorPagination):
+    """Newest first, paged by cursor: no COUNT and no OFFSET over the organisation's history."""
+
+    ordering = ("-created_at", "-id")
     page_size = 50
     page_size_query_param = "page_size"
     max_page_size = 500
@@ -34,7 +38,7 @@ class RecentRequestsView(DashboardView):
             "api_key"
         )
         paginator = UsagePagination()
-        page = paginator.paginate_queryset(rows.order_by("-created_at", "-id"), request, view=self)
+        page = paginator.paginate_queryset(rows, request, view=self)
         return paginator.get_paginated_response(UsageRecordSerializer(page, many=True).data)
 
 

@@ -57,7 +57,7 @@ def _ping_redis_url(url: str) -> str:
 
 def _ping_redis() -> str:
     if not settings.REDIS_URL:
-        return "not configured (in-process cache)"
+        return "not configured (embedded store)"
     return _ping_redis_url(settings.REDIS_URL)
 
 

@@ -1,18 +1,20 @@
 """Usage recording off the hot path: enqueue now, write to the database in batches soon after.
 
 `await enqueue_usage(record)` costs one XADD (no database round trip). Flushers drain the queue
-into UsageRecord rows: the Celery beat task `flush_usage_records` and, without Redis, a background
-task each gateway process starts at start-up (every GATEWAY_USAGE_FLUSH_SECONDS) plus a last
-flush at exit.
+into UsageRecord rows: the Celery beat task `flush_usage_records` and, without REDIS_URL, a
+background task each gateway process starts at start-up (every GATEWAY_USAGE_FLUSH_SECONDS) plus
+a last flush at exit.
 
-With Redis the queue is a stream read through a consumer group:
+The queue is a Redis stream (llm/redis_clients.py: without REDIS_URL, the same stream in this
+process's embedded store) read through a consumer group:
 - an entry is acknowledged (and deleted) only after its row is committed; an entry a flusher read
   but never acknowledged (it died, or the database was down) is claimed by the next flusher once
   it has been idle GATEWAY_USAGE_CLAIM_IDLE_SECONDS (XAUTOCLAIM);
 - rows are inserted with ignore_conflicts on the unique request_id, so a replay is harmless;
 - concurrent flushers share the work (each entry goes to one of them): no lock.
-Without Redis the records wait in an in-process buffer. If Redis fails at enqueue the row is
-written directly (in a worker thread), and if even that fails it waits in the buffer.
+If Redis fails at enqueue the row is written directly (in a worker thread), and if even that
+fails it waits in the stream of this process's embedded store, which every flush of this process
+drains too.
 
 Bad rows never block good ones: values are bounded to their columns when the record is made
 (`analytics.usage_bounds`); a batch the database refuses is split in halves down to the rows it
@@ -28,12 +30,10 @@ import json
 import logging
 import os
 import socket
-import threading
 import time
 import uuid
 import weakref
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, NamedTuple
@@ -41,14 +41,22 @@ from typing import Any, NamedTuple
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import DataError, IntegrityError, transaction
+from django.db import DataError, IntegrityError, connection, connections, models, transaction
 from django.utils import timezone
 
 from analytics import metrics
 from analytics.models import DeadLetterUsage, PendingRollup, UsageRecord
 from analytics.rollups import floor_hour, usage_totals
 from analytics.usage_bounds import bound_usage_values, usage_fields
-from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis, get_sync_redis
+from llm.redis_clients import (
+    REDIS_ERRORS,
+    count_unavailable,
+    get_embedded_redis,
+    get_embedded_sync_redis,
+    get_redis,
+    get_sync_redis,
+    uses_real_redis,
+)
 from organizations.database import with_live_connection
 from organizations.models import ApiKey, Organization
 
@@ -56,13 +64,12 @@ logger = logging.getLogger(__name__)
 
 STREAM_KEY = "gw:usage:stream"
 GROUP = "writers"
+STAGING_TABLE = "usage_record_staging"
 CONSUMER = f"{socket.gethostname()}-{os.getpid()}"
 # What a row (not the database) can be refused for; anything else (connection lost) propagates
 # and the entries stay unacknowledged for the next flush.
 ROW_ERRORS = (IntegrityError, DataError, ValueError, TypeError, OverflowError, KeyError)
 
-_buffer: deque[str] = deque()
-_buffer_lock = threading.Lock()
 _flushers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Task]
 _flushers = weakref.WeakKeyDictionary()
 
@@ -101,13 +108,49 @@ def _to_row(raw: str | bytes) -> UsageRecord:
 def _insert(rows: list[UsageRecord]) -> None:
     hours = {floor_hour(row.created_at) for row in rows}
     with transaction.atomic():
-        UsageRecord.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+        if connection.vendor == "postgresql":
+            _copy_rows(rows)
+        else:
+            UsageRecord.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
         PendingRollup.objects.bulk_create(
             [PendingRollup(hour=hour, token=uuid.uuid4().hex) for hour in sorted(hours)],
             update_conflicts=True,
             unique_fields=["hour"],
             update_fields=["token"],
         )
+
+
+def _copy_rows(rows: list[UsageRecord]) -> None:
+    """COPY the rows into a per-session staging table, then move them across in one statement
+    that skips request ids already written (COPY itself cannot skip a conflict). A row the
+    table refuses raises here, as it would from an INSERT: the caller splits the batch."""
+    db = connections[UsageRecord.objects.db]
+    fields = [(f.attname, _copy_adapter(f, db)) for f in usage_fields().values()]
+    table = UsageRecord._meta.db_table
+    columns = ", ".join(db.ops.quote_name(f.column) for f in usage_fields().values())
+    create = f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} ON COMMIT DELETE ROWS AS SELECT"
+    move = f"INSERT INTO {table} ({columns}) SELECT {columns} FROM {STAGING_TABLE}"  # noqa: S608
+    with db.cursor() as cursor, db.wrap_database_errors:
+        # Same column types, no constraints; emptied at every commit or rollback.
+        cursor.execute(f"{create} {columns} FROM {table} WITH NO DATA")
+        with cursor.cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                values = row.__dict__
+                copy.write_row(
+                    [adapt(values[name]) if adapt else values[name] for name, adapt in fields]
+                )
+        cursor.execute(f"{move} ON CONFLICT (request_id) DO NOTHING")
+        cursor.execute(f"DELETE FROM {STAGING_TABLE}")  # noqa: S608 (a caller's longer transaction)
+
+
+def _copy_adapter(field: models.Field, db: Any) -> Callable[[Any], Any] | None:
+    """How a bounded value is written by COPY: as it is (psycopg adapts text, numbers, booleans,
+    Decimal), JSON as its text, times through the field (a naive one is made aware)."""
+    if isinstance(field, models.JSONField):
+        return lambda value: None if value is None else json.dumps(value, cls=field.encoder)
+    if isinstance(field, models.DateTimeField):
+        return lambda value: field.get_db_prep_save(value, db)
+    return None
 
 
 def _insert_all(rows: list[UsageRecord]) -> None:
@@ -192,24 +235,20 @@ def write_usage_payloads(payloads: list[str] | list[bytes]) -> int:
 async def enqueue_usage(record: Mapping[str, Any]) -> None:
     """Queue one UsageRecord (field values; relations as organization_id, api_key_id, user_id)."""
     payload = serialise_usage(record)
-    client = get_redis()
-    if client is None:
-        _buffer.append(payload)
-    else:
-        try:
-            await client.xadd(STREAM_KEY, {"p": payload})
-        except REDIS_ERRORS as exc:
-            logger.warning("Redis unavailable for usage (%s): writing directly", type(exc).__name__)
-            count_unavailable("usage", "direct_write")
-            await _write_directly(payload)
+    try:
+        await get_redis().xadd(STREAM_KEY, {"p": payload})
+    except REDIS_ERRORS as exc:
+        logger.warning("Redis unavailable for usage (%s): writing directly", type(exc).__name__)
+        count_unavailable("usage", "direct_write")
+        await _write_directly(payload)
 
 
 async def _write_directly(payload: str) -> None:
     try:
         await sync_to_async(write_usage_payloads)([payload])
     except Exception:
-        logger.exception("Usage record could not be written; kept in memory for the next flush")
-        _buffer.append(payload)
+        logger.exception("Usage record could not be written; queued in this process for later")
+        await get_embedded_redis().xadd(STREAM_KEY, {"p": payload})
 
 
 def start_usage_flusher() -> None:
@@ -241,18 +280,12 @@ async def stop_usage_flusher() -> None:
         await asyncio.gather(task, return_exceptions=True)
 
 
-def _flush_buffer() -> int:
-    with _buffer_lock:
-        payloads = list(_buffer)
-        for _ in payloads:
-            _buffer.popleft()
-    if not payloads:
-        return 0
-    try:
-        return write_usage_payloads(payloads)
-    except Exception:
-        _buffer.extendleft(reversed(payloads))
-        raise
+def _queues() -> list[Any]:
+    """The streams a flush of this process drains: its embedded store's (every record without
+    REDIS_URL; with it, the records that could be written nowhere else), then the shared one."""
+    if uses_real_redis():
+        return [get_embedded_sync_redis(), get_sync_redis()]
+    return [get_embedded_sync_redis()]
 
 
 def _ensure_group(client: Any) -> None:
@@ -325,19 +358,17 @@ def _flush_redis(client: Any) -> int:
 
 
 def flush_pending_usage() -> int:
-    """Write every pending record (in-process buffer, then the Redis stream). Sync: call it from
-    Celery, tests or shutdown code, never on the event loop. Returns the records handled.
+    """Write every pending record (`_queues()`). Sync: call it from Celery, tests or shutdown
+    code, never on the event loop. Returns the records handled.
 
     `gateway_usage_flush_last_success_timestamp_seconds` moves only when every source was drained
     (an empty queue counts), and `gateway_usage_flush_lag_seconds` is the age of the oldest entry
     left waiting, so GatewayUsageFlushLag fires only when writing has stopped."""
-    written = _flush_buffer()
-    lag = 0.0
-    client = get_sync_redis()
-    if client is not None:
+    written, lag = 0, 0.0
+    for client in _queues():
         try:
             written += _flush_redis(client)
-            lag = _oldest_waiting_age(client)
+            lag = max(lag, _oldest_waiting_age(client))
         except REDIS_ERRORS as exc:
             logger.warning("Redis unavailable to flush usage (%s)", type(exc).__name__)
             count_unavailable("usage", "flush_skipped")
@@ -347,10 +378,9 @@ def flush_pending_usage() -> int:
 
 
 def count_queued_usage() -> int:
-    """Usage records waiting to be written (this process's buffer and the Redis stream)."""
-    queued = len(_buffer)
-    client = get_sync_redis()
-    if client is not None:
+    """Usage records waiting to be written (the streams of `_queues()`)."""
+    queued = 0
+    for client in _queues():
         try:
             queued += client.xlen(STREAM_KEY)
         except REDIS_ERRORS:
@@ -364,11 +394,11 @@ async def aflush_pending_usage() -> int:
 
 
 def _flush_at_exit() -> None:
-    # Only the in-process buffer: records in Redis are safe and the next flusher takes them.
+    # Only the embedded store: records in a real Redis are safe and the next flusher takes them.
     try:
-        _flush_buffer()
+        _flush_redis(get_embedded_sync_redis())
     except Exception:
-        logger.exception("Usage records left in memory at exit could not be written")
+        logger.exception("Usage records left in this process at exit could not be written")
 
 
 atexit.register(_flush_at_exit)

@@ -1,8 +1,9 @@
 """Usage roll-ups: hourly and daily totals per organisation × model × API key × provider × error
 class.
 
-`roll_up_usage(now)` advances a high-water mark (RollupFillState) one whole hour at a time; each
-hour is rebuilt from the raw records and committed together with the mark, so a killed worker
+`roll_up_usage(now)` advances a high-water mark (RollupFillState) over every complete hour since
+it (up to a week a run); those hours are rebuilt from the raw records (one INSERT ... SELECT ...
+GROUP BY per level, hours then days) and committed together with the mark, so a killed worker
 loses nothing and a re-run of any window (`roll_up_window`) gives the same totals. It then
 rebuilds every hour below the mark that received a late record (PendingRollup, marked by the
 writer in the transaction that inserted it), and that hour's day.
@@ -19,7 +20,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Count, Q, Sum
 from django.db.models.functions import TruncHour
 from django.utils import timezone
@@ -82,7 +83,10 @@ def get_fill_end() -> datetime | None:
 
 
 def roll_up_usage(now: datetime | None = None, max_hours: int = 24 * 7) -> datetime | None:
-    """Roll up every complete hour not yet rolled up (up to max_hours per run); returns the mark."""
+    """Roll up every complete hour not yet rolled up (up to max_hours per run); returns the mark.
+
+    The hours are rebuilt together, one set-based statement per level, and committed with the
+    mark: a catch-up reads the records once instead of once per hour."""
     now = now or timezone.now()
     lag = timedelta(seconds=settings.GATEWAY_ROLLUP_LAG_SECONDS)
     target = floor_hour(now - lag)
@@ -91,15 +95,13 @@ def roll_up_usage(now: datetime | None = None, max_hours: int = 24 * 7) -> datet
         first = UsageRecord.objects.order_by("created_at").values_list("created_at", flat=True)
         first_at = first.first()
         start = floor_hour(first_at) if first_at else target
-    hours = 0
-    while start < target and hours < max_hours:
+    end = min(target, start + HOUR * max_hours)
+    if start < end:
         with transaction.atomic():
-            _rebuild_marked_hour(start)
+            _rebuild_marked(start, end)
             RollupFillState.objects.update_or_create(
-                name=FILL_STATE, defaults={"end": start + HOUR, "updated_at": timezone.now()}
+                name=FILL_STATE, defaults={"end": end, "updated_at": timezone.now()}
             )
-        start += HOUR
-        hours += 1
     if get_fill_end() is None:
         RollupFillState.objects.create(name=FILL_STATE, end=target)
     fill_end = get_fill_end()
@@ -116,26 +118,29 @@ def roll_up_late_records(fill_end: datetime | None = None) -> int:
     hours = list(late.values_list("hour", flat=True))
     for hour in hours:
         with transaction.atomic():
-            _rebuild_marked_hour(hour)
+            _rebuild_marked(hour, hour + HOUR)
     return len(hours)
 
 
-def _rebuild_marked_hour(hour: datetime) -> None:
-    # Read the mark first: a record committed after this read changes the token, so the delete
-    # below misses and the hour is rebuilt again on the next run.
-    token = PendingRollup.objects.filter(hour=hour).values_list("token", flat=True).first()
-    _rebuild_hour(hour)
-    if token is not None:
-        PendingRollup.objects.filter(hour=hour, token=token).delete()
+def _rebuild_marked(start: datetime, end: datetime) -> None:
+    """Rebuild [start, end) and clear the hours' late marks, unless a record came meanwhile."""
+    # Read the marks first: a record committed after this read changes its hour's token, so the
+    # delete below misses and the hour is rebuilt again on the next run.
+    marks = list(
+        PendingRollup.objects.filter(hour__gte=start, hour__lt=end).values_list("hour", "token")
+    )
+    _rebuild(start, end)
+    if marks:
+        read = Q()
+        for hour, token in marks:
+            read |= Q(hour=hour, token=token)
+        PendingRollup.objects.filter(read).delete()
 
 
 def roll_up_window(start: datetime, end: datetime) -> None:
     """Rebuild every hour in [start, end) (and its days) from the raw records."""
-    hour = floor_hour(start)
-    while hour < end:
-        with transaction.atomic():
-            _rebuild_marked_hour(hour)
-        hour += HOUR
+    with transaction.atomic():
+        _rebuild_marked(floor_hour(start), end)
 
 
 def _aggregates():
@@ -148,52 +153,64 @@ def _aggregates():
     }
 
 
-def _rebuild_hour(hour: datetime) -> None:
-    records = UsageRecord.objects.filter(created_at__gte=hour, created_at__lt=hour + HOUR)
-    rows = records.values(*DIMENSIONS).annotate(**_aggregates())
-    UsageRollup.objects.filter(frequency=Frequency.HOUR, period_start=hour).delete()
-    UsageRollup.objects.bulk_create(
-        _rollup(row, row["requested_model"], Frequency.HOUR, hour) for row in rows.order_by()
-    )
-    _rebuild_day(floor_day(hour))
+ROLLUP_TABLE = UsageRollup._meta.db_table
+RECORD_TABLE = UsageRecord._meta.db_table
+ROLLUP_COLUMNS = (
+    "organization_id, api_key_id, model, provider, error_class, frequency, period_start, "
+    "requests, errors, cache_hits, input_tokens, output_tokens, cached_input_tokens, cost, "
+    "latency_ms_sum"
+)
+# Each level is one INSERT ... SELECT ... GROUP BY: the database sums, nothing comes to Python.
+HOURS_SQL = f"""
+    INSERT INTO {ROLLUP_TABLE} ({ROLLUP_COLUMNS})
+    SELECT organization_id, api_key_id, requested_model, provider, error_class, 'hour', {{hour}},
+           COUNT(*), SUM(CASE WHEN status >= 400 THEN 1 ELSE 0 END),
+           SUM(CASE WHEN cache_hit THEN 1 ELSE 0 END), SUM(input_tokens), SUM(output_tokens),
+           SUM(cached_input_tokens), SUM(cost), SUM(latency_ms)
+    FROM {RECORD_TABLE}
+    WHERE created_at >= %s AND created_at < %s
+    GROUP BY organization_id, api_key_id, requested_model, provider, error_class, {{hour}}
+"""  # noqa: S608
+DAYS_SQL = f"""
+    INSERT INTO {ROLLUP_TABLE} ({ROLLUP_COLUMNS})
+    SELECT organization_id, api_key_id, model, provider, error_class, 'day', {{day}},
+           SUM(requests), SUM(errors), SUM(cache_hits), SUM(input_tokens), SUM(output_tokens),
+           SUM(cached_input_tokens), SUM(cost), SUM(latency_ms_sum)
+    FROM {ROLLUP_TABLE}
+    WHERE frequency = 'hour' AND period_start >= %s AND period_start < %s
+    GROUP BY organization_id, api_key_id, model, provider, error_class, {{day}}
+"""  # noqa: S608
+TRUNCATE_TO = {
+    # Times are UTC (USE_TZ); SQLite keeps them as "YYYY-MM-DD HH:MM:SS[.ffffff]" text.
+    "postgresql": {
+        "hour": "date_trunc('hour', created_at, 'UTC')",
+        "day": "date_trunc('day', period_start, 'UTC')",
+    },
+    "sqlite": {
+        "hour": "strftime('%%Y-%%m-%%d %%H:00:00', created_at)",
+        "day": "strftime('%%Y-%%m-%%d 00:00:00', period_start)",
+    },
+}
 
 
-def _rebuild_day(day: datetime) -> None:
-    hourly = UsageRollup.objects.filter(
-        frequency=Frequency.HOUR, period_start__gte=day, period_start__lt=day + timedelta(days=1)
-    )
-    rows = hourly.values("organization_id", "api_key_id", "model", "provider", "error_class")
-    rows = rows.annotate(
-        requests=Sum("requests"),
-        errors=Sum("errors"),
-        cache_hits=Sum("cache_hits"),
-        latency_ms_sum=Sum("latency_ms_sum"),
-        **{name: Sum(name) for name in SUMMED},
-    )
-    UsageRollup.objects.filter(frequency=Frequency.DAY, period_start=day).delete()
-    UsageRollup.objects.bulk_create(
-        _rollup(row, row["model"], Frequency.DAY, day) for row in rows.order_by()
-    )
-
-
-def _rollup(row: dict, model: str, frequency: str, start: datetime) -> UsageRollup:
-    return UsageRollup(
-        organization_id=row["organization_id"],
-        api_key_id=row["api_key_id"],
-        model=model,
-        provider=row["provider"],
-        error_class=row["error_class"],
-        frequency=frequency,
-        period_start=start,
-        requests=row["requests"] or 0,
-        errors=row["errors"] or 0,
-        cache_hits=row["cache_hits"] or 0,
-        input_tokens=row["input_tokens"] or 0,
-        output_tokens=row["output_tokens"] or 0,
-        cached_input_tokens=row["cached_input_tokens"] or 0,
-        cost=row["cost"] or Decimal("0"),
-        latency_ms_sum=row["latency_ms_sum"] or 0,
-    )
+def _rebuild(start: datetime, end: datetime) -> None:
+    """Replace the hourly roll-ups of [start, end) and the daily ones of the days it touches."""
+    truncate = TRUNCATE_TO[connection.vendor]
+    first_day, last_day = floor_day(start), floor_day(end - timedelta(microseconds=1))
+    days_end = last_day + timedelta(days=1)
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            # A catch-up groups millions of rows: let the sort or hash stay in memory.
+            cursor.execute("SET LOCAL work_mem = '256MB'")
+        UsageRollup.objects.filter(
+            frequency=Frequency.HOUR, period_start__gte=start, period_start__lt=end
+        ).delete()
+        cursor.execute(HOURS_SQL.format(hour=truncate["hour"]), [adapt(start), adapt(end)])
+        UsageRollup.objects.filter(
+            frequency=Frequency.DAY, period_start__gte=first_day, period_start__lt=days_end
+        ).delete()
+        cursor.execute(DAYS_SQL.format(day=truncate["day"]), [adapt(first_day), adapt(days_end)])
 
 
 def usage_totals(

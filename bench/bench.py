@@ -1,13 +1,12 @@
 """Benchmark driver: start the upstream and each target, drive them with wrk, print one table.
 
-Targets: direct (the nginx upstream itself), litellm (LiteLLM's proxy), gateway (this project,
-gunicorn + 2 uvicorn workers, PostgreSQL, Redis, governance on). Scenarios: json (non-stream),
-stream (SSE), cache (temperature 0, the same body every time), each at every concurrency.
+Targets: direct (the nginx upstream itself), litellm (LiteLLM's proxy), portkey (Portkey's
+gateway, 2 node:cluster workers), gateway (this project, gunicorn + 2 uvicorn workers + Celery,
+PostgreSQL, Redis, governance on). Scenarios: json (non-stream), stream (SSE), cache
+(temperature 0, the same body every time), each at every concurrency. Optional: a soak of the
+gateway (BENCH_SOAK=1) and many open streams held through it (BENCH_OPEN_STREAMS=N).
 
-Environment: BENCH_TARGETS (direct,litellm,gateway), BENCH_SCENARIOS (json,stream,cache),
-BENCH_CONCURRENCY (1,16,64), BENCH_DURATION seconds per run (10), BENCH_WARMUP seconds (3),
-BENCH_PYTHON (the gateway's interpreter), BENCH_LITELLM (the litellm executable),
-BENCH_DATABASE_URL, BENCH_REDIS_URL.
+Every knob is an environment variable, listed in bench/README.md.
 """
 
 from __future__ import annotations
@@ -27,11 +26,13 @@ from pathlib import Path
 import procstat
 import report
 import servers
+import slow_upstream
 import upstream
 
 BENCH_DIR = Path(__file__).resolve().parent
 LUA = BENCH_DIR / "chat.lua"
 RESULT_MARKER = "BENCH_RESULT "
+OPEN_STREAMS_MARKER = "OPEN_STREAMS_RESULT "
 SCENARIOS = {  # name -> (stream, temperature)
     "json": (False, "0.7"),
     "stream": (True, "0.7"),
@@ -53,6 +54,14 @@ class Target:
     models: dict[str, str] = field(default_factory=dict)  # scenario -> model name
     api_key: str = ""
     cache_opt_in: bool = False  # LiteLLM's cache answers only requests that ask for it
+    headers: dict[str, dict[str, str]] = field(default_factory=dict)  # scenario -> extra headers
+    ledger: object | None = None  # usage_rows.UsageLedger: the gateway's rows are counted
+
+    def request_headers(self, scenario: str) -> dict[str, str]:
+        headers = {"Content-Type": "application/json"} | self.headers.get(scenario, {})
+        if self.api_key:
+            headers["Authorization"] = f"Bearer {self.api_key}"
+        return headers
 
     def body(self, scenario: str) -> dict:
         stream, temperature = SCENARIOS[scenario]
@@ -77,8 +86,7 @@ def check_once(target: Target, scenario: str) -> str | None:
     request = urllib.request.Request(  # noqa: S310 - always http://127.0.0.1
         target.urls[scenario],
         data=json.dumps(target.body(scenario)).encode(),
-        headers={"Content-Type": "application/json"}
-        | ({"Authorization": f"Bearer {target.api_key}"} if target.api_key else {}),
+        headers=target.request_headers(scenario),
         method="POST",
     )
     try:
@@ -104,7 +112,9 @@ def run_wrk(target: Target, scenario: str, connections: int, seconds: int, sampl
     argv += ["--timeout", "10s", "--latency", "-s", str(LUA), target.urls[scenario], "--"]
     argv += [model, "1" if stream else "0", temperature]
     argv.append("1" if scenario == "cache" and target.cache_opt_in else "0")
-    env = {**os.environ, "BENCH_API_KEY": target.api_key}
+    headers = target.headers.get(scenario, {})
+    extra = "\n".join(f"{name}: {value}" for name, value in headers.items())
+    env = {**os.environ, "BENCH_API_KEY": target.api_key, "BENCH_HEADERS": extra}
     for sampler in samplers:
         sampler.sample()
     with subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env) as wrk:
@@ -121,11 +131,12 @@ def run_wrk(target: Target, scenario: str, connections: int, seconds: int, sampl
     raise RuntimeError(f"wrk printed no result:\n{output[-1000:]}")
 
 
-def services_pids() -> list[int]:
-    """PostgreSQL backends of the benchmark database, and Redis (shared, so approximate)."""
+def services_pids(exclude: frozenset[int] = frozenset()) -> list[int]:
+    """PostgreSQL backends of the benchmark database, and Redis (shared, so approximate);
+    without the driver's own backend (it counts usage rows)."""
     database = os.environ["BENCH_DATABASE_URL"].rsplit("/", 1)[-1]
     pids = [pid for pid in procstat.find_processes(f" {database} ") if "postgres:" in _cmd(pid)]
-    return pids + procstat.find_processes("redis-server")
+    return [pid for pid in pids if pid not in exclude] + procstat.find_processes("redis-server")
 
 
 def _cmd(pid: int) -> str:
@@ -138,15 +149,51 @@ def _cmd(pid: int) -> str:
 class PidsSampler(procstat.TreeSampler):
     """CPU of a set of processes found anew at each sample (backends come and go)."""
 
-    def __init__(self) -> None:
+    def __init__(self, exclude: frozenset[int] = frozenset()) -> None:
         super().__init__(root=0)
+        self.exclude = exclude
 
     def sample(self) -> None:
-        for pid in services_pids():
+        for pid in services_pids(self.exclude):
             stat = procstat.read_stat(pid)
             if stat is not None:
                 self.first_cpu.setdefault(pid, stat[1])
                 self.last_cpu[pid] = stat[1]
+
+
+def _exclude(target: Target) -> frozenset[int]:
+    return frozenset([target.ledger.backend_pid]) if target.ledger else frozenset()
+
+
+def usage_delta(before, after, drained: bool) -> dict:
+    return {
+        "usage_rows": after.rows - before.rows,
+        "usage_cut": after.cut - before.cut,
+        "usage_dead_letters": after.dead_letters - before.dead_letters,
+        "usage_drained": drained,
+    }
+
+
+def measured_run(target: Target, scenario: str, connections: int, seconds: int) -> dict:
+    """One wrk run with the server's and the services' CPU sampled; for the gateway, its usage
+    rows counted before and after (sampling on until the queue is drained: the flush of this
+    run's rows is work of this run)."""
+    server_cpu = procstat.TreeSampler(target.server.pid)
+    services_cpu = PidsSampler(_exclude(target))
+    samplers = [server_cpu, services_cpu]
+    before = target.ledger.settle(lambda: None)[0] if target.ledger else None
+    result = run_wrk(target, scenario, connections, seconds, samplers)
+    row = {"target": target.name, "scenario": scenario, "concurrency": connections, **result}
+    if target.ledger:
+        during_wrk = server_cpu.cpu_seconds()
+        after, drained = target.ledger.settle(lambda: [s.sample() for s in samplers])
+        row |= usage_delta(before, after, drained)
+        row["server_cpu_drain_s"] = server_cpu.cpu_seconds() - during_wrk  # in server_cpu_s
+    row["server_cpu_s"] = server_cpu.cpu_seconds()
+    row["services_cpu_s"] = services_cpu.cpu_seconds()
+    row["worker_rss_mb"] = sorted(server_cpu.peak_worker_rss.values())
+    row["loadavg"] = os.getloadavg()[0]
+    return row
 
 
 def measure(target: Target, scenarios: list[str], rows: list[dict]) -> None:
@@ -166,14 +213,7 @@ def measure(target: Target, scenarios: list[str], rows: list[dict]) -> None:
         if warmup:
             run_wrk(target, scenario, 16, warmup, [])
         for connections in [int(c) for c in env_list("BENCH_CONCURRENCY", "1,16,64")]:
-            server_cpu = procstat.TreeSampler(target.server.pid)
-            services_cpu = PidsSampler()
-            result = run_wrk(target, scenario, connections, duration, [server_cpu, services_cpu])
-            row = base | {"concurrency": connections, **result}
-            row["server_cpu_s"] = server_cpu.cpu_seconds()
-            row["services_cpu_s"] = services_cpu.cpu_seconds()
-            row["worker_rss_mb"] = sorted(server_cpu.peak_worker_rss.values())
-            row["loadavg"] = os.getloadavg()[0]
+            row = measured_run(target, scenario, connections, duration)
             rows.append(row)
             print("  " + report.describe(row), flush=True)
 
@@ -205,9 +245,48 @@ def measure_litellm(workdir: Path, scenarios: list[str], rows: list) -> None:
         server.stop()
 
 
+def measure_portkey(workdir: Path, scenarios: list[str], rows: list) -> None:
+    """Portkey routes by headers: provider openai, its base URL the upstream's port. It has no
+    cache scenario (its cache is a feature of the hosted product)."""
+    try:
+        server = servers.start_portkey(workdir)
+    except RuntimeError as error:
+        print(f"  portkey: NOT MEASURED, did not start: {error}", flush=True)
+        rows.append({"target": "portkey", "scenario": "all", "problem": "did not start"})
+        return
+    try:
+        url = f"http://127.0.0.1:{servers.PORTKEY_PORT}/v1/chat/completions"
+        ports = {"json": upstream.UPSTREAM_PORT, "stream": upstream.STREAM_PORT}
+        headers = {
+            scenario: {
+                "x-portkey-provider": "openai",
+                "x-portkey-custom-host": f"http://127.0.0.1:{port}/v1",
+            }
+            for scenario, port in ports.items()
+        }
+        target = Target(
+            "portkey", server, dict.fromkeys(ports, url), api_key="sk-bench", headers=headers
+        )
+        measure(target, scenarios, rows)
+    finally:
+        server.stop()
+
+
+def usage_ledger(database_url: str, redis_url: str):
+    """The gateway's usage rows, counted from outside (None if the stores cannot be reached)."""
+    try:
+        import usage_rows
+
+        return usage_rows.UsageLedger(database_url, redis_url)
+    except Exception as error:  # noqa: BLE001 - the table still comes out, with a warning
+        print(f"  usage rows NOT COUNTED: {error}", flush=True)
+        return None
+
+
 def measure_gateway(workdir: Path, scenarios: list[str], rows: list) -> None:
     """The upstream is chosen by OPENAI_BASE_URL, so the stream scenario runs against a second
-    start of the gateway pointed at the streaming port."""
+    start of the gateway pointed at the streaming port (and the open-streams scenario against a
+    third, pointed at the slow upstream)."""
     python = os.environ.get("BENCH_PYTHON", sys.executable)
     database_url, redis_url = os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_REDIS_URL"]
     try:
@@ -216,25 +295,173 @@ def measure_gateway(workdir: Path, scenarios: list[str], rows: list) -> None:
         print(f"  gateway: NOT MEASURED, setup failed: {error}", flush=True)
         rows.append({"target": "gateway", "scenario": "all", "problem": "setup failed"})
         return
+    ledger = usage_ledger(database_url, redis_url)
     url = f"http://127.0.0.1:{servers.GATEWAY_PORT}/v1/chat/completions"
+    soak = os.environ.get("BENCH_SOAK", "0") not in ("", "0")
     phases = [
         (upstream.UPSTREAM_PORT, [s for s in scenarios if s != "stream"]),
         (upstream.STREAM_PORT, [s for s in scenarios if s == "stream"]),
     ]
-    for upstream_port, phase_scenarios in phases:
-        if not phase_scenarios:
-            continue
-        try:
-            server = servers.start_gateway(workdir, python, database_url, redis_url, upstream_port)
-        except RuntimeError as error:
-            print(f"  gateway: NOT MEASURED, did not start: {error}", flush=True)
-            rows.append({"target": "gateway", "scenario": "all", "problem": "did not start"})
+    try:
+        for upstream_port, phase_scenarios in phases:
+            if not phase_scenarios and not (soak and upstream_port == upstream.UPSTREAM_PORT):
+                continue
+            try:
+                server = servers.start_gateway(
+                    workdir, python, database_url, redis_url, upstream_port
+                )
+            except RuntimeError as error:
+                print(f"  gateway: NOT MEASURED, did not start: {error}", flush=True)
+                rows.append({"target": "gateway", "scenario": "all", "problem": "did not start"})
+                return
+            try:
+                target = Target(
+                    "gateway",
+                    server,
+                    dict.fromkeys([*phase_scenarios, "json"], url),
+                    api_key=api_key,
+                    ledger=ledger,
+                )
+                measure(target, phase_scenarios, rows)
+                if soak and upstream_port == upstream.UPSTREAM_PORT:
+                    run_soak(target, rows)
+            finally:
+                server.stop()
+        streams = int(os.environ.get("BENCH_OPEN_STREAMS", "0"))
+        if streams > 0:
+            run_open_streams(workdir, python, api_key, ledger, streams, rows)
+    finally:
+        if ledger is not None:
+            ledger.close()
+
+
+def _merge_pieces(pieces: list[dict]) -> dict:
+    """Several wrk runs as one: counts added; p50 the median of the pieces', p99 and max the
+    worst piece's (wrk's histograms are not kept, so these are approximations)."""
+    merged = {key: sum(piece[key] for piece in pieces) for key in report.COUNTS}
+    p50s = sorted(piece["p50_us"] for piece in pieces)
+    merged["p50_us"] = p50s[len(p50s) // 2]
+    merged["p99_us"] = max(piece["p99_us"] for piece in pieces)
+    merged["max_us"] = max(piece["max_us"] for piece in pieces)
+    return merged
+
+
+def soak_phase(target: Target, name: str, connections: int, stop, piece_seconds: int) -> dict:
+    """wrk in pieces of piece_seconds until stop(requests, elapsed) says so; the worker RSS at the
+    end of every piece is kept (its first and last value give the growth)."""
+    server_cpu = procstat.TreeSampler(target.server.pid)
+    services_cpu = PidsSampler(_exclude(target))
+    samplers = [server_cpu, services_cpu]
+    before = target.ledger.settle(lambda: None)[0] if target.ledger else None
+    rss_start = _worker_rss(target.server.pid)
+    pieces: list[dict] = []
+    rss_series = [rss_start]
+    started = time.monotonic()
+    while not stop(sum(p["requests"] for p in pieces), time.monotonic() - started):
+        pieces.append(run_wrk(target, "json", connections, piece_seconds, samplers))
+        rss_series.append(_worker_rss(target.server.pid))
+        print(
+            f"    {name}: {sum(p['requests'] for p in pieces)} requests, RSS "
+            f"{'/'.join(f'{mb:.0f}' for mb in rss_series[-1])} MB",
+            flush=True,
+        )
+    row = {"target": target.name, "scenario": name, "concurrency": connections}
+    row |= _merge_pieces(pieces)
+    row["wrk_stops"] = len(pieces)
+    if target.ledger:
+        during_wrk = server_cpu.cpu_seconds()
+        after, drained = target.ledger.settle(lambda: [s.sample() for s in samplers])
+        row |= usage_delta(before, after, drained)
+        row["server_cpu_drain_s"] = server_cpu.cpu_seconds() - during_wrk
+    row["server_cpu_s"] = server_cpu.cpu_seconds()
+    row["services_cpu_s"] = services_cpu.cpu_seconds()
+    row["worker_rss_mb"] = sorted(server_cpu.peak_worker_rss.values())
+    row["rss_series_mb"] = rss_series
+    row["loadavg"] = os.getloadavg()[0]
+    return row
+
+
+def _worker_rss(root: int) -> list[float]:
+    """Current RSS of each worker, in a stable order (by pid)."""
+    return [round(procstat.read_rss_mb(pid), 1) for pid in sorted(procstat.list_workers(root))]
+
+
+def run_soak(target: Target, rows: list[dict]) -> None:
+    """BENCH_SOAK: BENCH_SOAK_REQUESTS (100,000) JSON requests, then the RSS of each worker; then
+    BENCH_SOAK_MINUTES (10) of load, and how much each worker's RSS grew over them."""
+    total = int(os.environ.get("BENCH_SOAK_REQUESTS", "100000"))
+    minutes = float(os.environ.get("BENCH_SOAK_MINUTES", "10"))
+    connections = int(os.environ.get("BENCH_SOAK_CONCURRENCY", "64"))
+    print(f"  soak: {total} requests, then {minutes:g} min at c={connections}", flush=True)
+    row = soak_phase(
+        target, f"soak {total} req", connections, lambda n, _: n >= total, piece_seconds=10
+    )
+    rows.append(row)
+    print("  " + report.describe(row), flush=True)
+    seconds = minutes * 60
+    piece = max(1, min(60, round(seconds)))
+    row = soak_phase(
+        target, f"soak {minutes:g} min", connections, lambda _, t: t >= seconds - 0.5, piece
+    )
+    rows.append(row)
+    print("  " + report.describe(row), flush=True)
+
+
+def run_open_streams(
+    workdir: Path, python: str, api_key: str, ledger, streams: int, rows: list[dict]
+) -> None:
+    """BENCH_OPEN_STREAMS: that many slow streams held open through the gateway at once."""
+    seconds = float(os.environ.get("BENCH_OPEN_STREAM_SECONDS", "60"))
+    interval = float(os.environ.get("BENCH_OPEN_STREAM_INTERVAL", "5"))
+    print(f"open streams: {streams} streams of {seconds:g} s (a chunk every {interval:g} s)")
+    base = {"target": "gateway", "scenario": "open streams", "streams": streams}
+    database_url, redis_url = os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_REDIS_URL"]
+    slow = None
+    try:
+        slow = servers.start_slow_upstream(workdir, interval, seconds)
+        server = servers.start_gateway(
+            workdir, python, database_url, redis_url, servers.SLOW_UPSTREAM_PORT, backlog=65535
+        )
+    except RuntimeError as error:
+        if slow is not None:
+            slow.stop()
+        print(f"  open streams: NOT MEASURED, did not start: {error}", flush=True)
+        rows.append(base | {"problem": f"did not start: {error}"})
+        return
+    try:
+        before = ledger.settle(lambda: None)[0] if ledger else None
+        argv = [python, str(BENCH_DIR / "open_streams.py")]
+        argv += ["--url", f"http://127.0.0.1:{servers.GATEWAY_PORT}/v1/chat/completions"]
+        argv += ["--gateway-pid", str(server.pid), "--streams", str(streams)]
+        argv += ["--seconds", str(seconds)]
+        env = {**os.environ, "BENCH_API_KEY": api_key}
+        done = subprocess.run(
+            argv,
+            cwd=BENCH_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=seconds * 4 + 600,
+            check=False,
+        )
+        result = None
+        for line in done.stdout.splitlines():
+            if line.startswith(OPEN_STREAMS_MARKER):
+                result = json.loads(line[len(OPEN_STREAMS_MARKER) :])
+        if result is None:
+            problem = f"client failed: {(done.stdout + done.stderr)[-500:]}"
+            print(f"  open streams: NOT MEASURED, {problem}", flush=True)
+            rows.append(base | {"problem": problem})
             return
-        try:
-            target = Target("gateway", server, dict.fromkeys(phase_scenarios, url), api_key=api_key)
-            measure(target, phase_scenarios, rows)
-        finally:
-            server.stop()
+        row = base | {"open_streams": result}
+        if ledger:
+            after, drained = ledger.settle(lambda: None)
+            row |= usage_delta(before, after, drained)
+        rows.append(row)
+        print("  " + report.describe_open_streams(row), flush=True)
+    finally:
+        server.stop()
+        slow.stop()
 
 
 def stop_on_signal(signum: int, frame: object) -> None:
@@ -246,10 +473,13 @@ def main() -> int:
     signal.signal(signal.SIGTERM, stop_on_signal)
     os.environ.setdefault("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/gw_bench")
     os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
-    targets = env_list("BENCH_TARGETS", "direct,litellm,gateway")
+    targets = env_list("BENCH_TARGETS", "direct,litellm,portkey,gateway")
     scenarios = env_list("BENCH_SCENARIOS", "json,stream,cache")
     rows: list[dict] = []
     started = time.time()
+    if int(os.environ.get("BENCH_OPEN_STREAMS", "0")) > 0:
+        # Inherited by every server started from here: one fd per open stream and more.
+        slow_upstream.raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="llm-gateway-bench-") as tmp:
         workdir = Path(tmp)
         nginx = servers.start_nginx(workdir)
@@ -260,10 +490,12 @@ def main() -> int:
                     measure_direct(nginx, scenarios, rows)
                 elif name == "litellm":
                     measure_litellm(workdir, scenarios, rows)
+                elif name == "portkey":
+                    measure_portkey(workdir, scenarios, rows)
                 elif name == "gateway":
                     measure_gateway(workdir, scenarios, rows)
                 else:
-                    print(f"  unknown target {name!r} (direct, litellm, gateway)", flush=True)
+                    print(f"  unknown target {name!r} (direct, litellm, portkey, gateway)")
         finally:
             nginx.stop()
     text = report.render(rows, started)

@@ -1,6 +1,7 @@
 -- wrk script: POST one chat completion, the same body every time.
 --   wrk -s bench/chat.lua URL -- <model> <stream:0|1> <temperature> [cache_opt_in:0|1]
--- The bearer key comes from the environment (BENCH_API_KEY), never from the command line.
+-- The bearer key comes from the environment (BENCH_API_KEY), never from the command line, and so
+-- do a target's own headers (BENCH_HEADERS: one "Name: value" per line, e.g. Portkey's provider).
 -- done() prints one JSON line (prefixed BENCH_RESULT) that the driver parses.
 
 local function build_body(model, stream, temperature, cache_opt_in)
@@ -31,6 +32,13 @@ function init(args)
    local key = os.getenv("BENCH_API_KEY")
    if key and key ~= "" then
       wrk.headers["Authorization"] = "Bearer " .. key
+   end
+   local extra = os.getenv("BENCH_HEADERS") or ""
+   for line in extra:gmatch("[^\n]+") do
+      local name, value = line:match("^%s*([^:]+):%s*(.-)%s*$")
+      if name then
+         wrk.headers[name] = value
+      end
    end
    wrk.body = build_body(model, stream, temperature, cache_opt_in)
 end

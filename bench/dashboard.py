@@ -1,11 +1,17 @@
-"""Server time of every dashboard page with many usage records in one organisation.
+"""Server time of every dashboard page and usage API endpoint with many usage records.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_dashboard_bench \
         .venv/bin/python bench/dashboard.py --records 1000000
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_ledger_bench \
+        .venv/bin/python bench/dashboard.py --rows 10000000 --orgs 1000 --time-rollup
 
-Migrates the database, seeds the organisation once (`manage.py seed_usage`, which also rolls the
-records up like the Celery beat task), then times each page through Django's full request path
+Migrates the database, seeds once, then times each page through Django's full request path
 in-process (middleware, view, queries, template): the server's time, without the network.
+`--records` seeds the "Bench" organisation alone with bulk inserts (`manage.py seed_usage`, which
+also rolls the records up like the Celery beat task); `--rows` makes that many records in the
+database across `--orgs` organisations, "Bench" being one of them with `--hot-share` of the rows
+(`seed_usage --rows`). `--time-rollup` then throws the roll-ups away and times the roll-up job
+rebuilding all of them, the way a fresh deployment (or the first beat run) would.
 """
 
 from __future__ import annotations
@@ -36,6 +42,10 @@ PAGES = [
     "/dashboard/models/",
     "/billing/",
     "/billing/plan-usage/",
+    "/api/dashboard/analytics",
+    "/api/dashboard/recent-requests",
+    "/api/dashboard/recent-requests?status=error",
+    "/api/dashboard/recent-requests?model=gpt-4o-mini&page_size=200",
 ]
 
 
@@ -43,6 +53,10 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--records", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=20)
+    parser.add_argument("--rows", type=int, help="records made in the database (PostgreSQL)")
+    parser.add_argument("--orgs", type=int, default=1000, help="with --rows")
+    parser.add_argument("--hot-share", type=float, default=0.1, help="Bench's share of --rows")
+    parser.add_argument("--time-rollup", action="store_true")
     args = parser.parse_args()
 
     import django
@@ -66,15 +80,32 @@ def main() -> None:
         for name in ("production", "staging", "batch jobs"):
             mint_api_key(org, name=name, created_by=user)
     org = user.current_organization
-    have = UsageRecord.objects.for_org(org).count()
-    if have < args.records:
-        print(f"seeding {args.records - have} records…", flush=True)
-        call_command("seed_usage", org.slug, records=args.records - have)
+    if args.rows:
+        if not UsageRecord.objects.exists():
+            print(f"seeding {args.rows:,} records across {args.orgs} organisations…", flush=True)
+            call_command(
+                "seed_usage",
+                org.slug,
+                rows=args.rows,
+                orgs=args.orgs,
+                hot_share=args.hot_share,
+                no_rollup=args.time_rollup,
+            )
+    else:
+        have = UsageRecord.objects.for_org(org).count()
+        if have < args.records:
+            print(f"seeding {args.records - have} records…", flush=True)
+            call_command("seed_usage", org.slug, records=args.records - have)
+    if args.time_rollup:
+        time_rollup()
     record = UsageRecord.objects.for_org(org).order_by("-created_at").first()
 
     client = Client()
     client.force_login(user)
+    total = UsageRecord.objects.count() if args.rows else None
     print(f"\n{UsageRecord.objects.for_org(org).count():,} usage records in the organisation")
+    if total is not None:
+        print(f"{total:,} usage records in all")
     print(f"{connection.vendor}, {args.repeat} requests per page\n")
     print("| page | median ms | p95 ms | max ms | queries |")
     print("| --- | ---: | ---: | ---: | ---: |")
@@ -94,6 +125,30 @@ def main() -> None:
             f"| `{page}` | {statistics.median(times):.1f} | {p95:.1f} | {times[-1]:.1f} "
             f"| {len(queries)} |"
         )
+
+
+def time_rollup() -> None:
+    """Drop every roll-up, then time the roll-up job rebuilding them from the raw records."""
+    from django.utils import timezone
+
+    from analytics.models import PendingRollup, RollupFillState, UsageRecord, UsageRollup
+    from analytics.rollups import roll_up_usage
+
+    UsageRollup.objects.all().delete()
+    RollupFillState.objects.all().delete()
+    PendingRollup.objects.all().delete()
+    first = UsageRecord.objects.order_by("created_at").values_list("created_at", flat=True)[0]
+    now = timezone.now()
+    hours = int((now - first).total_seconds() // 3600) + 2
+    started = time.perf_counter()
+    roll_up_usage(now, max_hours=hours)
+    took = time.perf_counter() - started
+    print(
+        f"roll-up of {UsageRecord.objects.count():,} records ({hours} hours): {took:.1f} s, "
+        f"{UsageRollup.objects.filter(frequency='hour').count():,} hourly and "
+        f"{UsageRollup.objects.filter(frequency='day').count():,} daily rows",
+        flush=True,
+    )
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """Ledger simulation: N usage records through the real queue flush, roll-ups and Stripe metering.
 
 No HTTP: records are queued exactly as the edge queues them (the serialised, bounded form, into
-the Redis stream with REDIS_URL, else the in-process buffer), hour by simulated hour, with late
+the Redis stream: with REDIS_URL, else in the embedded store), hour by simulated hour, with late
 rows (written after their hour was rolled up), replays (the same request id twice) and poison rows
 (a 10,000-character model name, 10^15 tokens). At every hour boundary the real
 `flush_pending_usage`, `roll_up_usage` and `report_overage` run (Stripe is an in-memory fake
@@ -10,6 +10,15 @@ client); at the end `reconcile_usage` must show no drift and rows must equal req
     DATABASE_URL=sqlite:///bench-ledger.sqlite3 .venv/bin/python bench/ledger.py --records 1000000
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_ledger REDIS_URL=redis://127.0.0.1:6379/9 \\
         .venv/bin/python bench/ledger.py
+
+With `--sustained` it measures the write path instead: a producer process queues `--rate`
+records a second for `--seconds` into the Redis stream while `--flushers` processes drain it with
+the real `flush_pending_usage`; it reports records/s in and out, the largest backlog, and checks
+that every distinct request became exactly one row (count in = count out). `--writer insert`
+swaps the COPY writer for batched INSERTs, to compare.
+
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/gw_ledger REDIS_URL=redis://127.0.0.1:6379/9 \
+        .venv/bin/python bench/ledger.py --sustained --rate 5000 --seconds 60
 
 The database is migrated and its ledger tables emptied first: point it at a scratch database.
 """
@@ -42,11 +51,20 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--replays", type=float, default=0.001, help="share queued twice")
     parser.add_argument("--poison", type=float, default=0.0001, help="share of poison rows")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--sustained", action="store_true", help="records/s through the stream")
+    parser.add_argument("--rate", type=int, default=5_000, help="with --sustained: records/s")
+    parser.add_argument("--seconds", type=int, default=60, help="with --sustained")
+    parser.add_argument("--flushers", type=int, default=1, help="with --sustained")
+    parser.add_argument("--writer", choices=["copy", "insert"], default="copy")
     return parser.parse_args()
 
 
 def main() -> int:
     args = parse_args()
+    if args.sustained:
+        from ledger_sustained import run_sustained  # beside this file
+
+        return run_sustained(args)
     import django
 
     django.setup()
@@ -56,7 +74,6 @@ def main() -> int:
     import stripe
     from django.core.management import call_command
 
-    from analytics import recording
     from analytics.models import (
         DeadLetterUsage,
         PendingRollup,
@@ -71,7 +88,7 @@ def main() -> int:
     from billing.models import MeterReport, Plan, SubscriptionStatus
     from billing.periods import current_period
     from billing.reconciliation import format_reconciliation, reconcile_usage
-    from gateway_project.redis_client import get_sync_redis
+    from llm.redis_clients import get_sync_redis, uses_real_redis
     from organizations.models import Organization
     from tests.billing.fake_stripe import FakeStripe
 
@@ -81,8 +98,7 @@ def main() -> int:
         model.objects.all().delete()
     DeadLetterUsage.objects.all().delete()
     redis = get_sync_redis()
-    if redis is not None:
-        redis.delete(STREAM_KEY)
+    redis.delete(STREAM_KEY)
     fake = FakeStripe()
     stripe.default_http_client = fake
 
@@ -111,9 +127,6 @@ def main() -> int:
     ids = iter(range(10**12))
 
     def queue(payloads: list[str]) -> None:
-        if redis is None:
-            recording._buffer.extend(payloads)
-            return
         pipe = redis.pipeline(transaction=False)
         for payload in payloads:
             pipe.xadd(STREAM_KEY, {"p": payload})
@@ -177,7 +190,7 @@ def main() -> int:
     meter_tokens = sum(int(e["payload[value]"]) for e in fake.meter_events.values())
 
     print(f"database: {os.environ.get('DATABASE_URL', 'sqlite (default)').split('@')[-1]}")
-    print(f"queue: {'Redis stream' if redis is not None else 'in-process buffer'}")
+    print(f"queue: {'Redis stream' if uses_real_redis() else 'stream in the embedded store'}")
     print(f"requests {requests}, entries queued {queued} (replays included), rows {rows}")
     print(f"dead letters {DeadLetterUsage.objects.count()}, meter events {len(fake.meter_events)}")
     print(f"meter tokens sent to Stripe {meter_tokens}")

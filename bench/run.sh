@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # `make bench`: install what the benchmark needs, then drive every target (see bench/README.md).
-# BENCH_TARGETS=direct,litellm skips the gateway; other knobs are listed in bench/bench.py.
+# BENCH_TARGETS=direct,litellm skips the others; every knob is listed in bench/README.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,9 +21,25 @@ install_litellm() {
   "$venv/bin/pip" install --quiet --disable-pip-version-check 'litellm[proxy]'
 }
 
-targets="${BENCH_TARGETS:-direct,litellm,gateway}"
+# Portkey's gateway from npm, with the dependency versions of its own lockfile pinned by
+# bench/portkey/package.json (overrides); reinstalled when that file changes.
+install_portkey() {
+  local dir=bench/.portkey
+  command -v node >/dev/null && command -v npm >/dev/null || apt-get install -y nodejs npm
+  if [ -f "$dir/node_modules/@portkey-ai/gateway/package.json" ] \
+    && cmp -s bench/portkey/package.json "$dir/package.json"; then
+    return
+  fi
+  mkdir -p "$dir"
+  cp bench/portkey/package.json "$dir/package.json"
+  # No install scripts: the package's postinstall (patch-package) has no patches to apply.
+  (cd "$dir" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error)
+}
+
+targets="${BENCH_TARGETS:-direct,litellm,portkey,gateway}"
 install_tools
 case ",$targets," in *,litellm,*) install_litellm ;; esac
+case ",$targets," in *,portkey,*) install_portkey ;; esac
 
 export BENCH_TARGETS="$targets"
 if [ -z "${BENCH_PYTHON:-}" ]; then

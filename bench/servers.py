@@ -1,4 +1,5 @@
-"""Starting and stopping the servers under test: the nginx upstream, LiteLLM's proxy, the gateway.
+"""Starting and stopping the servers under test: the nginx upstream, LiteLLM's proxy, Portkey's
+gateway, this gateway, and the slow upstream of the open-streams scenario.
 
 Each server runs in its own session (process group) so stopping it ends its whole tree.
 """
@@ -11,7 +12,9 @@ import os
 import re
 import shlex
 import signal
+import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
@@ -24,6 +27,9 @@ import upstream
 REPO = Path(__file__).resolve().parent.parent
 LITELLM_PORT = 18400
 GATEWAY_PORT = 18500
+PORTKEY_PORT = 18600
+SLOW_UPSTREAM_PORT = 18082
+PORTKEY_DIR = Path(__file__).resolve().parent / ".portkey"  # npm install target (gitignored)
 API_KEY_MARKER = "BENCH_API_KEY="
 
 
@@ -44,19 +50,38 @@ class Server:
             return ""
 
     def stop(self, grace: float = 10.0) -> None:
-        if self.process.poll() is not None:
-            return
+        """End the whole process group: the master and everything it started (the gateway's
+        Celery worker too, which may outlive gunicorn's master and would otherwise go on
+        flushing, unmeasured, during the next target's runs)."""
         _signal_group(self.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=grace)
-        except subprocess.TimeoutExpired:
-            _signal_group(self.pid, signal.SIGKILL)
+        deadline = time.monotonic() + grace
+        while _group_alive(self.pid) and time.monotonic() < deadline:
+            self.process.poll()  # reap the master so it does not count as alive
+            time.sleep(0.1)
+        _signal_group(self.pid, signal.SIGKILL)
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(timeout=5)
 
 
 def _signal_group(pid: int, sig: signal.Signals) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(pid, sig)
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def ensure_port_free(port: int) -> None:
+    """Refuse to start on a port something already answers on: its answers would be measured."""
+    with socket.socket() as probe:
+        probe.settimeout(1)
+        if probe.connect_ex(("127.0.0.1", port)) == 0:
+            raise RuntimeError(f"port {port} is already in use by another process")
 
 
 def spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> Server:
@@ -75,7 +100,8 @@ def spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None 
 
 
 def wait_until_listening(server: Server, port: int, timeout: float) -> None:
-    """Return once anything answers HTTP on the port; raise with the log tail otherwise."""
+    """Return once anything answers HTTP on the port (the caller checked it was free before
+    starting the server); raise with the log tail otherwise."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
@@ -90,11 +116,22 @@ def wait_until_listening(server: Server, port: int, timeout: float) -> None:
     raise RuntimeError(f"{server.name} did not answer on port {port} in {timeout:.0f}s")
 
 
+def started(server: Server, port: int, timeout: float) -> Server:
+    """The server once it answers; stopped (its whole group) if it never does."""
+    try:
+        wait_until_listening(server, port, timeout)
+    except BaseException:
+        server.stop(grace=5)
+        raise
+    return server
+
+
 def start_nginx(workdir: Path) -> Server:
     config = upstream.write_nginx_config(workdir)
+    for port in (upstream.UPSTREAM_PORT, upstream.STREAM_PORT):
+        ensure_port_free(port)
     server = spawn("nginx", ["nginx", "-c", str(config), "-e", str(workdir / "error.log")], workdir)
-    wait_until_listening(server, upstream.UPSTREAM_PORT, 10)
-    return server
+    return started(server, upstream.UPSTREAM_PORT, 10)
 
 
 def redis_parts(redis_url: str) -> tuple[str, int, int]:
@@ -141,9 +178,32 @@ def start_litellm(workdir: Path, litellm_bin: Path, redis_url: str) -> Server:
     # uvicorn restarts a worker that misses a 5 s health-check ping; on a loaded machine that
     # kills busy workers over and over and measures restarts, not the proxy.
     argv += ["--timeout_worker_healthcheck", "60"]
+    ensure_port_free(LITELLM_PORT)
     server = spawn("litellm", argv, workdir, env)
-    wait_until_listening(server, LITELLM_PORT, 180)
-    return server
+    return started(server, LITELLM_PORT, 180)
+
+
+def start_portkey(workdir: Path, install_dir: Path = PORTKEY_DIR, workers: int = 2) -> Server:
+    """Portkey's gateway (the npm package, its Hono app on @hono/node-server), `workers` processes
+    sharing one port through node:cluster (bench/portkey/cluster.js)."""
+    entry = install_dir / "node_modules" / "@portkey-ai" / "gateway" / "build" / "start-server.js"
+    if not entry.exists():
+        raise RuntimeError(f"Portkey is not installed in {install_dir} (bench/run.sh installs it)")
+    cluster = Path(__file__).resolve().parent / "portkey" / "cluster.js"
+    argv = ["node", str(cluster), str(install_dir), str(PORTKEY_PORT), str(workers)]
+    ensure_port_free(PORTKEY_PORT)
+    server = spawn("portkey", argv, workdir, {"NODE_ENV": "production"})
+    return started(server, PORTKEY_PORT, 60)
+
+
+def start_slow_upstream(workdir: Path, interval: float, seconds: float) -> Server:
+    """bench/slow_upstream.py: one SSE chunk every `interval` s for `seconds` s."""
+    script = Path(__file__).resolve().parent / "slow_upstream.py"
+    argv = [sys.executable, str(script), str(SLOW_UPSTREAM_PORT)]
+    argv += ["--interval", str(interval), "--seconds", str(seconds)]
+    ensure_port_free(SLOW_UPSTREAM_PORT)
+    server = spawn("slow-upstream", argv, workdir)
+    return started(server, SLOW_UPSTREAM_PORT, 30)
 
 
 def gateway_env(database_url: str, redis_url: str, upstream_port: int) -> dict[str, str]:
@@ -156,7 +216,8 @@ def gateway_env(database_url: str, redis_url: str, upstream_port: int) -> dict[s
         "REDIS_URL": redis_url,
         "OPENAI_API_KEY": "sk-bench",
         "OPENAI_BASE_URL": f"http://127.0.0.1:{upstream_port}/v1",
-        "LOG_LEVEL": "WARNING",
+        # INFO, as in production: the one JSON line per request is part of the work measured.
+        "LOG_LEVEL": os.environ.get("BENCH_GATEWAY_LOG_LEVEL", "INFO"),
         # Usage records go to Redis on the request path; the Celery worker flushes them.
         "GATEWAY_USAGE_FLUSH_SECONDS": "0",
     }
@@ -203,12 +264,24 @@ def prepare_gateway(python: str, database_url: str, redis_url: str) -> str:
 
 
 def start_gateway(
-    workdir: Path, python: str, database_url: str, redis_url: str, upstream_port: int
+    workdir: Path,
+    python: str,
+    database_url: str,
+    redis_url: str,
+    upstream_port: int,
+    backlog: int | None = None,
 ) -> Server:
-    """The production shape: gunicorn with 2 uvicorn workers."""
+    """The production shape: gunicorn with the repository's gunicorn.conf.py (2 uvicorn workers),
+    bound to the benchmark's port; a Celery worker with beat beside it."""
     gunicorn = [python, "-m", "gunicorn", "gateway_project.asgi:application"]
+    if (REPO / "gunicorn.conf.py").exists():
+        gunicorn += ["-c", "gunicorn.conf.py"]
     gunicorn += ["-k", "uvicorn_worker.UvicornWorker", "-w", "2"]
     gunicorn += ["-b", f"127.0.0.1:{GATEWAY_PORT}", "--graceful-timeout", "5"]
+    if backlog:
+        # Many connections opened at once (the open-streams scenario): gunicorn's listen
+        # backlog (capped by net.core.somaxconn); uvicorn's limit_concurrency stays unset.
+        gunicorn += ["--backlog", str(backlog)]
     # The Celery worker (with beat) writes the queued usage records to PostgreSQL, as in
     # production. It is started by the same shell that then becomes gunicorn, so it sits in the
     # measured process tree and its CPU counts against the gateway.
@@ -217,6 +290,8 @@ def start_gateway(
     celery += ["--schedule", str(workdir / "celerybeat-schedule")]
     script = f"{shlex.join(celery)} & exec {shlex.join(gunicorn)}"
     env = gateway_env(database_url, redis_url, upstream_port)
+    # gunicorn.conf.py empties this directory on start: a private one, never a shared default.
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / f"prometheus-{upstream_port}")
+    ensure_port_free(GATEWAY_PORT)
     server = spawn(f"gateway-{upstream_port}", ["sh", "-c", script], workdir, env)
-    wait_until_listening(server, GATEWAY_PORT, 60)
-    return server
+    return started(server, GATEWAY_PORT, 180)

@@ -1,10 +1,10 @@
 """Admission control: rate limits, monthly quotas and spend budgets, checked and held at once.
 
-`admit()` runs ONE atomic step (a Lua script via EVALSHA on Redis, or on the embedded fakeredis
-without it):
-every window counter and monthly meter is checked, and only if all pass is everything counted
-and the worst case reserved. The pipeline then calls `settle()` with the actual usage, or
-`release()` when the request failed before reaching a provider.
+`admit()` runs ONE atomic step (a Lua script via EVALSHA on Redis: llm/redis_clients.py, the
+embedded store without REDIS_URL): every window counter and monthly meter is checked, and only
+if all pass is everything counted and the worst case reserved. The pipeline then calls
+`settle()` with the actual usage, or `release()` when the request failed before reaching a
+provider.
 
 - Windows slide (minute, hour, day) on Redis's clock: no span of a window's length admits more
   than its limit; `retry_after` is the time until enough of the window's count has left it.
@@ -18,7 +18,7 @@ and the worst case reserved. The pipeline then calls `settle()` with the actual 
   counting on the next run that touches the organisation.
 - Redis failing, with GATEWAY_RATE_LIMIT_FAIL_OPEN (the default): each process enforces its
   share of every rate window (limit / GATEWAY_EXPECTED_PROCESSES, at least 1) with the same
-  script on its embedded store; monthly quotas and budgets go unchecked until Redis is back. It
+  script on its own embedded store; monthly quotas and budgets go unchecked until Redis is back. It
   is logged at ERROR and counted in gateway_redis_unavailable_total{outcome="process_share"}
   (the GatewayRedisUnavailable alert). Without fail-open: refused as "unavailable". Never an
   exception.
@@ -46,12 +46,12 @@ from billing import inflight
 from billing.admission_scripts import ADMIT_LUA, SETTLE_LUA, ceil_seconds
 from billing.limits import PlanLimits
 from billing.periods import period_containing
-from gateway_project.redis_client import (
+from llm.redis_clients import (
     REDIS_ERRORS,
-    clear_embedded_redis,
     count_unavailable,
     get_embedded_redis,
     get_redis,
+    uses_real_redis,
 )
 
 logger = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ class Reservation:
     estimated_tokens: int
     reserved_cost: Decimal
     token_windows: tuple[tuple[str, int], ...]  # (key, period in seconds)
-    in_redis: bool
+    in_redis: bool  # held in a real Redis, shared by processes (not this process's embedded one)
     admitted_at: float = 0.0  # on the store's clock: the bucket its tokens were counted in
     done: bool = False
 
@@ -105,7 +105,6 @@ class Admission:
     reset: int | None = None  # seconds until that limit's window starts again (X-RateLimit-Reset)
     retry_after: int | None = None  # refused: seconds to wait (Retry-After)
     reservation: Reservation | None = None
-    degraded: bool = False  # admitted unchecked because Redis was unavailable
     headers: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -139,11 +138,6 @@ def to_nano(amount: Decimal) -> int:
 
 def from_nano(value: int) -> Decimal:
     return Decimal(value) * NANO
-
-
-def clear_in_process_state() -> None:
-    """Forget every embedded counter and reservation (tests, or a fresh start)."""
-    clear_embedded_redis()
 
 
 def _month_bounds(now: float) -> tuple[str, datetime, float]:
@@ -206,7 +200,7 @@ def _build_checks(
 
 
 async def _run(lua: str, sha: str, keys: list[str], args: list[Any]) -> Any:
-    client = get_redis() or get_embedded_redis()
+    client = get_redis()
     try:
         return await client.evalsha(sha, len(keys), *keys, *args)
     except redis.exceptions.NoScriptError:
@@ -279,7 +273,7 @@ async def admit(
         estimated_tokens=estimated_tokens,
         reserved_cost=from_nano(cost_nano),
         token_windows=tuple((w.key, w.period) for w in windows if not w.counts_requests),
-        in_redis=get_redis() is not None,
+        in_redis=uses_real_redis(),
         admitted_at=store_now,
     )
     if usage_row is not None:
@@ -374,7 +368,7 @@ async def _admit_within_process_share(
     currents, waits = values[0::2], [ms / 1000 for ms in values[1::2]]
     if result[0] == "no":
         return _refusal(shares, currents, waits)
-    admission = Admission(admitted=True, degraded=True)
+    admission = Admission(admitted=True)
     requests = [
         (c.limit - cur - 1, c, wait)
         for c, cur, wait in zip(shares, currents, waits, strict=True)
@@ -423,7 +417,7 @@ async def _finish(
     if reservation is None or reservation.done:
         return
     reservation.done = True
-    if reservation.in_redis != (get_redis() is not None):
+    if reservation.in_redis != uses_real_redis():
         return  # the store changed under us (settings in tests); nothing of ours is there
     prefix = _prefix(reservation.org_id)
     keys = [f"{prefix}res", f"{prefix}resx", f"{prefix}m:{reservation.month}"]

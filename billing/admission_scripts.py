@@ -1,6 +1,6 @@
 """The two atomic steps of admission, as Redis Lua scripts.
 
-Without REDIS_URL the same scripts run in an embedded fakeredis (`gateway_project.redis_client`),
+Without REDIS_URL the same scripts run in an embedded fakeredis (`llm.redis_clients`),
 so there is one implementation. `billing.admission` builds the arguments and runs them (EVALSHA,
 one round trip).
 

@@ -10,7 +10,8 @@ the row and the reservation); settling or releasing the reservation deletes it.
 `billing.sweeper.sweep_interrupted_requests` (Celery beat) turns the held rows of processes
 whose heartbeat stopped into usage rows with outcome `interrupted`.
 
-Without Redis there is one process and nothing outlives it: nothing is held, nothing is swept.
+Without REDIS_URL (the embedded store) there is one process and nothing outlives it: nothing is
+held, and the sweeper finds nothing.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 from django.conf import settings
 
 from analytics.recording import serialise_usage
-from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis
+from llm.redis_clients import REDIS_ERRORS, count_unavailable, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +48,6 @@ async def hold_usage_row(reservation: Any, row: Mapping[str, Any]) -> None:
     if reservation is None or not reservation.in_redis:
         return
     client = get_redis()
-    if client is None:
-        return
     held = {
         "row": json.loads(serialise_usage(row)),
         "reservation": _reservation_fields(reservation),
@@ -67,11 +66,8 @@ async def drop_usage_row(reservation: Any) -> None:
     """The request settled (or was released): its held row is no longer needed."""
     if reservation is None or not reservation.in_redis:
         return
-    client = get_redis()
-    if client is None:
-        return
     try:
-        await client.hdel(held_key(PROCESS_ID), reservation.id)
+        await get_redis().hdel(held_key(PROCESS_ID), reservation.id)
     except REDIS_ERRORS as exc:
         logger.warning("Redis unavailable to drop a held usage row (%s)", type(exc).__name__)
 
@@ -80,12 +76,10 @@ async def keep_alive_forever() -> None:
     """This process's heartbeat, for as long as it serves (started by the ASGI lifespan)."""
     interval = float(settings.GATEWAY_PROCESS_HEARTBEAT_SECONDS)
     while True:
-        client = get_redis()
-        if client is not None:
-            try:
-                await client.zadd(PROCESSES_KEY, {PROCESS_ID: time.time()})
-            except REDIS_ERRORS as exc:
-                logger.warning("Redis unavailable for the heartbeat (%s)", type(exc).__name__)
+        try:
+            await get_redis().zadd(PROCESSES_KEY, {PROCESS_ID: time.time()})
+        except REDIS_ERRORS as exc:
+            logger.warning("Redis unavailable for the heartbeat (%s)", type(exc).__name__)
         await asyncio.sleep(interval)
 
 

@@ -11,37 +11,36 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from cachetools import TTLCache
 from django.conf import settings
 from django.db import DatabaseError
 
 logger = logging.getLogger(__name__)
 
 _lock = threading.Lock()
-_cache: dict[str, Any] = {}
-_loaded_at: float | None = None
+_copy: TTLCache[str, dict[str, Any]] = TTLCache(
+    1, ttl=settings.GATEWAY_PLAN_CACHE_SECONDS, timer=time.monotonic
+)
+_last_read: dict[str, Any] = {}  # served while the table cannot be read
 
 
 def forget_cached_plans() -> None:
-    global _loaded_at
     with _lock:
-        _loaded_at = None
+        _copy.clear()
 
 
 def cached_plans(load: Callable[[], dict[str, Any]]) -> dict[str, Any]:
     """The copy while it is fresh, else what `load()` reads now (kept for next time)."""
-    global _cache, _loaded_at
-    now = time.monotonic()
-    ttl = settings.GATEWAY_PLAN_CACHE_SECONDS
-    if _loaded_at is not None and now - _loaded_at < ttl:
-        return _cache
+    global _last_read
     with _lock:
-        if _loaded_at is not None and now - _loaded_at < ttl:
-            return _cache
+        plans = _copy.get("plans")
+        if plans is not None:
+            return plans
         try:
-            _cache = load()
+            plans = load()
         except DatabaseError:
             # Keep serving the last good copy (or Free) rather than failing the request.
             logger.warning("plans could not be read; using the cached copy", exc_info=True)
-            return _cache
-        _loaded_at = now
-        return _cache
+            return _last_read
+        _copy["plans"] = _last_read = plans
+        return plans

@@ -27,7 +27,7 @@ from django.conf import settings
 from analytics.recording import serialise_usage, write_usage_payloads
 from billing.admission import Reservation, settle
 from billing.inflight import PROCESSES_KEY, held_key
-from gateway_project.redis_client import get_sync_redis
+from llm.redis_clients import get_sync_redis
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +51,6 @@ def interrupted_row(row: Mapping[str, Any]) -> dict[str, Any]:
 def sweep_interrupted_requests(now: float | None = None) -> int:
     """Turn the held rows of dead processes into usage rows; returns how many were written."""
     client = get_sync_redis()
-    if client is None:
-        return 0
     now = time.time() if now is None else now
     dead_before = now - float(settings.GATEWAY_PROCESS_DEAD_SECONDS)
     swept = 0

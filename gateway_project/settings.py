@@ -306,10 +306,9 @@ GATEWAY_EXPECTED_PROCESSES = env_int("GATEWAY_EXPECTED_PROCESSES", 2)
 GATEWAY_RESERVATION_TTL_SECONDS = env_int("GATEWAY_RESERVATION_TTL_SECONDS", 900)
 GATEWAY_CACHE_ENABLED = env_bool("GATEWAY_CACHE_ENABLED", True)
 GATEWAY_CACHE_TTL_SECONDS = env_int("GATEWAY_CACHE_TTL_SECONDS", 3600)
-GATEWAY_CACHE_MAX_ENTRIES = env_int("GATEWAY_CACHE_MAX_ENTRIES", 1000)
 # In-process flusher of queued usage records. With Redis, Celery beat's flush-usage-records does
 # it (web processes only queue: no database work beside requests); without Redis, the web
-# process flushes its own buffer every second.
+# process flushes its own embedded queue every second.
 GATEWAY_USAGE_FLUSH_SECONDS = float(env("GATEWAY_USAGE_FLUSH_SECONDS", "0" if REDIS_URL else "1.0"))
 GATEWAY_USAGE_FLUSH_BATCH = env_int("GATEWAY_USAGE_FLUSH_BATCH", 500)
 # A queued usage entry read but not acknowledged for this long is taken over by another flusher.

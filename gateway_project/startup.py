@@ -4,8 +4,9 @@ Nothing is created on first use: a getter called before start-up raises. There a
 because some pieces belong to the event loop that serves:
 
 1. `set_up_process()`, from GatewayConfig.ready in every process (web, Celery, manage.py, tests):
-   the model catalogue, the cap on an upstream answer's size, and a routing runtime whose health
-   and circuit state live in memory (Celery tasks and management commands need nothing shared).
+   the Redis clients (llm/redis_clients.py), the model catalogue, the cap on an upstream answer's
+   size, and a routing runtime whose health and circuit state live in this process's embedded
+   store (Celery tasks and management commands need nothing shared).
 2. `start_serving()`, at the ASGI lifespan's start-up on the server's loop: the shared HTTP
    client, the runtime that shares health and circuit state through Redis, the usage-record
    flusher, this process's heartbeat and its listener for key revocations. `stop_serving()`
@@ -21,7 +22,6 @@ from django.conf import settings
 
 from analytics.recording import aflush_pending_usage, start_usage_flusher, stop_usage_flusher
 from billing.inflight import keep_alive_forever
-from gateway_project.redis_client import get_redis
 from llm.api.auth import listen_for_revocations
 from llm.api.settlement import drain_background
 from llm.catalog import load_catalog, set_catalog
@@ -29,6 +29,7 @@ from llm.circuit import CircuitPolicy
 from llm.health import HealthPolicy
 from llm.http import build_client, get_client, set_client
 from llm.providers import limits
+from llm.redis_clients import configure, get_redis, uses_real_redis
 from llm.runtime import configure_runtime
 
 # A serving process writes health counts and circuit successes to Redis at most once a second.
@@ -39,6 +40,7 @@ _tasks: list[asyncio.Task] = []
 
 
 def set_up_process() -> None:
+    configure(settings.REDIS_URL, settings.GATEWAY_REDIS_TIMEOUT_SECONDS)
     set_catalog(load_catalog())
     limits.set_max_upstream_bytes(settings.GATEWAY_MAX_UPSTREAM_BYTES)
     configure_runtime(None)
@@ -50,7 +52,7 @@ async def start_serving() -> None:
     start_usage_flusher()
     loop = asyncio.get_running_loop()
     _tasks.append(loop.create_task(listen_for_revocations(), name="revocation-listener"))
-    if settings.REDIS_URL:
+    if uses_real_redis():  # only a shared Redis outlives this process: nothing to sweep otherwise
         _tasks.append(loop.create_task(keep_alive_forever(), name="heartbeat"))
 
 

@@ -1,8 +1,9 @@
 """The process-wide pieces the executor needs, bundled so tests can swap any of them.
 
 configure_runtime(redis) at start-up (gateway_project/startup.py) shares health and circuit state
-through Redis; with redis=None both live in memory. plan_route() is the one call the API makes to
-route: it refreshes the health snapshot, asks the breaker which circuits are open, and resolves.
+through Redis; with redis=None both live in this process's embedded store (llm/redis_clients.py).
+plan_route() is the one call the API makes to route: it refreshes the health snapshot, asks the
+breaker which circuits are open, and resolves.
 """
 
 from __future__ import annotations

@@ -12,10 +12,10 @@ from collections.abc import Callable
 
 from django.db import transaction
 
-from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_sync_redis
+from llm.redis_clients import REDIS_ERRORS, count_unavailable, get_sync_redis
 
 logger = logging.getLogger(__name__)
-_local: list[Callable[[str], None]] = []  # this process's own caches, told without Redis
+_local: list[Callable[[str], None]] = []  # this process's own caches, told at once
 
 
 def listen_locally(forget: Callable[[str], None]) -> None:
@@ -41,8 +41,6 @@ def publish(message: str) -> None:
     for forget in _local:
         forget(message)
     client = get_sync_redis()
-    if client is None:
-        return  # without Redis there is one process, told just above
     try:
         client.publish(channel_for(client), message)
     except REDIS_ERRORS:

@@ -7,13 +7,16 @@ import os
 
 import pytest
 from django.conf import settings as django_settings
+from django.test.signals import setting_changed
 from hypothesis import settings as hypothesis_settings
 from rest_framework.test import APIClient
 from rest_framework_simplejwt.tokens import RefreshToken
 
+from llm import redis_clients
 from organizations.api_keys import mint_api_key
 from organizations.roles import Role
 from tests.factories import MembershipFactory, OrganizationFactory, UserFactory
+from tests.stores import flush_test_redis, redis_unreachable_reason
 
 # Property tests check behaviour, not speed: a loaded CI machine must not fail them on
 # Hypothesis's per-example deadline.
@@ -30,6 +33,42 @@ def pytest_configure(config):
             "empties the Redis database it uses: run `make test`, or set both to a database "
             "you can lose."
         )
+
+
+def _reconfigure_redis(*, setting: str, **_kwargs) -> None:
+    # Start-up configures the Redis clients once; a test that changes the settings does it again.
+    if setting in {"REDIS_URL", "GATEWAY_REDIS_TIMEOUT_SECONDS"}:
+        redis_clients.configure(
+            django_settings.REDIS_URL, django_settings.GATEWAY_REDIS_TIMEOUT_SECONDS
+        )
+
+
+setting_changed.connect(_reconfigure_redis)
+
+
+@pytest.fixture(autouse=True)
+def _empty_embedded_store():
+    """Each test starts with an empty embedded store, as a fresh process does."""
+    redis_clients.clear_embedded_redis()
+
+
+@pytest.fixture
+def sync_store(settings) -> str:
+    """The Redis this run keeps its state in, emptied: the suite's real Redis when `make test`
+    was handed one (REDIS_URL), else the embedded store. "redis" or "embedded"."""
+    if settings.REDIS_URL:
+        reason = redis_unreachable_reason()
+        if reason:
+            pytest.skip(reason)
+        flush_test_redis()
+    return "redis" if redis_clients.uses_real_redis() else "embedded"
+
+
+@pytest.fixture
+async def store(sync_store):
+    """`sync_store` for async tests: the clients of the test's event loop are closed after it."""
+    yield sync_store
+    await redis_clients.close_redis()
 
 
 @pytest.fixture

@@ -1,8 +1,11 @@
-"""Run a test against both stores: in-process (no REDIS_URL) and a real Redis.
+"""The Redis a test runs on: the suite's own real Redis when it was handed one, else the
+embedded store (llm/redis_clients.py). Either way the code path is the same.
 
-The Redis is GATEWAY_TEST_REDIS_URL, a database handed to the suite (CI sets it): it is emptied
-before each test, so never point it at data you keep. Without it, or when it cannot be reached,
-tests needing Redis are skipped, saying why; the suite never touches a Redis it was not given.
+The Redis is GATEWAY_TEST_REDIS_URL, a database handed to the suite (CI sets it, and `make test`
+points REDIS_URL at it): it is emptied before each test that uses it, so never point it at data
+you keep. Without it, or when it cannot be reached, tests that need a real Redis (several
+processes, a Redis that fails) are skipped, saying why; the suite never touches a Redis it was not
+given.
 """
 
 from __future__ import annotations
@@ -11,8 +14,6 @@ import os
 
 import pytest
 import redis
-
-from gateway_project.redis_client import close_redis
 
 TEST_REDIS_URL = os.environ.get("GATEWAY_TEST_REDIS_URL", "")
 DEAD_REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1: connection refused
@@ -35,24 +36,9 @@ def flush_test_redis() -> redis.Redis:
 
 
 def use_redis(settings) -> redis.Redis:
+    """Run this test on the suite's real Redis (emptied), or skip it."""
     reason = redis_unreachable_reason()
     if reason:
         pytest.skip(reason)
     settings.REDIS_URL = TEST_REDIS_URL
     return flush_test_redis()
-
-
-def make_store_fixture(clear_in_process):
-    """A fixture parametrised over "memory" and "redis"; `clear_in_process()` resets the former."""
-
-    @pytest.fixture(params=["memory", "redis"])
-    async def store(request, settings):
-        if request.param == "redis":
-            use_redis(settings)
-        else:
-            settings.REDIS_URL = ""
-        clear_in_process()
-        yield request.param
-        await close_redis()
-
-    return store

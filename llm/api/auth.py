@@ -11,15 +11,17 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 import time
 from dataclasses import dataclass
 
 from asgiref.sync import sync_to_async
+from cachetools import TLRUCache
 from django.conf import settings
 
 from billing.limits import PlanLimits, limits_for_plan
-from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis
 from llm.api.errors import ApiError, database_unavailable
+from llm.redis_clients import REDIS_ERRORS, count_unavailable, get_redis, uses_real_redis
 from organizations.api_keys import KEY_PREFIX, find_api_key, touch_api_key
 from organizations.database import DATABASE_ERRORS, with_live_connection
 from organizations.models import ApiKey, Organization
@@ -33,9 +35,20 @@ class Caller:
     limits: PlanLimits
 
 
-_cache: dict[str, tuple[float, Caller | None]] = {}
-_touching: set[asyncio.Task] = set()
 MAX_CACHED = 50_000
+
+
+def _expires_at(_digest: str, entry: tuple[float, Caller | None], now: float) -> float:
+    return now + entry[0]
+
+
+# key digest -> (seconds to trust it, the caller or None for an unknown key). Revocations are
+# told from other threads (organizations/revocations.py), hence the lock.
+_cache: TLRUCache[str, tuple[float, Caller | None]] = TLRUCache(
+    MAX_CACHED, ttu=_expires_at, timer=time.monotonic
+)
+_cache_lock = threading.Lock()
+_touching: set[asyncio.Task] = set()
 UNHEARD_CACHE_SECONDS = 1.0  # how long a cached lookup is trusted while not listening
 _listening = False
 QUERY_KEY_NAMES = frozenset({"api_key", "api-key", "apikey", "key", "token", "access_token"})
@@ -59,7 +72,7 @@ def _load_caller(raw_key: str) -> Caller | None:
 
 
 def cache_seconds() -> float:
-    if _listening or not settings.REDIS_URL:
+    if _listening or not uses_real_redis():  # without one, this is the only process: told at once
         return float(settings.GATEWAY_API_KEY_CACHE_SECONDS)
     return min(UNHEARD_CACHE_SECONDS, settings.GATEWAY_API_KEY_CACHE_SECONDS)
 
@@ -84,18 +97,17 @@ async def authenticate(request) -> Caller:
             401, "Missing API key: send 'Authorization: Bearer gw-...'.", code="missing_api_key"
         )
     digest = hashlib.sha256(raw_key.encode()).hexdigest()
-    now = time.monotonic()
-    cached = _cache.get(digest)
-    if cached is not None and cached[0] > now:
+    with _cache_lock:
+        cached = _cache.get(digest)
+    if cached is not None:
         caller = cached[1]
     else:
         try:
             caller = await sync_to_async(_load_caller, thread_sensitive=False)(raw_key)
         except DATABASE_ERRORS:
             raise database_unavailable() from None
-        if len(_cache) >= MAX_CACHED:
-            _cache.clear()
-        _cache[digest] = (now + cache_seconds(), caller)
+        with _cache_lock:
+            _cache[digest] = (cache_seconds(), caller)
     if caller is None:
         raise ApiError(401, "Invalid, revoked or expired API key.", code="invalid_api_key")
     if caller.key.is_expired:
@@ -120,7 +132,8 @@ def _touch_later(key: ApiKey) -> None:
 
 def forget_cached_keys() -> None:
     """Drop the cache (tests, and whenever revocations may have been missed)."""
-    _cache.clear()
+    with _cache_lock:
+        _cache.clear()
 
 
 def forget(message: str) -> None:
@@ -131,9 +144,10 @@ def forget(message: str) -> None:
     field = {"key": "pk", "org": "organization_id"}.get(kind)
     if field is None:
         return
-    for digest, (_, caller) in list(_cache.items()):
-        if caller is not None and getattr(caller.key, field) == int(ident):
-            _cache.pop(digest, None)
+    with _cache_lock:
+        for digest, (_, caller) in list(_cache.items()):
+            if caller is not None and getattr(caller.key, field) == int(ident):
+                _cache.pop(digest, None)
 
 
 listen_locally(forget)
@@ -143,8 +157,6 @@ async def listen_for_revocations() -> None:
     """Runs for the life of the server process (started at ASGI start-up)."""
     global _listening
     redis = get_redis()
-    if redis is None:
-        return
     while True:
         try:
             async with redis.pubsub() as pubsub:

@@ -8,8 +8,8 @@ The key is the SHA-256 of the canonical JSON of the request minus what cannot ch
 (stream, user, metadata, the cache flag), so any new parameter splits the cache rather than
 serving a wrong answer. On by default for deterministic requests (temperature 0, embeddings) or
 when the body says `"cache": true`; `"cache": false` or `Cache-Control: no-cache`/`no-store` opt
-out. Redis when configured, else a bounded in-process LRU; a failing Redis is a miss, never an
-error.
+out. Entries live in Redis (llm/redis_clients.py: the embedded store without REDIS_URL) for
+GATEWAY_CACHE_TTL_SECONDS; a failing Redis is a miss, never an error.
 """
 
 from __future__ import annotations
@@ -17,16 +17,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import threading
-import time
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from django.conf import settings
 
-from gateway_project.redis_client import REDIS_ERRORS, count_unavailable, get_redis
+from llm.redis_clients import REDIS_ERRORS, count_unavailable, get_redis
 
 logger = logging.getLogger(__name__)
 
@@ -52,43 +49,6 @@ class CachedResponse:
     @classmethod
     def from_json(cls, raw: str) -> CachedResponse:
         return cls(**json.loads(raw))
-
-
-class _LruCache:
-    """A bounded, expiring map for processes without Redis."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._items: OrderedDict[str, tuple[float, str]] = OrderedDict()
-
-    def get(self, key: str) -> str | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item is None:
-                return None
-            if item[0] <= time.time():
-                del self._items[key]
-                return None
-            self._items.move_to_end(key)
-            return item[1]
-
-    def set(self, key: str, value: str, ttl: int) -> None:
-        with self._lock:
-            self._items[key] = (time.time() + ttl, value)
-            self._items.move_to_end(key)
-            while len(self._items) > settings.GATEWAY_CACHE_MAX_ENTRIES:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-_local = _LruCache()
-
-
-def clear_in_process_cache() -> None:
-    _local.clear()
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str:
@@ -143,9 +103,8 @@ def build_cache_key(org_id: int, endpoint: str, body: Mapping[str, Any]) -> str:
 
 
 async def get_cached_response(key: str) -> CachedResponse | None:
-    client = get_redis()
     try:
-        raw = _local.get(key) if client is None else await client.get(key)
+        raw = await get_redis().get(key)
     except REDIS_ERRORS as exc:
         logger.warning("Redis unavailable for the response cache (%s): miss", type(exc).__name__)
         count_unavailable("response_cache", "miss")
@@ -163,12 +122,8 @@ async def store_cached_response(
     key: str, response: CachedResponse, ttl_seconds: int | None = None
 ) -> None:
     ttl = ttl_seconds or settings.GATEWAY_CACHE_TTL_SECONDS
-    client = get_redis()
-    if client is None:
-        _local.set(key, response.to_json(), ttl)
-        return
     try:
-        await client.set(key, response.to_json(), ex=ttl)
+        await get_redis().set(key, response.to_json(), ex=ttl)
     except REDIS_ERRORS as exc:
         logger.warning(
             "Redis unavailable for the response cache (%s): not stored", type(exc).__name__

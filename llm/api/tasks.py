@@ -8,10 +8,10 @@ from celery import shared_task
 
 
 async def _probe_idle_providers() -> dict[str, bool]:
-    from gateway_project.redis_client import close_redis, get_redis
     from llm.catalog import get_catalog
     from llm.health import HealthStore, probe_idle_providers
     from llm.http import build_client, set_client
+    from llm.redis_clients import close_redis, get_redis
 
     # A fresh event loop per run: its own Redis and HTTP clients, closed at the end.
     client = build_client()

@@ -66,14 +66,14 @@ def test_a_late_row_is_rolled_up_into_its_hour_and_day(org, day_start):
 def test_a_row_committed_during_a_rebuild_leaves_the_hour_marked(org, day_start, monkeypatch):
     hour = day_start
     write(org, hour + timedelta(minutes=1))
-    rebuild = rollups._rebuild_hour
+    rebuild = rollups._rebuild
 
-    def rebuild_while_a_row_arrives(at):
-        rebuild(at)
+    def rebuild_while_a_row_arrives(start, end):
+        rebuild(start, end)
         write(org, hour + timedelta(minutes=2), tokens=7)  # committed after the rebuild read
 
-    monkeypatch.setattr(rollups, "_rebuild_hour", rebuild_while_a_row_arrives)
-    rollups._rebuild_marked_hour(hour)
+    monkeypatch.setattr(rollups, "_rebuild", rebuild_while_a_row_arrives)
+    rollups._rebuild_marked(hour, hour + HOUR)
     monkeypatch.undo()
 
     assert rolled(Frequency.HOUR, hour)["tokens"] == 10

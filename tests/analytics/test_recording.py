@@ -30,12 +30,11 @@ from analytics.recording import (
     write_usage_payloads,
 )
 from analytics.tasks import flush_usage_records
-from billing.admission import admit, clear_in_process_state
+from billing.admission import admit
 from billing.limits import PlanLimits
-from gateway_project.redis_client import close_redis
-from tests.stores import DEAD_REDIS_URL, make_store_fixture, use_redis
+from llm.redis_clients import close_redis, get_embedded_sync_redis, get_sync_redis
+from tests.stores import DEAD_REDIS_URL
 
-store = make_store_fixture(lambda: recording._buffer.clear())
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
@@ -109,8 +108,8 @@ def test_a_replayed_batch_does_not_duplicate_rows(org):
     assert UsageRecord.objects.count() == 4
 
 
-def redis_queue_with(settings, org, count):
-    client = use_redis(settings)
+def queue_with(org, count):
+    client = get_sync_redis()
     for n in range(count):
         client.xadd(STREAM_KEY, {"p": serialise_usage(usage(org, n))})
     return client
@@ -122,9 +121,9 @@ def read_as_another_flusher(client, size):
     return client.xreadgroup(GROUP, "dead-flusher", {STREAM_KEY: ">"}, count=size)[0][1]
 
 
-def test_a_flusher_that_died_before_writing_its_batch_loses_nothing(settings, org):
+def test_a_flusher_that_died_before_writing_its_batch_loses_nothing(sync_store, settings, org):
     settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 0
-    client = redis_queue_with(settings, org, 5)
+    client = queue_with(org, 5)
     read_as_another_flusher(client, 3)
 
     assert flush_pending_usage() == 5
@@ -133,9 +132,9 @@ def test_a_flusher_that_died_before_writing_its_batch_loses_nothing(settings, or
     assert client.xpending(STREAM_KEY, GROUP)["pending"] == 0
 
 
-def test_a_flusher_that_died_after_writing_its_batch_duplicates_nothing(settings, org):
+def test_a_flusher_that_died_after_writing_its_batch_duplicates_nothing(sync_store, settings, org):
     settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 0
-    client = redis_queue_with(settings, org, 5)
+    client = queue_with(org, 5)
     write_usage_payloads([f["p"] for _, f in read_as_another_flusher(client, 3)])  # no ack
 
     flush_pending_usage()
@@ -144,17 +143,17 @@ def test_a_flusher_that_died_after_writing_its_batch_duplicates_nothing(settings
     assert client.xpending(STREAM_KEY, GROUP)["pending"] == 0
 
 
-def test_entries_of_a_live_flusher_are_left_to_it(settings, org):
+def test_entries_of_a_live_flusher_are_left_to_it(sync_store, settings, org):
     settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 60
-    client = redis_queue_with(settings, org, 4)
+    client = queue_with(org, 4)
     read_as_another_flusher(client, 3)
 
     assert flush_pending_usage() == 1
     assert client.xpending(STREAM_KEY, GROUP)["pending"] == 3
 
 
-def test_entries_stay_queued_while_the_database_is_down(settings, org, monkeypatch):
-    client = redis_queue_with(settings, org, 3)
+def test_entries_stay_queued_while_the_database_is_down(sync_store, settings, org, monkeypatch):
+    client = queue_with(org, 3)
 
     def database_down(rows):
         raise OperationalError("connection refused")
@@ -170,9 +169,9 @@ def test_entries_stay_queued_while_the_database_is_down(settings, org, monkeypat
     assert client.xlen(STREAM_KEY) == 0
 
 
-def test_large_queues_drain_in_batches(settings, org):
+def test_large_queues_drain_in_batches(sync_store, settings, org):
     settings.GATEWAY_USAGE_FLUSH_BATCH = 3
-    client = redis_queue_with(settings, org, 10)
+    client = queue_with(org, 10)
 
     assert flush_usage_records.apply().get() == 10
     assert UsageRecord.objects.count() == 10
@@ -200,6 +199,24 @@ async def test_redis_down_at_enqueue_writes_the_row_directly(settings, org):
 
     assert await UsageRecord.objects.filter(request_id="req-1").aexists()
     assert unavailable_count("direct_write") == before + 1
+
+
+async def test_a_record_neither_redis_nor_the_database_took_waits_in_this_process(
+    settings, org, monkeypatch
+):
+    settings.REDIS_URL = DEAD_REDIS_URL
+
+    def database_down(rows):
+        raise OperationalError("connection refused")
+
+    monkeypatch.setattr(recording, "_insert", database_down)
+    await enqueue_usage(usage(org))
+    monkeypatch.undo()
+    assert get_embedded_sync_redis().xlen(STREAM_KEY) == 1
+
+    assert await aflush_pending_usage() == 1  # the next flush of this process writes it
+    await close_redis()
+    assert await UsageRecord.objects.filter(request_id="req-1").aexists()
 
 
 def test_a_row_whose_key_was_deleted_is_kept_without_the_key(org):
@@ -269,7 +286,7 @@ sys.exit(0)  # a graceful stop: no explicit flush
 """
 
 
-def test_records_in_memory_are_written_when_the_process_stops(tmp_path):
+def test_records_queued_in_the_embedded_store_are_written_when_the_process_stops(tmp_path):
     database = tmp_path / "shutdown.sqlite3"
     root = Path(__file__).resolve().parents[2]
     env = {
@@ -288,9 +305,7 @@ def test_records_in_memory_are_written_when_the_process_stops(tmp_path):
     assert [(r[0], Decimal(str(r[1]))) for r in rows] == [("last", Decimal("0.01"))]
 
 
-async def test_admission_starts_a_month_from_the_recorded_rows(settings, org):
-    settings.REDIS_URL = ""
-    clear_in_process_state()
+async def test_admission_starts_a_month_from_the_recorded_rows(store, org):
     rows = [usage(org, n, created_at=datetime.now(UTC)) for n in range(2)]
     await sync_to_async(write_usage_payloads)([serialise_usage(r) for r in rows])
     limits = PlanLimits(plan="free", plan_name="Free", monthly_requests=3)
@@ -319,9 +334,9 @@ async def test_a_flush_sets_the_flush_metrics_even_with_nothing_queued(store):
     assert lag == 0
 
 
-def test_entries_left_waiting_show_as_flush_lag(settings, org):
+def test_entries_left_waiting_show_as_flush_lag(sync_store, settings, org):
     settings.GATEWAY_USAGE_CLAIM_IDLE_SECONDS = 60
-    client = redis_queue_with(settings, org, 2)
+    client = queue_with(org, 2)
     read_as_another_flusher(client, 1)  # held by a flusher that has not died long enough
     time.sleep(0.05)
 

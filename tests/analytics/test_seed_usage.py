@@ -2,7 +2,8 @@ from __future__ import annotations
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db.models import Sum
+from django.db import connection
+from django.db.models import Count, Sum
 
 from analytics.models import Frequency, UsageRecord, UsageRollup
 from analytics.rollups import get_fill_end
@@ -27,3 +28,24 @@ def test_seeding_writes_records_and_rolls_them_up(org, api_key, other_org):
 def test_seeding_an_unknown_organisation_says_so(db):
     with pytest.raises(CommandError, match="No organization with slug 'nope'"):
         call_command("seed_usage", "nope", records=1)
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="made by PostgreSQL itself")
+def test_seeding_in_the_database_spreads_rows_over_organisations(org, api_key):
+    call_command("seed_usage", org.slug, rows=2_000, orgs=5, hot_share=0.5, days=2)
+    per_org = dict(
+        UsageRecord.objects.values_list("organization_id").annotate(n=Count("id")).order_by()
+    )
+    assert sum(per_org.values()) == 2_000 and len(per_org) == 5
+    assert 800 < per_org[org.pk] < 1_200  # the named organisation's share
+    own_keys = set(UsageRecord.objects.filter(organization=org).values_list("api_key", flat=True))
+    assert own_keys == {api_key[0].pk}
+    mark = get_fill_end()
+    rolled = UsageRollup.objects.filter(frequency=Frequency.DAY).aggregate(n=Sum("requests"))
+    assert rolled["n"] == UsageRecord.objects.filter(created_at__lt=mark).count() > 1_800
+
+
+@pytest.mark.skipif(connection.vendor == "postgresql", reason="the embedded database")
+def test_seeding_rows_in_the_database_needs_postgresql(org):
+    with pytest.raises(CommandError, match="--rows needs PostgreSQL"):
+        call_command("seed_usage", org.slug, rows=10)

@@ -35,7 +35,7 @@ def test_recent_requests_newest_first_with_tokens_and_cost(client_for, viewer, o
     new = record(org, output_tokens=7)
     record(other_org)  # never shown to org
     data = client_for(viewer).get("/api/dashboard/recent-requests").data
-    assert data["count"] == 2
+    assert len(data["results"]) == 2 and data["next"] is None
     assert [r["request_id"] for r in data["results"]] == [new.request_id, old.request_id]
     assert data["results"][0]["total_tokens"] == 17
     assert data["results"][0]["cost"] == "0.00000450"
@@ -46,11 +46,11 @@ def test_recent_requests_filters(client_for, owner, org, api_key):
     record(org, provider="anthropic", requested_model="claude", api_key=key_row)
     record(org, status=502, error_class="upstream_unavailable")
     client = client_for(owner)
-    assert client.get("/api/dashboard/recent-requests?provider=anthropic").data["count"] == 1
-    assert client.get("/api/dashboard/recent-requests?model=claude").data["count"] == 1
-    assert client.get(f"/api/dashboard/recent-requests?key={key_row.pk}").data["count"] == 1
-    assert client.get("/api/dashboard/recent-requests?status=5xx").data["count"] == 1
-    assert client.get("/api/dashboard/recent-requests?status=error").data["count"] == 1
+    assert len(client.get("/api/dashboard/recent-requests?provider=anthropic").data["results"]) == 1
+    assert len(client.get("/api/dashboard/recent-requests?model=claude").data["results"]) == 1
+    assert len(client.get(f"/api/dashboard/recent-requests?key={key_row.pk}").data["results"]) == 1
+    assert len(client.get("/api/dashboard/recent-requests?status=5xx").data["results"]) == 1
+    assert len(client.get("/api/dashboard/recent-requests?status=error").data["results"]) == 1
     bad = client.get("/api/dashboard/recent-requests?status=oops")
     assert bad.status_code == 400 and "status" in bad.data["fields"]
 
@@ -58,8 +58,13 @@ def test_recent_requests_filters(client_for, owner, org, api_key):
 def test_recent_requests_are_paginated(client_for, owner, org):
     for _ in range(3):
         record(org)
-    data = client_for(owner).get("/api/dashboard/recent-requests?page_size=2").data
-    assert len(data["results"]) == 2 and data["next"]
+    client = client_for(owner)
+    data = client.get("/api/dashboard/recent-requests?page_size=2").data
+    assert len(data["results"]) == 2 and data["next"] and "count" not in data
+    rest = client.get(data["next"]).data
+    assert len(rest["results"]) == 1 and rest["next"] is None
+    seen = {r["request_id"] for r in data["results"] + rest["results"]}
+    assert len(seen) == 3
 
 
 def test_analytics_totals_and_breakdowns(client_for, owner, org, api_key):
@@ -95,7 +100,7 @@ def test_api_key_of_the_org_may_read_usage(api_client, org, other_org, owner):
     record(org)
     record(other_org)
     api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {secret}")
-    assert api_client.get("/api/dashboard/recent-requests").data["count"] == 1
+    assert len(api_client.get("/api/dashboard/recent-requests").data["results"]) == 1
     assert api_client.get("/api/dashboard/organization").data["slug"] == "acme"
     assert [m["email"] for m in api_client.get("/api/dashboard/team-members").data] == [owner.email]
 
@@ -106,4 +111,4 @@ def test_usage_api_requires_authentication(api_client):
 
 def test_outsider_sees_only_own_usage(client_for, outsider, org):
     record(org)
-    assert client_for(outsider).get("/api/dashboard/recent-requests").data["count"] == 0
+    assert len(client_for(outsider).get("/api/dashboard/recent-requests").data["results"]) == 0

@@ -53,7 +53,7 @@ def unlimited_plan(db):
 def shared_redis(settings, gateway_server):
     """The gateway settles through Redis, as in production: settling then really waits on the
     network, which is when a client closing the connection used to cancel it."""
-    from gateway_project.redis_client import close_redis
+    from llm.redis_clients import close_redis
     from tests.stores import use_redis
 
     use_redis(settings)
@@ -517,16 +517,16 @@ async def test_concurrent_requests_without_max_tokens_stay_within_the_token_quot
 ):
     from asgiref.sync import sync_to_async
 
-    from billing import admission
     from billing.models import Plan
     from billing.plan_cache import forget_cached_plans
+    from llm.redis_clients import clear_embedded_redis
 
     primary, _ = upstreams
     # Left alone, the model would write 10,000 tokens: only the cap sent upstream bounds it.
     monkeypatch.setattr(primary, "completion_tokens", 10_000)
     await sync_to_async(Plan.objects.filter(slug="free").update)(monthly_tokens=50_000)
     forget_cached_plans()
-    admission.clear_in_process_state()
+    clear_embedded_redis()
     async with httpx.AsyncClient(timeout=30) as client:
         responses = await asyncio.gather(
             *[
@@ -544,7 +544,7 @@ async def test_concurrent_requests_without_max_tokens_stay_within_the_token_quot
     records = await asyncio.to_thread(rows, 50)
     billed = sum(r.input_tokens + r.output_tokens for r in records)
     assert billed <= 50_000
-    admission.clear_in_process_state()
+    clear_embedded_redis()
 
 
 # --- caching opt-out, embeddings cache, prompt logging --------------------------------------------

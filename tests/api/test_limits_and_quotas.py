@@ -12,7 +12,6 @@ import time_machine
 from django.utils import timezone
 
 from analytics.models import UsageRecord
-from billing import admission
 from billing.models import Plan
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -31,14 +30,12 @@ def early_in_a_minute():
 
 @pytest.fixture(autouse=True)
 def fresh_counters(settings):
-    """Counters live in Redis under CI (REDIS_URL) and in process otherwise: start from zero."""
-    admission.clear_in_process_state()
+    """Counters live in the suite's Redis under CI (REDIS_URL) and in the embedded store
+    otherwise (emptied before every test): start from zero."""
     if settings.REDIS_URL:
         import redis
 
         redis.Redis.from_url(settings.REDIS_URL).flushdb()
-    yield
-    admission.clear_in_process_state()
 
 
 def post(gateway, key, body=BODY):

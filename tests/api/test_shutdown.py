@@ -16,7 +16,7 @@ async def test_lifespan_shutdown_writes_every_pending_usage_record(org, settings
     from gateway_project.asgi import application
     from llm.api import settlement
 
-    settings.REDIS_URL = ""  # the in-process buffer: what a stop could lose
+    settings.REDIS_URL = ""  # the embedded store's stream: what a stop could lose
     settings.GATEWAY_USAGE_FLUSH_SECONDS = 3600  # no periodic flush would save us
     from analytics.recording import enqueue_usage
 

@@ -53,7 +53,7 @@ def test_a_silent_provider_fails_over_after_the_first_byte_timeout(
     response = post(gateway, key)
     assert response.status_code == 200
     assert response.headers["x-gateway-provider"] == "groq"
-    assert time.monotonic() - started < 5  # not the 120 s deadline
+    assert time.monotonic() - started < 20  # not the 120 s deadline (a loaded machine is slow)
 
 
 def test_a_silent_stream_fails_over_before_anything_reaches_the_client(
@@ -71,7 +71,7 @@ def test_a_silent_stream_fails_over_before_anything_reaches_the_client(
         if e != "[DONE]" and json.loads(e).get("choices")
     )
     assert text == "Hello from the backup."
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20
 
 
 def test_a_stalled_stream_ends_with_a_terminal_error_event(gateway, key, upstreams, short_timeouts):
@@ -84,7 +84,7 @@ def test_a_stalled_stream_ends_with_a_terminal_error_event(gateway, key, upstrea
     if error is None:
         error = json.loads(events[-2])["error"]
     assert "stalled" in error["message"] and "OpenAI" in error["message"]
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 20
     [record] = wait_for_usage(1)
     assert record.status == 502 and record.error_class == "upstream_timeout"
     assert record.output_tokens > 0 and record.tokens_estimated  # what arrived is billed
@@ -92,7 +92,7 @@ def test_a_stalled_stream_ends_with_a_terminal_error_event(gateway, key, upstrea
 
 def test_a_429_retry_after_keeps_calls_away_from_that_provider(gateway, key, upstreams):
     primary, backup = upstreams
-    primary.then(Reply(status=429, headers={"Retry-After": "5"}))
+    primary.then(Reply(status=429, headers={"Retry-After": "120"}))
     for _ in range(10):
         response = post(gateway, key)
         assert response.status_code == 200

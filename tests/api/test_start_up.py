@@ -10,9 +10,9 @@ import pytest
 import redis.asyncio
 
 from analytics import recording
-from gateway_project.redis_client import close_redis
 from llm import catalog, http, runtime
 from llm.circuit import CircuitBreaker, CircuitState
+from llm.redis_clients import close_redis
 from tests.stores import TEST_REDIS_URL, use_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)

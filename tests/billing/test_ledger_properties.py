@@ -18,7 +18,6 @@ from asgiref.sync import async_to_sync
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from analytics import recording
 from analytics.models import (
     DeadLetterUsage,
     PendingRollup,
@@ -36,7 +35,7 @@ from billing.models import MeterReport, Plan, SubscriptionStatus
 from billing.periods import current_period
 from billing.reconciliation import reconcile_usage
 from billing.sweeper import interrupted_row, sweep_interrupted_requests
-from tests.stores import use_redis
+from llm.redis_clients import get_sync_redis, uses_real_redis
 
 pytestmark = pytest.mark.django_db
 _ids = itertools.count()
@@ -101,38 +100,31 @@ def clean_ledger(client):
     for model in (UsageRecord, UsageRollup, PendingRollup, RollupFillState, MeterReport):
         model.objects.all().delete()
     DeadLetterUsage.objects.all().delete()
-    recording._buffer.clear()
-    if client is not None:
-        client.flushdb()
+    client.flushdb()
 
 
-@pytest.fixture(params=["memory", "redis"])
-def queue(request, settings):
-    """The in-process queue, or the Redis stream with the real sweeper for dead processes."""
-    if request.param == "redis":
-        return use_redis(settings)
-    settings.REDIS_URL = ""
-    return None
+@pytest.fixture
+def queue(sync_store):
+    """The usage stream of the store this run uses; on a real Redis, with the real sweeper for
+    the requests of dead processes."""
+    return get_sync_redis()
 
 
 def send(client, org, way_out, row):
     """The request leaves the edge: its row is queued, or (interrupted) held at admission and its
     process dies, so only the sweeper can write it."""
-    if client is None:
-        recording._buffer.append(
-            serialise_usage(interrupted_row(row) if way_out == "interrupted" else row)
-        )
-    elif way_out == "interrupted":
+    if way_out == "interrupted" and uses_real_redis():
         async_to_sync(admission.admit)(
             org.id, None, UNLIMITED, None, row["input_tokens"], row["cost"], usage_row=row
         )
-    else:
-        client.xadd(STREAM_KEY, {"p": serialise_usage(row)})
+        return
+    if way_out == "interrupted":  # one process, which wrote what the sweeper would have
+        row = interrupted_row(row)
+    client.xadd(STREAM_KEY, {"p": serialise_usage(row)})
 
 
 def settle_ledger(client, org):
-    if client is not None:
-        sweep_interrupted_requests(now=time.time() + 3600)  # this process "died" long ago
+    sweep_interrupted_requests(now=time.time() + 3600)  # this process "died" long ago
     flush_pending_usage()
     roll_up_usage()
     report_overage(org)

@@ -261,16 +261,10 @@ def runtime(clock: FakeClock) -> Runtime:
     return make_runtime(clock)
 
 
-BACKENDS = ["memory", "fakeredis"] + ([] if redis_unreachable_reason() else ["redis"])
-
-
-@pytest.fixture(params=BACKENDS)
-async def redis_client(request):
-    """None (in-memory state), a fakeredis client, or the suite's own real Redis (emptied)."""
-    if request.param == "memory":
-        yield None
-        return
-    if request.param == "fakeredis":
+@pytest.fixture
+async def redis_client():
+    """The suite's own real Redis (emptied) when it was handed one, else a fresh fakeredis."""
+    if redis_unreachable_reason():
         import fakeredis
 
         client = fakeredis.FakeAsyncRedis()

@@ -1,11 +1,8 @@
 from __future__ import annotations
 
 import pytest
-import time_machine
 from prometheus_client import REGISTRY
 
-from gateway_project.redis_client import close_redis
-from llm.api import response_cache
 from llm.api.response_cache import (
     CachedResponse,
     build_cache_key,
@@ -13,9 +10,8 @@ from llm.api.response_cache import (
     should_cache,
     store_cached_response,
 )
-from tests.stores import DEAD_REDIS_URL, make_store_fixture, use_redis
-
-store = make_store_fixture(response_cache.clear_in_process_cache)
+from llm.redis_clients import close_redis, get_sync_redis
+from tests.stores import DEAD_REDIS_URL
 
 REQUEST = {
     "model": "gpt-4o-mini",
@@ -103,39 +99,12 @@ def test_the_cache_can_be_turned_off(settings):
     assert not should_cache({**REQUEST, "cache": True})
 
 
-async def test_entries_expire_after_the_ttl_in_process(settings):
-    settings.REDIS_URL = ""
-    response_cache.clear_in_process_cache()
-    key = build_cache_key(1, "chat.completions", REQUEST)
-    with time_machine.travel(0, tick=False) as clock:
-        await store_cached_response(key, ANSWER, ttl_seconds=60)
-        clock.shift(59)
-        assert await get_cached_response(key) == ANSWER
-        clock.shift(2)
-        assert await get_cached_response(key) is None
-
-
-async def test_the_in_process_cache_keeps_only_the_most_recent_entries(settings):
-    settings.REDIS_URL = ""
-    settings.GATEWAY_CACHE_MAX_ENTRIES = 2
-    response_cache.clear_in_process_cache()
-    keys = [build_cache_key(1, "chat.completions", {**REQUEST, "seed": n}) for n in range(3)]
-    await store_cached_response(keys[0], ANSWER)
-    await store_cached_response(keys[1], ANSWER)
-    await get_cached_response(keys[0])  # used recently: keys[1] is now the oldest
-    await store_cached_response(keys[2], ANSWER)
-
-    assert [await get_cached_response(k) is not None for k in keys] == [True, False, True]
-
-
-async def test_redis_entries_carry_the_configured_ttl(settings):
-    client = use_redis(settings)
+async def test_entries_carry_the_configured_ttl(store, settings):
     settings.GATEWAY_CACHE_TTL_SECONDS = 120
     key = build_cache_key(1, "chat.completions", REQUEST)
     await store_cached_response(key, ANSWER)
-    await close_redis()
 
-    assert 115 <= client.ttl(key) <= 120
+    assert 115 <= get_sync_redis().ttl(key) <= 120
 
 
 def unavailable_count(outcome):
@@ -159,12 +128,8 @@ async def test_redis_down_makes_the_cache_a_miss_not_an_error(settings):
     )
 
 
-async def test_an_unreadable_entry_is_a_miss(settings):
-    client = use_redis(settings)
+async def test_an_unreadable_entry_is_a_miss(store):
     key = build_cache_key(1, "chat.completions", REQUEST)
-    client.set(key, "not json")
+    get_sync_redis().set(key, "not json")
 
-    result = await get_cached_response(key)
-    await close_redis()
-
-    assert result is None
+    assert await get_cached_response(key) is None

@@ -1,0 +1,131 @@
+"""The one seam to Redis: every feature that keeps state in Redis gets its client here.
+
+`configure(url, timeout)` is called once at start-up (llm/apps.py, from REDIS_URL and
+GATEWAY_REDIS_TIMEOUT_SECONDS). With a URL, `get_redis()` and `get_sync_redis()` are clients of
+that Redis, shared by every gateway process. Without one they are clients of this process's
+embedded store, an in-process fakeredis (with lupa, so the same Lua scripts run): the same
+commands, the same code path, and nothing needs to be running.
+
+`get_embedded_redis()` is always the embedded store, whatever the URL: what a feature falls back
+on while a real Redis is unavailable (admission's per-process share of each rate limit, health
+and circuit state, usage records that could be written nowhere else).
+
+An asyncio client is bound to the event loop it first connects on, so the async getters keep
+one client per running loop (the ASGI server has one; tests and `async_to_sync` make others).
+Timeouts are short: a Redis that does not answer must degrade a feature, not stall requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+
+import fakeredis
+import redis
+import redis.asyncio
+from prometheus_client import Counter
+
+# What a failing Redis raises: its own errors, and socket errors that escape them.
+REDIS_ERRORS: tuple[type[BaseException], ...] = (redis.RedisError, OSError, asyncio.TimeoutError)
+
+REDIS_UNAVAILABLE = Counter(
+    "gateway_redis_unavailable_total",
+    "Operations that found Redis unavailable, by feature and what the gateway did instead.",
+    ["feature", "outcome"],
+)
+
+EMBEDDED = "embedded"  # the client key of the embedded store
+
+_url = ""
+_timeout = 1.0
+_embedded_server = fakeredis.FakeServer()
+_async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, redis.asyncio.Redis]]
+_async_clients = weakref.WeakKeyDictionary()
+_sync_clients: dict[str, redis.Redis] = {}
+_lock = threading.Lock()
+
+
+def configure(url: str, timeout: float = 1.0) -> None:
+    """Point the clients at the Redis at `url`, or at the embedded store when it is empty.
+
+    Clients are kept per URL, so configuring again (tests) never strands a client in use."""
+    global _url, _timeout
+    with _lock:
+        _url, _timeout = url or "", float(timeout)
+
+
+def uses_real_redis() -> bool:
+    """Whether the clients reach a Redis server (shared by processes) or the embedded store."""
+    return bool(_url)
+
+
+def get_redis() -> redis.asyncio.Redis:
+    """The running loop's client: the configured Redis, or the embedded store without one."""
+    return _async_client(_url or EMBEDDED)
+
+
+def get_embedded_redis() -> redis.asyncio.Redis:
+    """The running loop's client of this process's embedded store (never fails, never shared)."""
+    return _async_client(EMBEDDED)
+
+
+def get_sync_redis() -> redis.Redis:
+    """The blocking client, for Celery tasks and other code off the event loop."""
+    return _sync_client(_url or EMBEDDED)
+
+
+def get_embedded_sync_redis() -> redis.Redis:
+    """The blocking client of this process's embedded store."""
+    return _sync_client(EMBEDDED)
+
+
+def clear_embedded_redis() -> None:
+    """Empty the embedded store (tests, or a fresh start)."""
+    get_embedded_sync_redis().flushall()
+
+
+async def close_redis() -> None:
+    """Close the running loop's clients (ASGI shutdown, the end of an async test)."""
+    with _lock:
+        clients = _async_clients.pop(asyncio.get_running_loop(), {})
+    for client in clients.values():
+        await client.aclose()
+
+
+def count_unavailable(feature: str, outcome: str) -> None:
+    REDIS_UNAVAILABLE.labels(feature=feature, outcome=outcome).inc()
+
+
+def _async_client(name: str) -> redis.asyncio.Redis:
+    loop = asyncio.get_running_loop()
+    with _lock:
+        clients = _async_clients.setdefault(loop, {})
+        client = clients.get(name)
+        if client is None:
+            if name == EMBEDDED:
+                client = fakeredis.FakeAsyncRedis(server=_embedded_server, decode_responses=True)
+            else:
+                client = redis.asyncio.Redis.from_url(name, **_options())
+            clients[name] = client
+    return client
+
+
+def _sync_client(name: str) -> redis.Redis:
+    with _lock:
+        client = _sync_clients.get(name)
+        if client is None:
+            if name == EMBEDDED:
+                client = fakeredis.FakeRedis(server=_embedded_server, decode_responses=True)
+            else:
+                client = redis.Redis.from_url(name, **_options())
+            _sync_clients[name] = client
+    return client
+
+
+def _options() -> dict:
+    return {
+        "socket_timeout": _timeout,
+        "socket_connect_timeout": _timeout,
+        "decode_responses": True,
+    }
