@@ -1,7 +1,7 @@
 """The one seam to Redis: every feature that keeps state in Redis gets its client here.
 
-`configure(url, timeout)` is called once at start-up (llm/apps.py, from REDIS_URL and
-GATEWAY_REDIS_TIMEOUT_SECONDS). With a URL, `get_redis()` and `get_sync_redis()` are clients of
+`configure(url, timeout)` is called once at start-up (gateway_project/startup.py, from REDIS_URL
+and GATEWAY_REDIS_TIMEOUT_SECONDS). With a URL, `get_redis()` and `get_sync_redis()` are clients of
 that Redis, shared by every gateway process. Without one they are clients of this process's
 embedded store, an in-process fakeredis (with lupa, so the same Lua scripts run): the same
 commands, the same code path, and nothing needs to be running.
