@@ -106,3 +106,6 @@ _middleware_chain
 
 # --- Celery reads its configuration attributes
 task_annotations
+
+# --- redis-py calls a connection's pack_command for every command it sends
+_.pack_command

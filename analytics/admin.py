@@ -4,7 +4,7 @@ from django.contrib import admin
 from django.utils import timezone
 
 from analytics.models import Alert, AlertSettings, DeadLetterUsage, UsageRecord
-from analytics.recording import retry_dead_letters
+from analytics.usage_writer import retry_dead_letters
 
 
 @admin.register(UsageRecord)

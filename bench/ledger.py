@@ -81,8 +81,9 @@ def main() -> int:
         UsageRecord,
         UsageRollup,
     )
-    from analytics.recording import STREAM_KEY, flush_pending_usage, serialise_usage
+    from analytics.recording import STREAM_KEY, flush_pending_usage
     from analytics.rollups import roll_up_usage
+    from analytics.usage_writer import serialise_usage
     from billing.accounts import get_billing_account
     from billing.metering import report_overage
     from billing.models import MeterReport, Plan, SubscriptionStatus

@@ -29,7 +29,8 @@ def run_sustained(args) -> int:
     from django.db import connections
 
     from analytics.models import DeadLetterUsage, PendingRollup, UsageRecord
-    from analytics.recording import STREAM_KEY, serialise_usage
+    from analytics.recording import STREAM_KEY
+    from analytics.usage_writer import serialise_usage
     from llm.redis_clients import get_sync_redis, uses_real_redis
     from organizations.models import Organization
 
@@ -148,7 +149,7 @@ def _produce(payloads: list[str], rate: int, produced) -> None:
 
 
 def _flush_until(stop, writer: str) -> None:
-    from analytics import recording
+    from analytics import recording, usage_writer
     from analytics.models import UsageRecord
 
     recording.CONSUMER = f"bench-{os.getpid()}"
@@ -157,7 +158,7 @@ def _flush_until(stop, writer: str) -> None:
         def insert_rows(rows):
             UsageRecord.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
 
-        recording._copy_rows = insert_rows
+        usage_writer._copy_rows = insert_rows
     while not stop.is_set():
         if not recording.flush_pending_usage():
             time.sleep(0.02)

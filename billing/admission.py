@@ -33,8 +33,8 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
-from decimal import ROUND_CEILING, Decimal
+from datetime import datetime
+from decimal import Decimal
 from hashlib import sha1
 from typing import Any, Protocol
 
@@ -44,8 +44,15 @@ from django.conf import settings
 from analytics.recording import queue_usage
 from billing import inflight
 from billing.admission_scripts import ADMIT_LUA, SETTLE_LUA, ceil_seconds
+from billing.limit_checks import (
+    Check,
+    build_checks,
+    from_nano,
+    key_prefix,
+    month_bounds,
+    to_nano,
+)
 from billing.limits import PlanLimits
-from billing.periods import period_containing
 from llm.redis_clients import (
     REDIS_ERRORS,
     count_unavailable,
@@ -56,15 +63,8 @@ from llm.redis_clients import (
 
 logger = logging.getLogger(__name__)
 
-NANO = Decimal("0.000000001")
 _ADMIT_SHA = sha1(ADMIT_LUA.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 _SETTLE_SHA = sha1(SETTLE_LUA.encode()).hexdigest()  # noqa: S324
-_WINDOWS = (  # label, seconds, short name, plan attribute, key override attribute, counts tokens
-    ("requests per minute", 60, "rpm", "requests_per_minute", "rate_limit_per_minute", False),
-    ("requests per hour", 3600, "rph", "requests_per_hour", "rate_limit_per_hour", False),
-    ("requests per day", 86400, "rpd", "requests_per_day", "rate_limit_per_day", False),
-    ("tokens per minute", 60, "tpm", "tokens_per_minute", "tokens_per_minute", True),
-)
 
 
 class MonthUsage(Protocol):
@@ -118,87 +118,6 @@ class Admission:
         return f"Limit reached: {self.limit_name}. It resets at the start of next month."
 
 
-@dataclass(frozen=True)
-class _Check:
-    name: str
-    kind: str  # "rate_limit", "quota", "budget"
-    limit: int  # -1: unlimited, only metered
-    amount: int
-    ends_at: float = 0.0  # a meter: when it starts again (next month)
-    period: int = 0  # a window: its length in seconds
-    key: str = ""  # a window's counter
-    field: str = ""  # a meter's field in the month hash
-    counts_requests: bool = False
-
-
-def to_nano(amount: Decimal) -> int:
-    """Dollars to whole nano-dollars, rounding up (a reservation may never be too small)."""
-    return int((amount / NANO).to_integral_value(rounding=ROUND_CEILING))
-
-
-def from_nano(value: int) -> Decimal:
-    return Decimal(value) * NANO
-
-
-def _month_bounds(now: float) -> tuple[str, datetime, float]:
-    """The billing period holding `now` (billing.periods: the calendar month, UTC)."""
-    start, end = period_containing(datetime.fromtimestamp(now, UTC))
-    return start.strftime("%Y%m"), start, end.timestamp()
-
-
-def _prefix(org_id: int) -> str:
-    return f"gw:{{o:{org_id}}}:"
-
-
-def _build_checks(
-    org_id: int,
-    key_id: int | None,
-    limits: PlanLimits,
-    overrides: Any,
-    tokens: int,
-    cost_nano: int,
-    month_end: float,
-) -> tuple[list[_Check], list[_Check]]:
-    prefix, plan = _prefix(org_id), limits.plan_name
-    windows = []
-    for label, seconds, short, plan_attr, key_attr, counts_tokens in _WINDOWS:
-        amount = tokens if counts_tokens else 1
-        scopes = [("org", getattr(limits, plan_attr), f"{label} of the {plan} plan")]
-        if key_id is not None:
-            scopes.append(
-                (f"k{key_id}", getattr(overrides, key_attr, None), f"{label} of this API key")
-            )
-        for scope, limit, name in scopes:
-            if limit is not None:
-                windows.append(
-                    _Check(name, "rate_limit", int(limit), amount, period=seconds,
-                           key=f"{prefix}rl:{scope}:{short}", counts_requests=not counts_tokens)
-                )  # fmt: skip
-    blocks = limits.overage == "block"
-
-    def cap(value: int | None) -> int:
-        return -1 if value is None or not blocks else int(value)
-
-    def budget(value: Decimal | None) -> int:
-        return -1 if value is None else to_nano(Decimal(value))
-
-    meters = [
-        _Check(f"monthly requests of the {plan} plan", "quota", cap(limits.monthly_requests),
-               1, month_end, field="req"),
-        _Check(f"monthly tokens of the {plan} plan", "quota", cap(limits.monthly_tokens),
-               tokens, month_end, field="tok"),
-        _Check("monthly budget of the organisation", "budget", budget(limits.monthly_budget_usd),
-               cost_nano, month_end, field="usd"),
-    ]  # fmt: skip
-    if key_id is not None:
-        key_budget = budget(getattr(overrides, "monthly_budget_usd", None))
-        meters.append(
-            _Check("monthly budget of this API key", "budget", key_budget, cost_nano, month_end,
-                   field=f"k:{key_id}:usd")
-        )  # fmt: skip
-    return windows, meters
-
-
 async def _run(lua: str, sha: str, keys: list[str], args: list[Any]) -> Any:
     client = get_redis()
     try:
@@ -232,12 +151,12 @@ async def admit(
         raise ValueError("estimated_tokens and worst_case_cost must not be negative")
     clock = "" if now is None else repr(now)
     now = time.time() if now is None else now  # names the month; windows use the store's clock
-    month, month_start, month_end = _month_bounds(now)
+    month, month_start, month_end = month_bounds(now)
     cost_nano = to_nano(worst_case_cost)
-    windows, meters = _build_checks(
+    windows, meters = build_checks(
         org_id, key_id, limits, key_overrides, estimated_tokens, cost_nano, month_end
     )
-    prefix = _prefix(org_id)
+    prefix = key_prefix(org_id)
     reservation_id = uuid.uuid4().hex
     ttl = float(settings.GATEWAY_RESERVATION_TTL_SECONDS)
     keys = [f"{prefix}m:{month}", f"{prefix}res", f"{prefix}resx"] + [w.key for w in windows]
@@ -306,7 +225,7 @@ async def _load_month(
     ]
 
 
-def _refusal(checks: list[_Check], currents: list[int], waits: list[float]) -> Admission:
+def _refusal(checks: list[Check], currents: list[int], waits: list[float]) -> Admission:
     refused = [
         (c, cur, wait)
         for c, cur, wait in zip(checks, currents, waits, strict=True)
@@ -341,7 +260,7 @@ def _headers(admission: Admission) -> dict[str, str]:
 
 
 async def _admit_within_process_share(
-    exc: BaseException, windows: list[_Check], month_keys: list[str], head: list[Any]
+    exc: BaseException, windows: list[Check], month_keys: list[str], head: list[Any]
 ) -> Admission:
     """Redis is away: this process enforces its share of each rate window on its embedded store,
     so N processes together admit about the limit, not N times it and not without bound."""
@@ -432,7 +351,7 @@ async def _finish(
     if reservation.in_redis != uses_real_redis():
         return False  # the store changed under us (settings in tests); nothing of ours is there
     client = get_redis()
-    prefix = _prefix(reservation.org_id)
+    prefix = key_prefix(reservation.org_id)
     keys = [f"{prefix}res", f"{prefix}resx", f"{prefix}m:{reservation.month}"]
     keys += [key for key, _ in reservation.token_windows]
     key_field = f"k:{reservation.key_id}:" if reservation.key_id is not None else ""

@@ -29,7 +29,7 @@ from typing import Any
 
 from django.conf import settings
 
-from analytics.recording import serialise_usage
+from analytics.usage_writer import serialise_usage
 from llm.redis_clients import REDIS_ERRORS, count_unavailable, get_redis
 
 logger = logging.getLogger(__name__)

@@ -24,7 +24,7 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from analytics.recording import serialise_usage, write_usage_payloads
+from analytics.usage_writer import serialise_usage, write_usage_payloads
 from billing.admission import Reservation, settle
 from billing.inflight import PROCESSES_KEY, held_key
 from llm.redis_clients import get_sync_redis

@@ -17,11 +17,8 @@ from analytics import metrics
 from analytics.alert_rules import Condition
 from analytics.alerts import fire_alert
 from analytics.models import AlertKind
-from analytics.recording import (
-    enqueue_usage_payload,
-    load_month_usage,
-    serialise_usage,
-)
+from analytics.recording import enqueue_usage, load_month_usage
+from analytics.usage_writer import serialise_usage
 from billing import admission as admission_control
 from llm.api import response_cache
 from llm.api.auth import Caller
@@ -76,7 +73,7 @@ async def settle_and_record(decision: Any, outcome: Outcome, record: dict[str, A
     elif reservation is not None:
         queued = await admission_control.release(reservation, usage_payload=payload)
     if not queued:
-        await enqueue_usage_payload(payload)
+        await enqueue_usage(payload)
 
 
 async def report_usage_anomaly(request_id: str, caller: Caller, outcome: Outcome) -> None:

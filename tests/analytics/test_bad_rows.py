@@ -11,8 +11,8 @@ from django.utils import timezone
 
 from analytics import alerts
 from analytics.models import Alert, AlertKind, DeadLetterUsage, UsageRecord
-from analytics.recording import retry_dead_letters, serialise_usage, write_usage_payloads
 from analytics.usage_bounds import bound_usage_values
+from analytics.usage_writer import retry_dead_letters, serialise_usage, write_usage_payloads
 
 pytestmark = pytest.mark.django_db(transaction=True)
 

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from analytics import rollups
 from analytics.models import Frequency, PendingRollup, UsageRollup
-from analytics.recording import serialise_usage, write_usage_payloads
 from analytics.rollups import floor_day, floor_hour, roll_up_usage, usage_totals
+from analytics.usage_writer import serialise_usage, write_usage_payloads
 
 pytestmark = pytest.mark.django_db
 _ids = itertools.count()

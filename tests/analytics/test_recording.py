@@ -15,7 +15,7 @@ from asgiref.sync import SyncToAsync, sync_to_async
 from django.db import OperationalError, connections
 from prometheus_client import REGISTRY
 
-from analytics import recording
+from analytics import recording, usage_writer
 from analytics.models import DeadLetterUsage, UsageRecord
 from analytics.recording import (
     GROUP,
@@ -24,12 +24,11 @@ from analytics.recording import (
     enqueue_usage,
     flush_pending_usage,
     load_month_usage,
-    serialise_usage,
     start_usage_flusher,
     stop_usage_flusher,
-    write_usage_payloads,
 )
 from analytics.tasks import flush_usage_records
+from analytics.usage_writer import serialise_usage, write_usage_payloads
 from billing.admission import admit
 from billing.limits import PlanLimits
 from llm.redis_clients import close_redis, get_embedded_sync_redis, get_sync_redis
@@ -68,7 +67,7 @@ def usage(org, n=1, **fields):
 
 async def test_enqueued_records_become_rows_when_flushed(store, org, api_key):
     for n in range(3):
-        await enqueue_usage(usage(org, n, api_key_id=api_key[0].id))
+        await enqueue_usage(serialise_usage(usage(org, n, api_key_id=api_key[0].id)))
 
     assert await UsageRecord.objects.acount() == 0
     assert await aflush_pending_usage() == 3
@@ -84,7 +83,7 @@ async def test_enqueue_does_not_touch_the_database(store, org, monkeypatch):
     monkeypatch.setattr(recording, "write_usage_payloads", writes.append)
     monkeypatch.setattr(recording, "sync_to_async", writes.append)
 
-    await enqueue_usage(usage(org))
+    await enqueue_usage(serialise_usage(usage(org)))
 
     assert writes == []
     monkeypatch.undo()
@@ -92,8 +91,8 @@ async def test_enqueue_does_not_touch_the_database(store, org, monkeypatch):
 
 
 async def test_the_same_record_twice_is_one_row(store, org):
-    await enqueue_usage(usage(org))
-    await enqueue_usage(usage(org))
+    await enqueue_usage(serialise_usage(usage(org)))
+    await enqueue_usage(serialise_usage(usage(org)))
     await aflush_pending_usage()
 
     assert await UsageRecord.objects.acount() == 1
@@ -158,7 +157,7 @@ def test_entries_stay_queued_while_the_database_is_down(sync_store, settings, or
     def database_down(rows):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(recording, "_insert", database_down)
+    monkeypatch.setattr(usage_writer, "_insert", database_down)
     with pytest.raises(OperationalError):
         flush_pending_usage()
     monkeypatch.undo()
@@ -194,7 +193,7 @@ async def test_redis_down_at_enqueue_writes_the_row_directly(settings, org):
     settings.REDIS_URL = DEAD_REDIS_URL
     before = unavailable_count("direct_write")
 
-    await enqueue_usage(usage(org))
+    await enqueue_usage(serialise_usage(usage(org)))
     await close_redis()
 
     assert await UsageRecord.objects.filter(request_id="req-1").aexists()
@@ -209,8 +208,8 @@ async def test_a_record_neither_redis_nor_the_database_took_waits_in_this_proces
     def database_down(rows):
         raise OperationalError("connection refused")
 
-    monkeypatch.setattr(recording, "_insert", database_down)
-    await enqueue_usage(usage(org))
+    monkeypatch.setattr(usage_writer, "_insert", database_down)
+    await enqueue_usage(serialise_usage(usage(org)))
     monkeypatch.undo()
     assert get_embedded_sync_redis().xlen(STREAM_KEY) == 1
 
@@ -245,7 +244,7 @@ def test_records_with_wrong_fields_are_refused(org, fields, message):
 async def test_the_background_flusher_writes_within_its_interval(store, settings, org):
     settings.GATEWAY_USAGE_FLUSH_SECONDS = 0.05
     start_usage_flusher()
-    await enqueue_usage(usage(org))
+    await enqueue_usage(serialise_usage(usage(org)))
 
     for _ in range(100):
         if await UsageRecord.objects.aexists():
@@ -277,11 +276,12 @@ django.setup()
 from django.core.management import call_command
 call_command("migrate", verbosity=0)
 from analytics.recording import enqueue_usage
+from analytics.usage_writer import serialise_usage
 from organizations.models import Organization
 
 org = Organization.objects.create(name="Acme", slug="acme")
-asyncio.run(enqueue_usage({"request_id": "last", "organization_id": org.id,
-                           "endpoint": "chat.completions", "status": 200, "cost": "0.01"}))
+asyncio.run(enqueue_usage(serialise_usage({"request_id": "last", "organization_id": org.id,
+                           "endpoint": "chat.completions", "status": 200, "cost": "0.01"})))
 sys.exit(0)  # a graceful stop: no explicit flush
 """
 

@@ -16,8 +16,9 @@ import pytest
 from django.db import OperationalError, connection
 
 from analytics.models import UsageRecord
-from analytics.recording import _sum_month, serialise_usage, write_usage_payloads
+from analytics.recording import _sum_month
 from analytics.tasks import evaluate_alert_rules
+from analytics.usage_writer import serialise_usage, write_usage_payloads
 from llm.api import auth
 from organizations.database import with_live_connection
 

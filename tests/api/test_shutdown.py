@@ -19,27 +19,32 @@ async def test_lifespan_shutdown_writes_every_pending_usage_record(org, settings
     settings.REDIS_URL = ""  # the embedded store's stream: what a stop could lose
     settings.GATEWAY_USAGE_FLUSH_SECONDS = 3600  # no periodic flush would save us
     from analytics.recording import enqueue_usage
+    from analytics.usage_writer import serialise_usage
 
     request_ids = [f"req_{uuid.uuid4().hex}" for _ in range(3)]
     for request_id in request_ids[:2]:
         await enqueue_usage(
-            {
-                "organization_id": org.pk,
-                "request_id": request_id,
-                "endpoint": "chat.completions",
-                "status": 200,
-            }
+            serialise_usage(
+                {
+                    "organization_id": org.pk,
+                    "request_id": request_id,
+                    "endpoint": "chat.completions",
+                    "status": 200,
+                }
+            )
         )
 
     async def slow_settle():
         await asyncio.sleep(0.05)
         await enqueue_usage(
-            {
-                "organization_id": org.pk,
-                "request_id": request_ids[2],
-                "endpoint": "chat.completions",
-                "status": 200,
-            }
+            serialise_usage(
+                {
+                    "organization_id": org.pk,
+                    "request_id": request_ids[2],
+                    "endpoint": "chat.completions",
+                    "status": 200,
+                }
+            )
         )
 
     task = asyncio.get_running_loop().create_task(slow_settle())

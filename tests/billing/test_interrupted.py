@@ -15,7 +15,7 @@ from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from analytics.models import UsageRecord
-from analytics.recording import serialise_usage, write_usage_payloads
+from analytics.usage_writer import serialise_usage, write_usage_payloads
 from billing import admission, inflight, sweeper
 from billing.limits import PlanLimits
 from billing.tasks import sweep_interrupted_requests

@@ -25,8 +25,9 @@ from analytics.models import (
     UsageRecord,
     UsageRollup,
 )
-from analytics.recording import STREAM_KEY, flush_pending_usage, serialise_usage
+from analytics.recording import STREAM_KEY, flush_pending_usage
 from analytics.rollups import floor_hour, roll_up_usage
+from analytics.usage_writer import serialise_usage
 from billing import admission
 from billing.accounts import get_billing_account
 from billing.limits import PlanLimits

@@ -6,8 +6,8 @@ from datetime import timedelta
 import pytest
 import time_machine
 
-from analytics.recording import serialise_usage, write_usage_payloads
 from analytics.rollups import roll_up_usage
+from analytics.usage_writer import serialise_usage, write_usage_payloads
 from billing.accounts import get_billing_account
 from billing.metering import overage_in_slice, report_overage
 from billing.models import MeterReport, SubscriptionStatus

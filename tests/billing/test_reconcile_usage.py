@@ -11,8 +11,8 @@ import time_machine
 from django.core.management import CommandError, call_command
 
 from analytics.models import UsageRecord
-from analytics.recording import serialise_usage, write_usage_payloads
 from analytics.rollups import floor_hour, roll_up_usage
+from analytics.usage_writer import serialise_usage, write_usage_payloads
 from tests.clock import next_month
 
 pytestmark = pytest.mark.django_db
