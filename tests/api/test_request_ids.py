@@ -33,18 +33,18 @@ def lines(monkeypatch):
     """A line from the view (admission) and one from the settlement (the usage record), beside
     the request line the settlement writes."""
     log = logging.getLogger("tests.request_ids")
-    admit, record = pipeline.admit, governance.record
+    admit, settle = pipeline.admit, governance.settle_and_record
 
     async def logged_admit(call, *args, **kwargs):
         log.info("admitting")
         return await admit(call, *args, **kwargs)
 
-    async def logged_record(row):
+    async def logged_settle(*args, **kwargs):
         log.info("recording usage")
-        return await record(row)
+        return await settle(*args, **kwargs)
 
     monkeypatch.setattr(pipeline, "admit", logged_admit)
-    monkeypatch.setattr(governance, "record", logged_record)
+    monkeypatch.setattr(governance, "settle_and_record", logged_settle)
     handler = Lines()
     logging.getLogger().addHandler(handler)
     yield handler.seen
