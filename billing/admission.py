@@ -197,18 +197,7 @@ async def admit(
     )
     if usage_row is not None:
         await inflight.hold_usage_row(reservation, usage_row)
-    admission = Admission(admitted=True, reservation=reservation)
-    request_windows = [
-        (c.limit - cur - 1, c, wait)
-        for c, cur, wait in zip(checks, currents, waits, strict=True)
-        if c.counts_requests
-    ]
-    if request_windows:
-        remaining, tightest, wait = min(request_windows, key=lambda row: row[0])
-        admission.limit, admission.remaining = tightest.limit, remaining
-        admission.reset = ceil_seconds(wait)
-    admission.headers = _headers(admission)
-    return admission
+    return _admitted(checks, currents, waits, reservation)
 
 
 async def _load_month(
@@ -223,6 +212,24 @@ async def _load_month(
         to_nano(Decimal(usage.cost)),
         to_nano(Decimal(usage.key_cost)),
     ]
+
+
+def _admitted(
+    checks: list[Check], currents: list[int], waits: list[float], reservation: Reservation | None
+) -> Admission:
+    """An admission, with the rate-limit headers of its tightest request window."""
+    admission = Admission(admitted=True, reservation=reservation)
+    request_windows = [
+        (c.limit - cur - 1, c, wait)
+        for c, cur, wait in zip(checks, currents, waits, strict=True)
+        if c.counts_requests
+    ]
+    if request_windows:
+        remaining, tightest, wait = min(request_windows, key=lambda row: row[0])
+        admission.limit, admission.remaining = tightest.limit, remaining
+        admission.reset = ceil_seconds(wait)
+    admission.headers = _headers(admission)
+    return admission
 
 
 def _refusal(checks: list[Check], currents: list[int], waits: list[float]) -> Admission:
@@ -287,18 +294,7 @@ async def _admit_within_process_share(
     currents, waits = values[0::2], [ms / 1000 for ms in values[1::2]]
     if result[0] == "no":
         return _refusal(shares, currents, waits)
-    admission = Admission(admitted=True)
-    requests = [
-        (c.limit - cur - 1, c, wait)
-        for c, cur, wait in zip(shares, currents, waits, strict=True)
-        if c.counts_requests
-    ]
-    if requests:
-        remaining, tightest, wait = min(requests, key=lambda row: row[0])
-        admission.limit, admission.remaining = tightest.limit, remaining
-        admission.reset = ceil_seconds(wait)
-    admission.headers = _headers(admission)
-    return admission
+    return _admitted(shares, currents, waits, None)
 
 
 def _refuse_without_redis(exc: BaseException) -> Admission:
