@@ -29,14 +29,16 @@ async def serving():
         application({"type": "lifespan"}, inbox.get, outbox.put)
     )
     await inbox.put({"type": "lifespan.startup"})
-    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    started = await asyncio.wait_for(outbox.get(), timeout=30)
+    assert started["type"] == "lifespan.startup.complete", started
     transport = httpx.ASGITransport(app=application)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
     finally:
         await inbox.put({"type": "lifespan.shutdown"})
-        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+        stopped = await asyncio.wait_for(outbox.get(), timeout=30)
+        assert stopped["type"] == "lifespan.shutdown.complete", stopped
         await lifespan
         await close_redis()
 
