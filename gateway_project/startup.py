@@ -40,20 +40,29 @@ _tasks: list[asyncio.Task] = []
 
 
 def set_up_process() -> None:
-    configure(settings.REDIS_URL, settings.GATEWAY_REDIS_TIMEOUT_SECONDS)
+    configure(
+        settings.REDIS_URL,
+        settings.GATEWAY_REDIS_TIMEOUT_SECONDS,
+        settings.GATEWAY_REDIS_MAX_CONNECTIONS,
+    )
     set_catalog(load_catalog())
     limits.set_max_upstream_bytes(settings.GATEWAY_MAX_UPSTREAM_BYTES)
     configure_runtime(None)
 
 
 async def start_serving() -> None:
-    set_client(build_client())
+    set_client(upstream_client())
     configure_runtime(get_redis(), health_policy=SERVING_HEALTH, circuit_policy=SERVING_CIRCUIT)
     start_usage_flusher()
     loop = asyncio.get_running_loop()
     _tasks.append(loop.create_task(listen_for_revocations(), name="revocation-listener"))
     if uses_real_redis():  # only a shared Redis outlives this process: nothing to sweep otherwise
         _tasks.append(loop.create_task(keep_alive_forever(), name="heartbeat"))
+
+
+def upstream_client():
+    """The shared upstream client: one connection per open stream, up to the setting's cap."""
+    return build_client(max_connections=settings.GATEWAY_UPSTREAM_MAX_CONNECTIONS)
 
 
 async def stop_serving() -> None:

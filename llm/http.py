@@ -11,16 +11,28 @@ from httpx_aiohttp import AiohttpTransport
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0
-LIMITS = httpx.Limits(max_connections=1000, max_keepalive_connections=200)
+# Upstream connections one process may hold at once (GATEWAY_UPSTREAM_MAX_CONNECTIONS). Every open
+# stream holds one for its whole length, so this caps the streams a process serves without
+# queueing; 0 means no cap (the file descriptor limit is then the only one).
+MAX_CONNECTIONS = 10_000
 
 _client: httpx.AsyncClient | None = None
 
 
-def build_client(transport: httpx.AsyncBaseTransport | None = None) -> httpx.AsyncClient:
+def limits(max_connections: int = MAX_CONNECTIONS) -> httpx.Limits:
+    # aiohttp's connector takes max_connections as its limit (0: none; None would mean its
+    # default of 100) and keeps every released connection alive for keepalive_expiry.
+    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=200)
+
+
+def build_client(
+    transport: httpx.AsyncBaseTransport | None = None, max_connections: int = MAX_CONNECTIONS
+) -> httpx.AsyncClient:
+    pool = limits(max_connections)
     return httpx.AsyncClient(
         timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-        limits=LIMITS,
-        transport=transport or AiohttpTransport(limits=LIMITS, trust_env=False),
+        limits=pool,
+        transport=transport or AiohttpTransport(limits=pool, trust_env=False),
     )
 
 

@@ -1,10 +1,11 @@
 """The one seam to Redis: every feature that keeps state in Redis gets its client here.
 
-`configure(url, timeout)` is called once at start-up (gateway_project/startup.py, from REDIS_URL
-and GATEWAY_REDIS_TIMEOUT_SECONDS). With a URL, `get_redis()` and `get_sync_redis()` are clients of
-that Redis, shared by every gateway process. Without one they are clients of this process's
-embedded store, an in-process fakeredis (with lupa, so the same Lua scripts run): the same
-commands, the same code path, and nothing needs to be running.
+`configure(url, timeout, max_connections)` is called once at start-up (gateway_project/startup.py,
+from REDIS_URL, GATEWAY_REDIS_TIMEOUT_SECONDS and GATEWAY_REDIS_MAX_CONNECTIONS). With a URL,
+`get_redis()` and `get_sync_redis()` are clients of that Redis, shared by every gateway process.
+Without one they are clients of this process's embedded store, an in-process fakeredis (with
+lupa, so the same Lua scripts run): the same commands, the same code path, and nothing needs to
+be running.
 
 `get_embedded_redis()` is always the embedded store, whatever the URL: what a feature falls back
 on while a real Redis is unavailable (admission's per-process share of each rate limit, health
@@ -13,6 +14,9 @@ and circuit state, usage records that could be written nowhere else).
 An asyncio client is bound to the event loop it first connects on, so the async getters keep
 one client per running loop (the ASGI server has one; tests and `async_to_sync` make others).
 Timeouts are short: a Redis that does not answer must degrade a feature, not stall requests.
+A loop's client holds at most `max_connections`; a burst of callers beyond them (thousands of
+streams opening or settling at once) waits for a free one, up to the timeout, rather than being
+refused at once as redis-py's default pool (100 connections) refuses them.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ EMBEDDED = "embedded"  # the client key of the embedded store
 
 _url = ""
 _timeout = 1.0
+_max_connections = 100
 _embedded_server = fakeredis.FakeServer()
 _async_clients: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[str, redis.asyncio.Redis]]
 _async_clients = weakref.WeakKeyDictionary()
@@ -47,13 +52,13 @@ _sync_clients: dict[str, redis.Redis] = {}
 _lock = threading.Lock()
 
 
-def configure(url: str, timeout: float = 1.0) -> None:
+def configure(url: str, timeout: float = 1.0, max_connections: int = 100) -> None:
     """Point the clients at the Redis at `url`, or at the embedded store when it is empty.
 
     Clients are kept per URL, so configuring again (tests) never strands a client in use."""
-    global _url, _timeout
+    global _url, _timeout, _max_connections
     with _lock:
-        _url, _timeout = url or "", float(timeout)
+        _url, _timeout, _max_connections = url or "", float(timeout), int(max_connections)
 
 
 def uses_real_redis() -> bool:
@@ -115,12 +120,21 @@ def _async_client(name: str) -> redis.asyncio.Redis:
         client = clients.get(name)
         if client is None:
             if name == EMBEDDED:
-                client = fakeredis.FakeAsyncRedis(server=_embedded_server, decode_responses=True)
+                # Its "connections" are in-process, but each idle one is kept: capped as well.
+                client = fakeredis.FakeAsyncRedis(
+                    server=_embedded_server,
+                    decode_responses=True,
+                    connection_pool_class=redis.asyncio.BlockingConnectionPool,
+                    max_connections=_max_connections,
+                )
             else:
                 options = _options()
                 if name.startswith("redis://"):  # rediss:// and unix:// keep their own classes
                     options["connection_class"] = HiredisPackedConnection
-                client = redis.asyncio.Redis.from_url(name, **options)
+                pool = redis.asyncio.BlockingConnectionPool.from_url(
+                    name, max_connections=_max_connections, timeout=_timeout, **options
+                )
+                client = redis.asyncio.Redis.from_pool(pool)
             clients[name] = client
     return client
 

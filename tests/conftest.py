@@ -37,9 +37,11 @@ def pytest_configure(config):
 
 def _reconfigure_redis(*, setting: str, **_kwargs) -> None:
     # Start-up configures the Redis clients once; a test that changes the settings does it again.
-    if setting in {"REDIS_URL", "GATEWAY_REDIS_TIMEOUT_SECONDS"}:
+    if setting in {"REDIS_URL", "GATEWAY_REDIS_TIMEOUT_SECONDS", "GATEWAY_REDIS_MAX_CONNECTIONS"}:
         redis_clients.configure(
-            django_settings.REDIS_URL, django_settings.GATEWAY_REDIS_TIMEOUT_SECONDS
+            django_settings.REDIS_URL,
+            django_settings.GATEWAY_REDIS_TIMEOUT_SECONDS,
+            django_settings.GATEWAY_REDIS_MAX_CONNECTIONS,
         )
 
 

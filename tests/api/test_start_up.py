@@ -107,3 +107,18 @@ async def test_a_failed_start_up_is_reported_to_the_server_not_left_waiting(monk
     failed = outbox.get_nowait()
     assert failed["type"] == "lifespan.startup.failed"
     assert "no route to the catalogue" in failed["message"]
+
+
+@pytest.mark.parametrize("cap", [12_345, 0])
+async def test_the_upstream_pool_holds_as_many_connections_as_the_setting_says(settings, cap):
+    # Every open stream holds an upstream connection: past the cap, new streams would queue.
+    from gateway_project import startup
+
+    settings.GATEWAY_UPSTREAM_MAX_CONNECTIONS = cap
+    client = startup.upstream_client()
+    session = client._transport.get_client()  # the aiohttp session it opens on first use
+    try:
+        assert session.connector.limit == cap  # 0: aiohttp's "no cap"
+    finally:
+        await session.close()
+        await client.aclose()
