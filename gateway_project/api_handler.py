@@ -17,7 +17,6 @@ tests/api/test_api_handler.py pins the Django internals this relies on.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 
 from django.core import signals
 from django.core.exceptions import ImproperlyConfigured, RequestAborted
@@ -78,25 +77,33 @@ class ApiASGIHandler(ASGIHandler):
             body_file.close()
 
     async def _serve_until_done_or_disconnected(self, request, receive, send):
-        async def serve():
+        """Serve in this task; a listener task cancels it if the client hangs up first.
+
+        One task beside the server's per request, not two: Django's handler serves in a task of
+        its own as well, and an open stream would hold both (with their coroutines and contexts)
+        for its whole length. The response is None if the client left before it was built."""
+        serving = asyncio.current_task()
+        state = {"gone": False, "finished": False}
+
+        def on_listener_done(listener: asyncio.Task) -> None:
+            if listener.cancelled() or state["finished"]:
+                return  # ended by us, or after the answer was done: nothing to stop
+            if isinstance(listener.exception(), RequestAborted):
+                state["gone"] = True
+                serving.cancel()
+
+        listener = asyncio.create_task(self.listen_for_disconnect(receive))
+        listener.add_done_callback(on_listener_done)
+        response = None
+        try:
             response = await self.run_get_response(request)
             response[HEADER] = request.request_id
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.send_response(response, send)
-            return response
-
-        disconnect = asyncio.create_task(self.listen_for_disconnect(receive))
-        serving = asyncio.create_task(serve())
-        await asyncio.wait([disconnect, serving], return_when=asyncio.FIRST_COMPLETED)
-        for task in (disconnect, serving):
-            if not task.done():
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-            elif task is disconnect:
-                with contextlib.suppress(RequestAborted):
-                    task.result()
-        try:
-            return serving.result()
+            await self.send_response(response, send)
         except asyncio.CancelledError:
-            return None
+            if not state["gone"]:
+                raise  # cancelled from outside (the server stopping): not ours to swallow
+            serving.uncancel()
+        finally:
+            state["finished"] = True
+            listener.cancel()
+        return response

@@ -354,6 +354,9 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env("LOG_LEVEL", "INFO")},
+    # httpx logs every upstream call at INFO: a second line per request beside the gateway's own
+    # (which names the provider, status and timings), formatted on the hot path.
+    "loggers": {"httpx": {"level": "WARNING"}},
 }
 
 # Alerts: evaluated by Celery beat; e-mailed to the organisation's recipients and to staff.

@@ -16,7 +16,7 @@ from llm.retry_policy import DEFAULT_POLICY, RetryPolicy, first_byte, stalled
 from llm.route_info import InFlight, RouteInfo
 from llm.routing import Candidate, RoutePlan
 from llm.runtime import Runtime, get_runtime
-from llm.tokens import fill_unreported
+from llm.tokens import TextTally, fill_unreported
 from llm.types import (
     ChatRequest,
     ErrorKind,
@@ -120,14 +120,14 @@ class ChatStream:
         usage: Usage | None = None
         outcome: ProviderError | None = None
         finished = False
-        produced: list[str] = []
+        produced = TextTally()  # what arrived, counted (not kept) for an early end's estimate
         try:
             event: StreamEvent | None = first
             while event is not None:
                 if event.usage is not None:
                     usage = event.usage
                 if event.type in _PRODUCED:
-                    produced.append(event.text)
+                    produced.add(event.text)
                 if event.type is StreamEventType.ERROR:
                     outcome = event.error
                 finished = finished or event.type in (StreamEventType.DONE, StreamEventType.ERROR)
@@ -138,7 +138,7 @@ class ChatStream:
                         event = await anext(events, None)
                 except TimeoutError:  # stalled: bill what arrived, as for a cut stream
                     request = sent[served.model.id]
-                    usage = fill_unreported(usage, request.messages, "".join(produced))
+                    usage = fill_unreported(usage, request.messages, produced)
                     error = stalled(served, self._policy.idle_timeout)
                     event = StreamEvent(StreamEventType.ERROR, error=error)
                 info.upstream_ms += (rt.monotonic() - waited) * 1000
@@ -146,7 +146,7 @@ class ChatStream:
             await close_events(events)
             request = sent[served.model.id]
             if not finished:  # closed early: top up what the provider had not reported yet
-                usage = fill_unreported(usage, request.messages, "".join(produced))
+                usage = fill_unreported(usage, request.messages, produced)
             info.charge = charge_for(
                 served.model,
                 price[served.model.id],

@@ -29,6 +29,33 @@ def estimate_tokens(text: str) -> int:
     return max(len(text.split()), math.ceil(len(text) / CHARS_PER_TOKEN))
 
 
+class TextTally:
+    """What estimate_tokens needs of a text that arrives in pieces (a stream's output): its
+    characters and words, counted as the pieces come, so a stream keeps two numbers instead of
+    every piece it passed on. tally.tokens == estimate_tokens("".join(pieces))."""
+
+    __slots__ = ("chars", "in_word", "words")
+
+    def __init__(self) -> None:
+        self.chars = 0
+        self.words = 0
+        self.in_word = False  # the text so far ends inside a word
+
+    def add(self, piece: str) -> None:
+        if not piece:
+            return
+        words = len(piece.split())
+        if words and self.in_word and not piece[0].isspace():
+            words -= 1  # the piece goes on with the last word of the previous one
+        self.chars += len(piece)
+        self.words += words
+        self.in_word = not piece[-1].isspace()
+
+    @property
+    def tokens(self) -> int:
+        return max(self.words, math.ceil(self.chars / CHARS_PER_TOKEN))
+
+
 def message_text(message: dict[str, Any]) -> str:
     """The text a chat message carries: its content (string or text parts) plus tool calls."""
     pieces: list[str] = []
@@ -55,11 +82,15 @@ def estimate_messages_tokens(messages: Iterable[dict[str, Any]]) -> int:
     return total
 
 
-def estimate_usage(messages: Iterable[dict[str, Any]], output_text: str) -> Usage:
+def _tokens_of(text: str | TextTally) -> int:
+    return text.tokens if isinstance(text, TextTally) else estimate_tokens(text)
+
+
+def estimate_usage(messages: Iterable[dict[str, Any]], output_text: str | TextTally) -> Usage:
     """A whole-exchange estimate, flagged as such."""
     return Usage(
         input_tokens=estimate_messages_tokens(messages),
-        output_tokens=estimate_tokens(output_text),
+        output_tokens=_tokens_of(output_text),
         estimated=True,
     )
 
@@ -70,7 +101,7 @@ def estimate_inputs_usage(inputs: Iterable[str]) -> Usage:
 
 
 def fill_unreported(
-    reported: Usage | None, messages: Iterable[dict[str, Any]], produced: str
+    reported: Usage | None, messages: Iterable[dict[str, Any]], produced: str | TextTally
 ) -> Usage:
     """A call that ended early (cut, disconnect): every class the provider reported, kept as is,
     and each number it had not reported yet estimated (input) or topped up to the text that
@@ -81,7 +112,7 @@ def fill_unreported(
     if not input_tokens:
         input_tokens = estimate_messages_tokens(messages)
         parts.add("input")
-    produced_tokens = estimate_tokens(produced)
+    produced_tokens = _tokens_of(produced)
     if produced_tokens > output_tokens:
         output_tokens = produced_tokens
         parts.add("output")

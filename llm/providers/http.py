@@ -16,7 +16,7 @@ import httpx
 
 from llm.providers import limits
 from llm.providers.errors import error_from_response, error_from_transport
-from llm.tokens import estimate_usage, fill_unreported
+from llm.tokens import TextTally, estimate_usage, fill_unreported
 from llm.types import (
     ChatRequest,
     ErrorKind,
@@ -153,7 +153,7 @@ async def run_stream(
     A clean stream ends with USAGE then DONE.
     """
     state = StreamState(provider=provider, request=request, model=request.model)
-    received: list[str] = []
+    received = TextTally()  # counted, not kept: a long stream would hold every piece
     yielded = False
     async with open_stream(
         client, provider, url, headers=headers, body=body, params=params
@@ -163,7 +163,7 @@ async def run_stream(
         try:
             async for event in decode(response, state):
                 if event.type in TEXT_EVENTS:
-                    received.append(event.text)
+                    received.add(event.text)
                 if state.usage is not seen_usage and state.usage is not None:
                     # Counts reported mid-stream (Anthropic's message_start, Gemini's running
                     # usageMetadata) reach the caller at once, so a disconnect still bills them.
@@ -191,13 +191,12 @@ async def run_stream(
             )
         if error is not None and not yielded:
             raise error
-        output = "".join(received)
         if error is not None:
-            usage = fill_unreported(state.usage, request.messages, output)
+            usage = fill_unreported(state.usage, request.messages, received)
             yield StreamEvent(StreamEventType.USAGE, usage=usage)
             yield StreamEvent(StreamEventType.ERROR, error=error)
             return
-        usage = state.usage or estimate_usage(request.messages, output)
+        usage = state.usage or estimate_usage(request.messages, received)
         yield StreamEvent(StreamEventType.USAGE, usage=usage, model=state.model)
         yield StreamEvent(
             StreamEventType.DONE,

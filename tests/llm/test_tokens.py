@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
-from llm.tokens import estimate_messages_tokens, estimate_tokens, estimate_usage
+from llm.tokens import (
+    TextTally,
+    estimate_messages_tokens,
+    estimate_tokens,
+    estimate_usage,
+    fill_unreported,
+)
 
 
 def test_empty_text_has_no_tokens() -> None:
@@ -48,3 +54,33 @@ def test_an_estimated_usage_says_it_is_estimated() -> None:
 
     assert usage.estimated is True
     assert usage.output_tokens == estimate_tokens("hello back")
+
+
+def test_a_tally_of_pieces_estimates_as_the_joined_text_does() -> None:
+    # Pieces as streams cut them: mid-word, on spaces, newlines, empty, non-ASCII whitespace.
+    pieces = ["Hel", "lo", " wor", "ld", "", " ", "\n", "a", "b c ", " d", "\u3000e", "f\t", "g"]
+    for end in range(len(pieces) + 1):
+        tally = TextTally()
+        for piece in pieces[:end]:
+            tally.add(piece)
+        assert tally.tokens == estimate_tokens("".join(pieces[:end]))
+
+
+def test_a_tally_of_many_one_word_pieces_counts_every_word() -> None:
+    tally = TextTally()
+    for _ in range(1000):
+        tally.add(" tick")
+
+    assert tally.tokens == estimate_tokens(" tick" * 1000) == 1250
+
+
+def test_an_early_end_is_billed_from_the_tally_as_from_the_text() -> None:
+    messages = [{"role": "user", "content": "hi"}]
+    tally = TextTally()
+    for piece in ("Once upon", " a time", " there was a gateway"):
+        tally.add(piece)
+
+    from_tally = fill_unreported(None, messages, tally)
+
+    assert from_tally == fill_unreported(None, messages, "Once upon a time there was a gateway")
+    assert from_tally.output_tokens == estimate_tokens("Once upon a time there was a gateway")
