@@ -120,6 +120,9 @@ class Run:
 
     async def hold_stream(self, opening: asyncio.Semaphore, first_chunk: asyncio.Event) -> None:
         deadline = self.args.seconds * 3 + 120
+        # The slot is held while connecting and sending, not until the first chunk: the gateway
+        # answers once the upstream's first content chunk arrives (one interval after its role
+        # chunk), so `opening` streams per interval would be the most that could ever open.
         async with opening:
             try:
                 reader, writer = await asyncio.wait_for(
@@ -131,21 +134,27 @@ class Run:
             try:
                 writer.write(self.slow_request)
                 self.sent += 1
-                received = b""
-                while b"data:" not in received:  # the status line, headers and first chunk
-                    more = await asyncio.wait_for(reader.read(65536), deadline)
-                    if not more:
-                        break
-                    received += more
-                if not (received.startswith(b"HTTP/1.1 200") and b"data:" in received):
-                    status = received.split(b"\r\n", 1)[0].decode(errors="replace")[:40]
-                    self._stream_failed(f"stream: {status or 'no answer'}", first_chunk)
-                    writer.close()
-                    return
+                await asyncio.wait_for(writer.drain(), 60)
             except (TimeoutError, OSError) as error:
-                self._stream_failed(f"stream: first chunk {type(error).__name__}", first_chunk)
+                self._stream_failed(f"stream: send {type(error).__name__}", first_chunk)
                 writer.close()
                 return
+        try:
+            received = b""
+            while b"data:" not in received:  # the status line, headers and first chunk
+                more = await asyncio.wait_for(reader.read(65536), deadline)
+                if not more:
+                    break
+                received += more
+            if not (received.startswith(b"HTTP/1.1 200") and b"data:" in received):
+                status = received.split(b"\r\n", 1)[0].decode(errors="replace")[:40]
+                self._stream_failed(f"stream: {status or 'no answer'}", first_chunk)
+                writer.close()
+                return
+        except (TimeoutError, OSError) as error:
+            self._stream_failed(f"stream: first chunk {type(error).__name__}", first_chunk)
+            writer.close()
+            return
         self.opened += 1
         self._check_all_open(first_chunk)
         try:
