@@ -283,21 +283,23 @@ def usage_ledger(database_url: str, redis_url: str):
         return None
 
 
-def measure_gateway(workdir: Path, scenarios: list[str], rows: list) -> None:
+def measure_gateway(workdir: Path, scenarios: list[str], rows: list, name: str = "gateway") -> None:
     """The upstream is chosen by OPENAI_BASE_URL, so the stream scenario runs against a second
     start of the gateway pointed at the streaming port (and the open-streams scenario against a
-    third, pointed at the slow upstream)."""
+    third, pointed at the slow upstream). `gateway-granian` is the same gateway under granian
+    instead of gunicorn and uvicorn (no soak and no open streams: those measure the default)."""
+    http_server = "granian" if name == "gateway-granian" else "gunicorn"
     python = os.environ.get("BENCH_PYTHON", sys.executable)
     database_url, redis_url = os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_REDIS_URL"]
     try:
         api_key = servers.prepare_gateway(python, database_url, redis_url)
     except (RuntimeError, subprocess.TimeoutExpired) as error:
-        print(f"  gateway: NOT MEASURED, setup failed: {error}", flush=True)
-        rows.append({"target": "gateway", "scenario": "all", "problem": "setup failed"})
+        print(f"  {name}: NOT MEASURED, setup failed: {error}", flush=True)
+        rows.append({"target": name, "scenario": "all", "problem": "setup failed"})
         return
     ledger = usage_ledger(database_url, redis_url)
     url = f"http://127.0.0.1:{servers.GATEWAY_PORT}/v1/chat/completions"
-    soak = os.environ.get("BENCH_SOAK", "0") not in ("", "0")
+    soak = os.environ.get("BENCH_SOAK", "0") not in ("", "0") and name == "gateway"
     phases = [
         (upstream.UPSTREAM_PORT, [s for s in scenarios if s != "stream"]),
         (upstream.STREAM_PORT, [s for s in scenarios if s == "stream"]),
@@ -308,15 +310,15 @@ def measure_gateway(workdir: Path, scenarios: list[str], rows: list) -> None:
                 continue
             try:
                 server = servers.start_gateway(
-                    workdir, python, database_url, redis_url, upstream_port
+                    workdir, python, database_url, redis_url, upstream_port, None, http_server
                 )
             except RuntimeError as error:
-                print(f"  gateway: NOT MEASURED, did not start: {error}", flush=True)
-                rows.append({"target": "gateway", "scenario": "all", "problem": "did not start"})
+                print(f"  {name}: NOT MEASURED, did not start: {error}", flush=True)
+                rows.append({"target": name, "scenario": "all", "problem": "did not start"})
                 return
             try:
                 target = Target(
-                    "gateway",
+                    name,
                     server,
                     dict.fromkeys([*phase_scenarios, "json"], url),
                     api_key=api_key,
@@ -328,7 +330,7 @@ def measure_gateway(workdir: Path, scenarios: list[str], rows: list) -> None:
             finally:
                 server.stop()
         streams = int(os.environ.get("BENCH_OPEN_STREAMS", "0"))
-        if streams > 0:
+        if streams > 0 and name == "gateway":
             run_open_streams(workdir, python, api_key, ledger, streams, rows)
     finally:
         if ledger is not None:
@@ -492,10 +494,13 @@ def main() -> int:
                     measure_litellm(workdir, scenarios, rows)
                 elif name == "portkey":
                     measure_portkey(workdir, scenarios, rows)
-                elif name == "gateway":
-                    measure_gateway(workdir, scenarios, rows)
+                elif name in ("gateway", "gateway-granian"):
+                    measure_gateway(workdir, scenarios, rows, name)
                 else:
-                    print(f"  unknown target {name!r} (direct, litellm, portkey, gateway)")
+                    print(
+                        f"  unknown target {name!r} "
+                        "(direct, litellm, portkey, gateway, gateway-granian)"
+                    )
         finally:
             nginx.stop()
     text = report.render(rows, started)

@@ -182,15 +182,19 @@ def _cpu(row: dict | None) -> str:
     return "–" if row is None else f"{cpu_ms(row):.3f}"
 
 
+# The gateway's targets, by the HTTP server that serves it (the goals read the default one).
+SERVERS = {"gateway": "gunicorn + uvicorn", "gateway-granian": "granian"}
+
+
 def render_ratios(rows: list[dict]) -> list[str]:
     """Ours ÷ Portkey and ours ÷ LiteLLM at every scenario and concurrency both were run."""
     lines = [
-        "| scenario | c | gateway req/s | ÷ Portkey | ÷ LiteLLM | CPU ms/req: gateway "
+        "| scenario | c | server | req/s | ÷ Portkey | ÷ LiteLLM | CPU ms/req: ours "
         "| Portkey | LiteLLM |",
-        "|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
-        if row["target"] != "gateway" or row["scenario"] not in ("json", "stream", "cache"):
+        if row["target"] not in SERVERS or row["scenario"] not in ("json", "stream", "cache"):
             continue
         if "requests" not in row:
             continue
@@ -199,6 +203,7 @@ def render_ratios(rows: list[dict]) -> list[str]:
         cells = [
             row["scenario"],
             str(row["concurrency"]),
+            SERVERS[row["target"]],
             f"{rate(row):.0f}",
             _x(_ratio(row, portkey)),
             _x(_ratio(row, litellm)),

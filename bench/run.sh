@@ -46,6 +46,12 @@ if [ -z "${BENCH_PYTHON:-}" ]; then
   if [ -x .venv/bin/python ]; then BENCH_PYTHON="$PWD/.venv/bin/python"; else BENCH_PYTHON="$(command -v python3)"; fi
 fi
 export BENCH_PYTHON
+# granian only for the server comparison: the gateway's own requirements do not carry it.
+case ",$targets," in
+  *,gateway-granian,*)
+    "$BENCH_PYTHON" -c 'import granian' 2>/dev/null \
+      || "$BENCH_PYTHON" -m pip install --quiet --disable-pip-version-check granian==2.8.9 ;;
+esac
 export BENCH_DATABASE_URL="${BENCH_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/gw_bench}"
 export BENCH_REDIS_URL="${BENCH_REDIS_URL:-redis://127.0.0.1:6379/9}"
 # A fresh Redis database: no rate-limit counters or cached answers left from an earlier run.

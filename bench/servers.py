@@ -270,28 +270,40 @@ def start_gateway(
     redis_url: str,
     upstream_port: int,
     backlog: int | None = None,
+    http_server: str = "gunicorn",
 ) -> Server:
     """The production shape: gunicorn with the repository's gunicorn.conf.py (2 uvicorn workers),
-    bound to the benchmark's port; a Celery worker with beat beside it."""
-    gunicorn = [python, "-m", "gunicorn", "gateway_project.asgi:application"]
-    if (REPO / "gunicorn.conf.py").exists():
-        gunicorn += ["-c", "gunicorn.conf.py"]
-    gunicorn += ["-k", "uvicorn_worker.UvicornWorker", "-w", "2"]
-    gunicorn += ["-b", f"127.0.0.1:{GATEWAY_PORT}", "--graceful-timeout", "5"]
-    if backlog:
-        # Many connections opened at once (the open-streams scenario): gunicorn's listen
-        # backlog (capped by net.core.somaxconn); uvicorn's limit_concurrency stays unset.
-        gunicorn += ["--backlog", str(backlog)]
+    bound to the benchmark's port; a Celery worker with beat beside it. `http_server="granian"`
+    serves the same application with granian (2 workers, uvloop) instead, to compare servers."""
+    if http_server == "granian":
+        web = [python, "-m", "granian", "--interface", "asgi", "--workers", "2"]
+        web += ["--loop", "uvloop", "--http", "1", "--no-access-log", "--log-level", "warning"]
+        web += ["--host", "127.0.0.1", "--port", str(GATEWAY_PORT)]
+        if backlog:
+            web += ["--backlog", str(backlog)]
+        web += ["gateway_project.asgi:application"]
+    else:
+        web = [python, "-m", "gunicorn", "gateway_project.asgi:application"]
+        if (REPO / "gunicorn.conf.py").exists():
+            web += ["-c", "gunicorn.conf.py"]
+        web += ["-k", "uvicorn_worker.UvicornWorker", "-w", "2"]
+        web += ["-b", f"127.0.0.1:{GATEWAY_PORT}", "--graceful-timeout", "5"]
+        if backlog:
+            # Many connections opened at once (the open-streams scenario): gunicorn's listen
+            # backlog (capped by net.core.somaxconn); uvicorn's limit_concurrency stays unset.
+            web += ["--backlog", str(backlog)]
     # The Celery worker (with beat) writes the queued usage records to PostgreSQL, as in
     # production. It is started by the same shell that then becomes gunicorn, so it sits in the
     # measured process tree and its CPU counts against the gateway.
     celery = [python, "-m", "celery", "-A", "gateway_project", "worker", "-B"]
     celery += ["--concurrency", "1", "--loglevel", "warning"]
     celery += ["--schedule", str(workdir / "celerybeat-schedule")]
-    script = f"{shlex.join(celery)} & exec {shlex.join(gunicorn)}"
+    script = f"{shlex.join(celery)} & exec {shlex.join(web)}"
     env = gateway_env(database_url, redis_url, upstream_port)
     # gunicorn.conf.py empties this directory on start: a private one, never a shared default.
-    env["PROMETHEUS_MULTIPROC_DIR"] = str(workdir / f"prometheus-{upstream_port}")
+    metrics = workdir / f"prometheus-{http_server}-{upstream_port}"
+    metrics.mkdir(exist_ok=True)
+    env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
     ensure_port_free(GATEWAY_PORT)
     server = spawn(f"gateway-{upstream_port}", ["sh", "-c", script], workdir, env)
     return started(server, GATEWAY_PORT, 180)

@@ -38,7 +38,12 @@ async def _lifespan(receive, send) -> None:
     while True:
         message = await receive()
         if message["type"] == "lifespan.startup":
-            await startup.start_serving()
+            try:
+                await startup.start_serving()
+            except Exception as exc:
+                # The server must hear it and exit, not wait for a start-up that never completes.
+                await send({"type": "lifespan.startup.failed", "message": repr(exc)})
+                raise
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await startup.stop_serving()

@@ -29,14 +29,16 @@ async def serving():
         application({"type": "lifespan"}, inbox.get, outbox.put)
     )
     await inbox.put({"type": "lifespan.startup"})
-    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    started = await asyncio.wait_for(outbox.get(), timeout=30)
+    assert started["type"] == "lifespan.startup.complete", started
     transport = httpx.ASGITransport(app=application)
     try:
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
     finally:
         await inbox.put({"type": "lifespan.shutdown"})
-        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+        stopped = await asyncio.wait_for(outbox.get(), timeout=30)
+        assert stopped["type"] == "lifespan.shutdown.complete", stopped
         await lifespan
         await close_redis()
 
@@ -88,3 +90,20 @@ def test_a_piece_asked_for_before_start_up_is_an_error_not_a_default(getter, mon
         monkeypatch.setattr(module, name, None)
     with pytest.raises(RuntimeError, match="not started up"):
         getter()
+
+
+async def test_a_failed_start_up_is_reported_to_the_server_not_left_waiting(monkeypatch):
+    from gateway_project import startup
+    from gateway_project.asgi import application
+
+    async def broken():
+        raise ConnectionError("no route to the catalogue")
+
+    monkeypatch.setattr(startup, "start_serving", broken)
+    inbox, outbox = asyncio.Queue(), asyncio.Queue()
+    await inbox.put({"type": "lifespan.startup"})
+    with pytest.raises(ConnectionError):
+        await asyncio.wait_for(application({"type": "lifespan"}, inbox.get, outbox.put), 10)
+    failed = outbox.get_nowait()
+    assert failed["type"] == "lifespan.startup.failed"
+    assert "no route to the catalogue" in failed["message"]

@@ -141,8 +141,16 @@ def test_more_usage_rows_than_requests_in_flight_can_explain_are_flagged():
 
 def test_ratio_table_divides_ours_by_each_rival():
     lines = report.render_ratios(full_rows())
-    json64 = next(line for line in lines if line.startswith("| json | 64 |"))
+    json64 = next(line for line in lines if line.startswith("| json | 64 | gunicorn"))
     assert "| 2.00× | 20.00× |" in json64
+
+
+def test_ratio_table_shows_the_gateway_under_each_server():
+    rows = full_rows()
+    rows += [row | {"target": "gateway-granian"} for row in rows if row["target"] == "gateway"]
+    lines = report.render_ratios(rows)
+    assert any(line.startswith("| json | 64 | granian |") for line in lines)
+    assert any(line.startswith("| json | 64 | gunicorn + uvicorn |") for line in lines)
 
 
 async def _post(port: int, body: dict) -> bytes:
