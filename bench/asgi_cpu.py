@@ -2,11 +2,12 @@
 
 Drives N POST /v1/chat/completions (JSON, then stream) through `gateway_project.asgi.application`
 one after another, in one event loop, with the upstream answered by httpx.MockTransport (no
-network, no server), and prints the process's CPU microseconds per request (time.process_time),
-best of --rounds. With --against, another version of the API's handler (a file) serves the same
-requests in alternate rounds, in the same process: both versions see the same machine, so a
-busy machine skews the comparison little. Needs a migrated database (DATABASE_URL); REDIS_URL
-as in production.
+network, no server), and prints the process's CPU microseconds per request (time.process_time)
+over batches of --batch requests: the median and the best batch. With --against, another version
+of the API's handler (a file) serves as many requests, batch for batch in turn with this one, in
+the same process: both versions see the same machine, so a busy machine skews the comparison
+little. Then it counts the Python function calls per request (cProfile), which a busy machine
+does not change at all. Needs a migrated database (DATABASE_URL); REDIS_URL as in production.
 
     git show main:gateway_project/api_handler.py > /tmp/main_api_handler.py
     .venv/bin/python bench/asgi_cpu.py --against /tmp/main_api_handler.py 2>/dev/null
@@ -17,10 +18,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import cProfile
 import importlib.util
 import io
 import json
 import os
+import pstats
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -124,6 +128,16 @@ def bench_key() -> str:
     return out.getvalue().split("BENCH_API_KEY=")[1].split()[0]
 
 
+async def calls_per_request(app, key: str, body: bytes, requests: int = 100) -> float:
+    """Python function calls per request (cProfile's count): the same on a busy machine."""
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(requests):
+        await post(app, key, body)
+    profile.disable()
+    return pstats.Stats(profile).total_calls / requests
+
+
 def handler_from(path: str):
     """The ApiASGIHandler of another version of gateway_project/api_handler.py."""
     spec = importlib.util.spec_from_file_location("other_api_handler", path)
@@ -132,7 +146,7 @@ def handler_from(path: str):
     return module.ApiASGIHandler()
 
 
-async def run(key: str, requests: int, rounds: int, against: str | None) -> None:
+async def run(key: str, requests: int, batch: int, against: str | None) -> None:
     from gateway_project import asgi, startup
     from llm.catalog import build_catalog, set_catalog
     from llm.http import set_client
@@ -149,27 +163,34 @@ async def run(key: str, requests: int, rounds: int, against: str | None) -> None
         for app in apps.values():
             for _ in range(200):  # warm-up: caches, connections, lazy imports
                 assert await post(app, key, body) == 200
-        best = dict.fromkeys(apps, float("inf"))
-        for turn in range(rounds):  # the versions take turns, so both see the same machine
+        samples: dict[str, list[float]] = {name: [] for name in apps}
+        for turn in range(requests // batch):  # the versions take turns, batch by batch
             for name, app in sorted(apps.items(), reverse=turn % 2 == 1):
                 began = time.process_time()
-                for _ in range(requests):
+                for _ in range(batch):
                     await post(app, key, body)
-                best[name] = min(best[name], (time.process_time() - began) / requests)
-        figures = "   ".join(f"{name} {cpu * 1e6:5.0f}" for name, cpu in best.items())
-        print(f"{scenario:6} CPU µs/request, best of {rounds}:   {figures}", flush=True)
+                samples[name].append((time.process_time() - began) / batch * 1e6)
+        figures = "   ".join(
+            f"{name} median {statistics.median(cpu):5.0f} best {min(cpu):5.0f}"
+            for name, cpu in samples.items()
+        )
+        print(f"{scenario:6} CPU µs/request:   {figures}", flush=True)
+        calls = [
+            f"{name} {await calls_per_request(app, key, body):5.0f}" for name, app in apps.items()
+        ]
+        print(f"{scenario:6} Python calls/request:   {'   '.join(calls)}", flush=True)
     await startup.stop_serving()
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=2000)
-    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=50, help="requests per turn")
     parser.add_argument("--against", help="another version of gateway_project/api_handler.py")
     args = parser.parse_args()
     import gateway_project.asgi  # noqa: F401  (sets Django up)
 
-    asyncio.run(run(bench_key(), args.requests, args.rounds, args.against))
+    asyncio.run(run(bench_key(), args.requests, args.batch, args.against))
 
 
 if __name__ == "__main__":
