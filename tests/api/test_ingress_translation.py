@@ -333,7 +333,12 @@ ITEM = st.fixed_dictionaries(
 
 @settings(max_examples=500, deadline=None)
 @given(messages=st.lists(MESSAGE, max_size=4) | JSON, tools=JSON, choice=JSON, system=SOME)
-@example(messages=[], tools=None, choice={"type": []}, system=None)  # an unhashable type
+@example(  # an unhashable type
+    messages=[],
+    tools=[{"name": "f", "input_schema": {"type": "object"}}],
+    choice={"type": []},
+    system=None,
+)
 def test_any_messages_body_is_parsed_or_refused_with_a_400(messages, tools, choice, system):
     body = {"model": "m", "max_tokens": 5, "messages": messages, "system": system}
     body |= {"tools": tools, "tool_choice": choice}
