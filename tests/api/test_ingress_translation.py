@@ -334,7 +334,7 @@ ITEM = st.fixed_dictionaries(
 @settings(max_examples=500, deadline=None)
 @given(messages=st.lists(MESSAGE, max_size=4) | JSON, tools=JSON, choice=JSON, system=SOME)
 @example(  # an unhashable type
-    messages=[],
+    messages=[{"role": "user", "content": "Hi"}],
     tools=[{"name": "f", "input_schema": {"type": "object"}}],
     choice={"type": []},
     system=None,
