@@ -96,14 +96,6 @@ register_dialect
 clear_embedded_redis
 stop_usage_flusher
 
-# --- Django's BaseHandler calls load_middleware and reads these attributes (the API's handler
-# --- builds its middleware list itself; tests/api/test_api_handler.py pins them)
-load_middleware
-_view_middleware
-_template_response_middleware
-_exception_middleware
-_middleware_chain
-
 # --- Celery reads its configuration attributes
 task_annotations
 

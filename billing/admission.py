@@ -169,8 +169,25 @@ async def admit(
     month_ttl = math.ceil(month_end - now) + 40 * 86400
     head: list[Any] = [clock, reservation_id, repr(ttl), month_ttl]
     head.append(key_field)
+    reservation = Reservation(
+        id=reservation_id,
+        org_id=org_id,
+        key_id=key_id,
+        month=month,
+        estimated_tokens=estimated_tokens,
+        reserved_cost=from_nano(cost_nano),
+        token_windows=tuple((w.key, w.period) for w in windows if not w.counts_requests),
+        in_redis=uses_real_redis(),
+    )
+    # Only a shared Redis outlives this process: the embedded store holds nothing.
+    holds = usage_row is not None and reservation.in_redis
     try:
-        result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 0, 0, 0, 0, 0, *tail])
+        first = [*head, 0, 0, 0, 0, 0, *tail]
+        if holds:
+            script = (ADMIT_LUA, _ADMIT_SHA, keys, first)
+            result = await inflight.run_and_hold(*script, reservation, usage_row)
+        else:
+            result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, first)
         if result[0] == "init":
             init = await _load_month(load_usage, org_id, key_id, month_start)
             result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 1, *init, *tail])
@@ -183,20 +200,10 @@ async def admit(
     waits = [m.ends_at - now for m in meters] + [ms / 1000 for ms in values[len(meters) + 1 :: 2]]
     checks = meters + windows
     if result[0] == "no":
+        if holds:
+            await inflight.let_go(reservation)
         return _refusal(checks, currents, waits)
-    reservation = Reservation(
-        id=reservation_id,
-        org_id=org_id,
-        key_id=key_id,
-        month=month,
-        estimated_tokens=estimated_tokens,
-        reserved_cost=from_nano(cost_nano),
-        token_windows=tuple((w.key, w.period) for w in windows if not w.counts_requests),
-        in_redis=uses_real_redis(),
-        admitted_at=store_now,
-    )
-    if usage_row is not None:
-        await inflight.hold_usage_row(reservation, usage_row)
+    reservation.admitted_at = store_now
     return _admitted(checks, currents, waits, reservation)
 
 

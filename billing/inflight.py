@@ -27,6 +27,7 @@ from collections.abc import Mapping
 from dataclasses import asdict
 from typing import Any
 
+import redis
 from django.conf import settings
 
 from analytics.usage_writer import serialise_usage
@@ -42,24 +43,45 @@ def held_key(process_id: str) -> str:
     return f"gw:inflight:{process_id}"
 
 
-async def hold_usage_row(reservation: Any, row: Mapping[str, Any]) -> None:
+def hold_usage_row(pipe: Any, reservation: Any, row: Mapping[str, Any]) -> None:
     """Keep `row` (UsageRecord field values) beside the reservation (billing.admission's
-    Reservation) until it is settled."""
-    if reservation is None or not reservation.in_redis:
-        return
-    client = get_redis()
+    Reservation) until it is settled: queued on the caller's pipeline, admission's own round
+    trip. The script's admission time is not known yet, so the held reservation has none: a
+    sweeper settles it without correcting the token windows (they keep the estimate until it
+    slides out)."""
     held = {
         "row": json.loads(serialise_usage(row)),
-        "reservation": _reservation_fields(reservation),
+        "reservation": _reservation_fields(reservation) | {"admitted_at": None},
     }
-    try:
-        pipe = client.pipeline(transaction=False)
-        pipe.hset(held_key(PROCESS_ID), reservation.id, json.dumps(held))
-        pipe.zadd(PROCESSES_KEY, {PROCESS_ID: time.time()})
-        await pipe.execute()
-    except REDIS_ERRORS as exc:
-        logger.warning("Redis unavailable to hold a usage row (%s)", type(exc).__name__)
+    pipe.hset(held_key(PROCESS_ID), reservation.id, json.dumps(held))
+    pipe.zadd(PROCESSES_KEY, {PROCESS_ID: time.time()})
+
+
+async def run_and_hold(
+    lua: str, sha: str, keys: list[str], args: list[Any], reservation: Any, row: Mapping[str, Any]
+) -> Any:
+    """Admission's script and the held usage row in one round trip: the script's reply."""
+    client = get_redis()
+    pipe = client.pipeline(transaction=False)
+    pipe.evalsha(sha, len(keys), *keys, *args)
+    hold_usage_row(pipe, reservation, row)
+    result, *held = await pipe.execute(raise_on_error=False)
+    if isinstance(result, redis.exceptions.NoScriptError):
+        result = await client.eval(lua, len(keys), *keys, *args)
+    elif isinstance(result, BaseException):
+        raise result
+    if any(isinstance(reply, BaseException) for reply in held):
+        logger.warning("Redis unavailable to hold a usage row")
         count_unavailable("inflight", "not_held")
+    return result
+
+
+async def let_go(reservation: Any) -> None:
+    """The request held beside `reservation` was not admitted: its row is not held."""
+    try:
+        await get_redis().hdel(held_key(PROCESS_ID), reservation.id)
+    except REDIS_ERRORS as exc:
+        logger.warning("Redis unavailable to let go of a held usage row (%s)", type(exc).__name__)
 
 
 def drop_usage_row(pipe: Any, reservation: Any) -> None:

@@ -78,11 +78,15 @@ def _sweep_one(client: Any, key: str, reservation_id: str, raw: str) -> int:
 
 
 def _reservation_from(fields: dict[str, Any]) -> Reservation:
+    # A row held in admission's round trip has no admission time: without it the token windows'
+    # bucket is unknown, so they are left as reserved (the estimate slides out with the window).
+    timed = fields.get("admitted_at") is not None
     return Reservation(
         **{
             **fields,
             "reserved_cost": Decimal(fields["reserved_cost"]),
-            "token_windows": tuple(tuple(window) for window in fields["token_windows"]),
+            "token_windows": tuple(tuple(w) for w in fields["token_windows"]) if timed else (),
+            "admitted_at": fields["admitted_at"] if timed else 0.0,
             "done": False,
         }
     )

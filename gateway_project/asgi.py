@@ -1,8 +1,8 @@
 """ASGI entry point.
 
-The public API (/v1/, /api/v1/) is served by its own Django handler (api_handler.py), which runs
-no browser middleware; everything else goes to the full stack. The lifespan starts and stops
-what the serving process shares (gateway_project/startup.py).
+The public API (/v1/, /api/v1/) is served by its own raw ASGI route to its views (api_handler.py),
+without Django's request machinery; everything else goes to Django's full stack. The lifespan
+starts and stops what the serving process shares (gateway_project/startup.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import django
 from django.core.handlers.asgi import ASGIHandler
 
 from analytics.logs import redact_server_logs
-from gateway_project.api_handler import ApiASGIHandler
+from gateway_project.api_handler import API_PREFIXES, ApiASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django.setup(set_prefix=False)  # loads the apps; the last one sets up the process
@@ -21,8 +21,6 @@ django.setup(set_prefix=False)  # loads the apps; the last one sets up the proce
 from gateway_project import startup  # noqa: E402  (it imports models: after setup)
 
 redact_server_logs()  # the access log must never show a key sent in a query string
-
-API_PREFIXES = ("/v1/", "/api/v1/")
 
 site = ASGIHandler()
 api = ApiASGIHandler()

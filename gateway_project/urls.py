@@ -14,16 +14,13 @@ from organizations import views as organization_views
 from organizations.api_errors import not_found as management_not_found
 
 urlpatterns = [
-    # First: Django keeps every pattern it tried before the match on the request
-    # (ResolverMatch.tried), for the request's whole life, an open stream's included; the public
-    # API's paths are resolved on every call, so they are tried before any other.
-    path("", include("llm.api.urls")),
     path("", organization_views.home, name="home"),
     path("admin/catalogue/", admin.site.admin_view(catalogue_view), name="llm-catalogue"),
     path("admin/", admin.site.urls),
     path("accounts/", include("allauth.urls")),
     path("api/auth/", include("organizations.auth_urls")),
     path("", include("organizations.urls")),
+    path("", include("llm.api.urls")),
     path("", include("analytics.urls")),
     path("", include("billing.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),

@@ -47,7 +47,9 @@ class CircuitPolicy:
     state_ttl: float = 3600.0  # how long an open circuit is remembered at most
     # Batching for the hot path (0: every call reads and writes the shared state). With a
     # positive interval, the open-circuit list is re-read at most this often and successes are
-    # added up and written at most this often; failures are always written at once.
+    # added up and written at most this often; failures are always written at once. A provider
+    # found closed and not backing off is trusted to stay so for this long (it is re-read after,
+    # or at once when this process sees it fail).
     sync_interval: float = 0.0
 
 
@@ -66,6 +68,7 @@ class CircuitBreaker:
         self._clock = clock
         self._prefix = prefix
         self._open_cache: tuple[float, frozenset[str], frozenset[str]] | None = None
+        self._clear_at: dict[str, float] = {}  # provider -> when gate() last read it clear
         self._successes: dict[str, int] = {}
         self._successes_at = -float("inf")
 
@@ -105,6 +108,9 @@ class CircuitBreaker:
     async def gate(self, provider: str) -> tuple[str, float] | None:
         """None if a call may go to provider now, else why not and for how many seconds:
         ("backing_off", seconds left of its Retry-After) or ("circuit_open", cool-down left)."""
+        read_at = self._clear_at.get(provider)
+        if read_at is not None and self._clock() - read_at < self.policy.sync_interval:
+            return None
         opened_at, until = await self.store.get_many(
             [self._key(provider, "open"), self._key(provider, "backoff")]
         )
@@ -113,6 +119,8 @@ class CircuitBreaker:
             return "backing_off", left
         state = self._state_of(opened_at)
         if state is CircuitState.CLOSED:
+            if self.policy.sync_interval > 0:
+                self._clear_at[provider] = self._clock()
             return None
         cooldown_left = self.policy.cooldown - (self._clock() - float(opened_at))
         if state is CircuitState.OPEN:
@@ -125,6 +133,7 @@ class CircuitBreaker:
     async def back_off(self, provider: str, seconds: float) -> None:
         """The provider asked for a pause (Retry-After): no process calls it before then."""
         seconds = min(max(seconds, 0.0), MAX_BACKOFF_SECONDS)
+        self._clear_at.pop(provider, None)
         if seconds > 0:
             until = repr(self._clock() + seconds)
             await self.store.set(self._key(provider, "backoff"), until, seconds)
@@ -143,6 +152,7 @@ class CircuitBreaker:
             await self._count(provider, failed=False, calls=count)
 
     async def record_failure(self, provider: str) -> None:
+        self._clear_at.pop(provider, None)
         (opened_at,) = await self.store.get_many([self._key(provider, "open")])
         state = self._state_of(opened_at)
         streak = await self.store.incr(self._key(provider, "streak"), self.policy.state_ttl)

@@ -336,6 +336,7 @@ def translate_tool_choice(choice: Any) -> Any:
     if choice is None:
         return None
     kind = choice.get("type") if isinstance(choice, dict) else None
+    kind = kind if isinstance(kind, str) else None  # untrusted JSON: a list is not a type
     if kind == "tool" and isinstance(choice.get("name"), str):
         return {"type": "function", "function": {"name": choice["name"]}}
     simple = {"auto": "auto", "any": "required", "none": "none"}

@@ -276,7 +276,12 @@ def translate_tools(tools: Any) -> list[dict[str, Any]] | None:
 def translate_tool_choice(choice: Any) -> Any:
     if choice is None or choice in ("auto", "none", "required"):
         return choice
-    if isinstance(choice, dict) and choice.get("type") == "function" and choice.get("name"):
+    if (
+        isinstance(choice, dict)
+        and choice.get("type") == "function"
+        and isinstance(choice.get("name"), str)
+        and choice["name"]
+    ):
         return {"type": "function", "function": {"name": choice["name"]}}
     raise bad_request(
         "'tool_choice' must be auto, none, required or {'type': 'function', 'name': ...}.",

@@ -130,9 +130,10 @@ async def stream_chat(call: Call, make_writer) -> HttpResponse:
 async def relay(call: Call, stream, writer: ChunkWriter):
     """Yield SSE lines; every way out (end, upstream cut, client gone) settles one outcome.
 
-    A clean end settles before [DONE] is written: a client that closes the connection the
-    moment it reads [DONE] (the openai SDK does) cannot cancel it."""
-    error_class = ""
+    An end, clean or cut upstream, settles before the last lines are written: a client that
+    closes the connection the moment it reads [DONE] or the error (the openai SDK does) cannot
+    turn it into a hang-up."""
+    error_class = message = ""
     try:
         if opening := writer.opening():
             yield opening
@@ -140,7 +141,6 @@ async def relay(call: Call, stream, writer: ChunkWriter):
             if event.type is StreamEventType.ERROR:
                 error_class = f"upstream_{event.error.kind}" if event.error else "upstream"
                 message = event.error.message if event.error else "the upstream stream broke"
-                yield writer.error(message, error_class, stream.route.served_provider)
                 break
             line = writer.event(event)
             if line:
@@ -148,6 +148,8 @@ async def relay(call: Call, stream, writer: ChunkWriter):
         await stream.aclose()
         outcome = pipeline.stream_ended(call, error_class=error_class)
         settlement.settle(call, outcome)
+        if error_class:
+            yield writer.error(message, error_class, stream.route.served_provider)
         if closing := writer.closing(outcome.usage, outcome.cost):
             yield closing
     except (asyncio.CancelledError, GeneratorExit):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from llm.api import (
@@ -333,6 +333,12 @@ ITEM = st.fixed_dictionaries(
 
 @settings(max_examples=500, deadline=None)
 @given(messages=st.lists(MESSAGE, max_size=4) | JSON, tools=JSON, choice=JSON, system=SOME)
+@example(  # an unhashable type
+    messages=[{"role": "user", "content": "Hi"}],
+    tools=[{"name": "f", "input_schema": {"type": "object"}}],
+    choice={"type": []},
+    system=None,
+)
 def test_any_messages_body_is_parsed_or_refused_with_a_400(messages, tools, choice, system):
     body = {"model": "m", "max_tokens": 5, "messages": messages, "system": system}
     body |= {"tools": tools, "tool_choice": choice}

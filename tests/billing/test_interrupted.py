@@ -96,13 +96,12 @@ import asyncio, sys, time
 from decimal import Decimal
 import django
 django.setup()
-from billing import admission, inflight, sweeper
+from billing import admission
 from billing.limits import PlanLimits
 
 async def main():
     limits = PlanLimits(plan="test", plan_name="Test")
-    decision = await admission.admit(ORG, None, limits, None, 600, Decimal("0.5"))
-    await inflight.hold_usage_row(decision.reservation, {
+    await admission.admit(ORG, None, limits, None, 600, Decimal("0.5"), usage_row={
         "request_id": "req-killed", "organization_id": ORG, "endpoint": "chat.completions",
         "status": 200, "input_tokens": 77, "cost": "0.00001"})
     print("streaming", flush=True)
@@ -134,3 +133,25 @@ def test_a_process_killed_mid_request_leaves_a_row_after_the_sweep(settings, org
     assert sweeper.sweep_interrupted_requests(now=time.time() + 3600) == 1
     row = UsageRecord.objects.get(request_id="req-killed")
     assert (row.input_tokens, row.output_tokens, row.error_class) == (77, 0, "interrupted")
+
+
+def test_a_refused_request_leaves_no_held_row(settings, org):
+    client = use_redis(settings)
+    one_a_minute = PlanLimits(plan="test", plan_name="Test", requests_per_minute=1)
+
+    async def admit_twice():
+        results = []
+        for request_id in ("req-first", "req-refused"):
+            row = held_row(org, request_id)
+            results.append(
+                await admission.admit(
+                    org.id, None, one_a_minute, None, 10, Decimal(0), usage_row=row
+                )
+            )
+        return results
+
+    first, refused = async_to_sync(admit_twice)()
+    assert first.admitted and not refused.admitted
+    held = client.hgetall(f"gw:inflight:{inflight.PROCESS_ID}")
+    assert list(held) == [first.reservation.id]
+    assert '"request_id": "req-first"' in held[first.reservation.id]

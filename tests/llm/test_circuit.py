@@ -125,3 +125,39 @@ async def test_batched_breaker_still_opens_at_once_on_failures(redis_client, clo
         await batched.record_failure("alpha")
     # Its own trip is seen immediately, though the open list is otherwise cached for 60 s.
     assert await batched.open_providers(["alpha"]) == {"alpha"}
+
+
+async def test_a_batched_gate_reads_a_clear_provider_once_per_interval(redis_client, clock):
+    policy = CircuitPolicy(failure_threshold=3, cooldown=30, sync_interval=1.0)
+    batched = CircuitBreaker(redis_client, clock=clock, policy=policy)
+    other_process = CircuitBreaker(redis_client, clock=clock, policy=policy)
+    reads = []
+    original = batched.store.get_many
+
+    async def counting_get_many(keys):
+        reads.append(keys)
+        return await original(keys)
+
+    batched.store.get_many = counting_get_many
+    for _ in range(20):
+        assert await allowed(batched, "alpha")
+    assert len(reads) == 1
+
+    # Another process opens the circuit: seen once the interval has passed, not before.
+    for _ in range(3):
+        await other_process.record_failure("alpha")
+    assert await allowed(batched, "alpha")
+    clock.advance(1.0)
+    assert not await allowed(batched, "alpha")
+    assert not await allowed(batched, "alpha")  # a closed gate is never cached
+    assert len(reads) == 3
+
+
+async def test_a_batched_gate_sees_its_own_failure_and_back_off_at_once(redis_client, clock):
+    policy = CircuitPolicy(failure_threshold=1, cooldown=30, sync_interval=60)
+    batched = CircuitBreaker(redis_client, clock=clock, policy=policy)
+    assert await allowed(batched, "alpha") and await allowed(batched, "beta")
+    await batched.record_failure("alpha")
+    await batched.back_off("beta", 5)
+    assert await batched.gate("alpha") == ("circuit_open", 30)
+    assert (await batched.gate("beta"))[0] == "backing_off"
