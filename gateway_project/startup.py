@@ -9,8 +9,9 @@ because some pieces belong to the event loop that serves:
    store (Celery tasks and management commands need nothing shared).
 2. `start_serving()`, at the ASGI lifespan's start-up on the server's loop: the shared HTTP
    client, the runtime that shares health and circuit state through Redis, the usage-record
-   flusher, this process's heartbeat and its listener for key revocations. `stop_serving()`
-   undoes them at a graceful stop, after settling pending calls and flushing usage records.
+   flusher, and with a shared Redis this process's heartbeat and its listener for key
+   revocations. `stop_serving()` undoes them at a graceful stop, after settling pending calls
+   and flushing usage records.
 """
 
 from __future__ import annotations
@@ -55,8 +56,10 @@ async def start_serving() -> None:
     configure_runtime(get_redis(), health_policy=SERVING_HEALTH, circuit_policy=SERVING_CIRCUIT)
     start_usage_flusher()
     loop = asyncio.get_running_loop()
-    _tasks.append(loop.create_task(listen_for_revocations(), name="revocation-listener"))
-    if uses_real_redis():  # only a shared Redis outlives this process: nothing to sweep otherwise
+    # Only a shared Redis has other processes to hear from and outlives this one. The embedded
+    # store has neither: revocations reach this process's cache directly, and nothing is swept.
+    if uses_real_redis():
+        _tasks.append(loop.create_task(listen_for_revocations(), name="revocation-listener"))
         _tasks.append(loop.create_task(keep_alive_forever(), name="heartbeat"))
 
 

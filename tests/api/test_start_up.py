@@ -122,3 +122,18 @@ async def test_the_upstream_pool_holds_as_many_connections_as_the_setting_says(s
     finally:
         await session.close()
         await client.aclose()
+
+
+@pytest.mark.parametrize("shared", [False, True], ids=["embedded", "redis"])
+async def test_a_stop_right_after_start_up_does_not_wait(settings, shared):
+    # The embedded store's pub/sub ignored the listener's cancellation: the stop hung.
+    if shared:
+        use_redis(settings)
+    else:
+        settings.REDIS_URL = ""
+
+    async def start_and_stop():
+        async with serving():
+            pass
+
+    await asyncio.wait_for(start_and_stop(), timeout=10)
