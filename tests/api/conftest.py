@@ -102,9 +102,11 @@ async def _close_shared_client() -> None:
 
 
 @pytest.fixture
-def gateway(gateway_server, upstreams, transactional_db):
+def gateway(gateway_server, upstreams, transactional_db, sync_store):
     """Base URL of the live gateway, with a fresh shared client made in its loop (the server
-    runs without the lifespan: each test sets up what it serves with). Afterwards the client's
+    runs without the lifespan: each test sets up what it serves with), on an emptied store
+    (the database's ids start again in every run: a cached answer of an earlier run would
+    be served). Afterwards the client's
     connections are closed and buffered usage records are written before the database is
     emptied."""
     gateway_server.call(_install_shared_client())
@@ -136,7 +138,7 @@ def key(db, org, owner):
 
 
 @pytest.fixture
-def demo_gateway(gateway_server, transactional_db, plans):
+def demo_gateway(gateway_server, transactional_db, plans, sync_store):
     """The live gateway as `make run` serves it: the shipped catalogue with only the demo
     provider configured (no provider key anywhere)."""
     from llm.catalog import load_catalog
