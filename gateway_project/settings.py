@@ -285,8 +285,7 @@ GATEWAY_RETRY_BACKOFF_SECONDS = float(env("GATEWAY_RETRY_BACKOFF_SECONDS", "0.25
 # terminal error event. 0 turns either off (the request deadline still applies).
 GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS = float(env("GATEWAY_FIRST_BYTE_TIMEOUT_SECONDS", "60"))
 GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS = float(env("GATEWAY_STREAM_IDLE_TIMEOUT_SECONDS", "30"))
-# Upstream connections each server process may hold at once (0: no cap). An open stream holds one
-# for its whole length, so past this many open streams a process queues new ones.
+# Upstream connections per server process (0: no cap); an open stream holds one all along.
 GATEWAY_UPSTREAM_MAX_CONNECTIONS = env_int("GATEWAY_UPSTREAM_MAX_CONNECTIONS", 10_000)
 # Django refuses bodies above this before our 413 can explain; keep it above the gateway's limit.
 DATA_UPLOAD_MAX_MEMORY_SIZE = GATEWAY_MAX_BODY_BYTES + 1024
@@ -303,8 +302,7 @@ WHITENOISE_USE_FINDERS = DEBUG  # serve from app folders in development, no coll
 # Admission control, response cache and usage recording (billing.admission, llm.api.response_cache,
 # analytics.recording).
 GATEWAY_REDIS_TIMEOUT_SECONDS = float(env("GATEWAY_REDIS_TIMEOUT_SECONDS", "1.0"))
-# Connections to Redis each server process may hold at once; a burst beyond them waits (up to the
-# timeout above) for one to come free instead of failing over to the per-process fallbacks.
+# Redis connections per server process; a burst beyond waits (up to the timeout) for a free one.
 GATEWAY_REDIS_MAX_CONNECTIONS = env_int("GATEWAY_REDIS_MAX_CONNECTIONS", 100)
 GATEWAY_RATE_LIMIT_FAIL_OPEN = env_bool("GATEWAY_RATE_LIMIT_FAIL_OPEN", True)
 # With Redis away, each of this many server processes enforces 1/N of every rate limit itself.
