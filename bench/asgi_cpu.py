@@ -34,6 +34,8 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 
+from asgi_scope import chat_scope  # noqa: E402  (bench/ is on the path: run as a script)
+
 CATALOG = """\
 providers:
   openai: {name: OpenAI, dialect: openai, base_url: "http://upstream.invalid/v1"}
@@ -77,27 +79,7 @@ def upstream(request: httpx.Request) -> httpx.Response:
 
 
 async def post(app, key: str, body: bytes) -> int:
-    scope = {
-        "type": "http",
-        "asgi": {"version": "3.0"},
-        "http_version": "1.1",
-        "method": "POST",
-        "scheme": "http",
-        "path": "/v1/chat/completions",
-        "raw_path": b"/v1/chat/completions",
-        "query_string": b"",
-        "root_path": "",
-        "headers": [
-            (b"host", b"127.0.0.1:8000"),
-            (b"authorization", f"Bearer {key}".encode()),
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"user-agent", b"bench"),
-            (b"accept", b"*/*"),
-        ],
-        "client": ("127.0.0.1", 50000),
-        "server": ("127.0.0.1", 8000),
-    }
+    scope = chat_scope(body, key)
     messages = [{"type": "http.request", "body": body, "more_body": False}]
     done = asyncio.Event()
     status = 0

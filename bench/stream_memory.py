@@ -36,6 +36,7 @@ sys.path[:0] = [str(BENCH), str(REPO)]
 import procstat  # noqa: E402
 import slow_upstream  # noqa: E402
 import upstream  # noqa: E402
+from asgi_scope import chat_scope  # noqa: E402
 
 
 def _free_port() -> int:
@@ -75,25 +76,7 @@ class Stream:
 
     def __init__(self, body: bytes, key: str) -> None:
         self.body = body
-        self.scope = {
-            "type": "http",
-            "asgi": {"version": "3.0", "spec_version": "2.3"},
-            "http_version": "1.1",
-            "method": "POST",
-            "scheme": "http",
-            "path": "/v1/chat/completions",
-            "raw_path": b"/v1/chat/completions",
-            "query_string": b"",
-            "root_path": "",
-            "headers": [
-                (b"host", b"127.0.0.1:8000"),
-                (b"content-type", b"application/json"),
-                (b"authorization", f"Bearer {key}".encode()),
-                (b"content-length", str(len(body)).encode()),
-            ],
-            "client": ("127.0.0.1", 50000),
-            "server": ("127.0.0.1", 8000),
-        }
+        self.scope = chat_scope(body, key)
         self.first = asyncio.Event()
         self.status = 0
         self.tail = b""
