@@ -82,12 +82,6 @@ async def enqueue_usage(payload: str) -> None:
         await _write_directly(payload)
 
 
-def queue_usage(pipe: Any, payload: str) -> None:
-    """Queue one serialised record on a Redis pipeline the caller runs (and then, if the XADD
-    failed, queues the record with enqueue_usage instead)."""
-    pipe.xadd(STREAM_KEY, {"p": payload})
-
-
 async def _write_directly(payload: str) -> None:
     try:
         await sync_to_async(write_usage_payloads)([payload])

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 import redis
 from django.conf import settings
 
-from analytics.recording import queue_usage
+from analytics.recording import STREAM_KEY
 from billing import inflight
 from billing.admission_scripts import ADMIT_LUA, SETTLE_LUA, ceil_seconds
 from billing.limit_checks import (
@@ -159,7 +159,9 @@ async def admit(
     prefix = key_prefix(org_id)
     reservation_id = uuid.uuid4().hex
     ttl = float(settings.GATEWAY_RESERVATION_TTL_SECONDS)
-    keys = [f"{prefix}m:{month}", f"{prefix}res", f"{prefix}resx"] + [w.key for w in windows]
+    keys = [f"{prefix}m:{month}", f"{prefix}res", f"{prefix}resx"]
+    keys += [inflight.held_key(inflight.PROCESS_ID), inflight.PROCESSES_KEY]
+    keys += [w.key for w in windows]
     key_field = f"k:{key_id}:" if key_id is not None else ""
     tail: list[Any] = [len(meters)]
     for m in meters:
@@ -180,28 +182,24 @@ async def admit(
         in_redis=uses_real_redis(),
     )
     # Only a shared Redis outlives this process: the embedded store holds nothing.
-    holds = usage_row is not None and reservation.in_redis
+    held = ""
+    if usage_row is not None and reservation.in_redis:
+        held = inflight.held_row(reservation, usage_row)
+    tail += [held, inflight.PROCESS_ID, repr(time.time())]
     try:
-        first = [*head, 0, 0, 0, 0, 0, *tail]
-        if holds:
-            script = (ADMIT_LUA, _ADMIT_SHA, keys, first)
-            result = await inflight.run_and_hold(*script, reservation, usage_row)
-        else:
-            result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, first)
+        result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 0, 0, 0, 0, 0, *tail])
         if result[0] == "init":
             init = await _load_month(load_usage, org_id, key_id, month_start)
             result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 1, *init, *tail])
     except REDIS_ERRORS as exc:
         if not settings.GATEWAY_RATE_LIMIT_FAIL_OPEN:
             return _refuse_without_redis(exc)
-        return await _admit_within_process_share(exc, windows, keys[:3], head)
+        return await _admit_within_process_share(exc, windows, keys[:5], head)
     store_now, values = float(result[1]), [int(v) for v in result[2:]]
     currents = values[: len(meters)] + values[len(meters) :: 2]
     waits = [m.ends_at - now for m in meters] + [ms / 1000 for ms in values[len(meters) + 1 :: 2]]
     checks = meters + windows
     if result[0] == "no":
-        if holds:
-            await inflight.let_go(reservation)
         return _refusal(checks, currents, waits)
     reservation.admitted_at = store_now
     return _admitted(checks, currents, waits, reservation)
@@ -274,7 +272,7 @@ def _headers(admission: Admission) -> dict[str, str]:
 
 
 async def _admit_within_process_share(
-    exc: BaseException, windows: list[Check], month_keys: list[str], head: list[Any]
+    exc: BaseException, windows: list[Check], first_keys: list[str], head: list[Any]
 ) -> Admission:
     """Redis is away: this process enforces its share of each rate window on its embedded store,
     so N processes together admit about the limit, not N times it and not without bound."""
@@ -293,7 +291,8 @@ async def _admit_within_process_share(
     tail: list[Any] = [0]  # no monthly meters
     for w in shares:
         tail += [w.limit, w.amount, w.period]
-    keys = month_keys + [w.key for w in shares]
+    tail += ["", "", 0]  # nothing held: the embedded store does not outlive this process
+    keys = first_keys + [w.key for w in shares]
     result = await get_embedded_redis().eval(
         ADMIT_LUA, len(keys), *keys, *head, 1, 0, 0, 0, 0, *tail
     )
@@ -353,36 +352,24 @@ async def _finish(
     reservation.done = True
     if reservation.in_redis != uses_real_redis():
         return False  # the store changed under us (settings in tests); nothing of ours is there
-    client = get_redis()
     prefix = key_prefix(reservation.org_id)
     keys = [f"{prefix}res", f"{prefix}resx", f"{prefix}m:{reservation.month}"]
+    keys += [inflight.held_key(inflight.PROCESS_ID), STREAM_KEY]
     keys += [key for key, _ in reservation.token_windows]
     key_field = f"k:{reservation.key_id}:" if reservation.key_id is not None else ""
     delta = tokens - reservation.estimated_tokens if requests else -reservation.estimated_tokens
     clock = "" if now is None else repr(now)
+    # The embedded store queues nothing here: the caller queues the record its own way.
+    queued = reservation.in_redis and usage_payload is not None
     args = [clock, reservation.id, key_field, requests, tokens, nano, delta]
-    args += [repr(reservation.admitted_at), *(period for _, period in reservation.token_windows)]
-    if not reservation.in_redis:  # the embedded store: nothing is held; the caller queues
-        await _run(SETTLE_LUA, _SETTLE_SHA, keys, args)
-        return False
-    # One round trip: the settlement, the held row's removal and the usage record.
-    pipe = client.pipeline(transaction=False)
-    pipe.evalsha(_SETTLE_SHA, len(keys), *keys, *args)
-    inflight.drop_usage_row(pipe, reservation)
-    if usage_payload is not None:
-        queue_usage(pipe, usage_payload)
+    args += [repr(reservation.admitted_at), usage_payload if queued else ""]
+    args += [period for _, period in reservation.token_windows]
     try:
-        settled, dropped, *queued = await pipe.execute(raise_on_error=False)
-        if isinstance(settled, redis.exceptions.NoScriptError):
-            settled = await client.eval(SETTLE_LUA, len(keys), *keys, *args)
+        await _run(SETTLE_LUA, _SETTLE_SHA, keys, args)
     except REDIS_ERRORS as exc:
-        settled, dropped, queued = exc, None, []
-    if isinstance(settled, REDIS_ERRORS):
-        # The hold expires by itself; this request's usage is missing from the month's counters.
-        logger.warning("Redis unavailable to settle a reservation (%s)", type(settled).__name__)
+        # The hold expires by itself; this request's usage is missing from the month's counters,
+        # and its held row stays until the process's end (the sweeper finds it then).
+        logger.warning("Redis unavailable to settle a reservation (%s)", type(exc).__name__)
         count_unavailable("admission", "settle_lost")
-    elif isinstance(settled, BaseException):
-        raise settled
-    if isinstance(dropped, BaseException):
-        logger.warning("Redis unavailable to drop a held usage row (%s)", type(dropped).__name__)
-    return bool(queued) and not isinstance(queued[0], BaseException)
+        return False
+    return queued

@@ -18,15 +18,24 @@ State per organisation (every key carries the hash tag `{o:<org>}`, so one slot 
 - `res`  hash reservation id -> "<month key>\\t<field>\\t<amount>...", `resx` zset id -> expiry.
 Every run first sweeps reservations past their expiry, so a crashed process's holds stop counting.
 
-ADMIT  KEYS: month, res, resx, window...  ARGV: now or "", res id, res TTL (s), month TTL (s),
-       key field prefix ("k:<id>:" or ""), init flag, init req, tok, usd, key usd,
-       meter count, (field, limit or -1, amount) per meter, (limit, amount, period s) per window.
-       Returns {"init"} (load the month first), or {"ok" or "no", now, meters' used+reserved...,
-       then per window: its count before this request and the milliseconds until the request
-       would fit (refused) or until its oldest bucket frees (admitted)}.
-SETTLE KEYS: res, resx, month, token window...  ARGV: now or "", res id, key field prefix,
-       requests, tokens, nano-dollars to add as used, delta for the token windows, the time the
-       request was admitted, then the period (s) of each token window.
+Two keys are the process's, not the organisation's (billing/inflight.py): the hash of usage rows
+held beside its reservations, and the heartbeat zset; and SETTLE adds the record to the usage
+stream. So admitting (with its held row) and settling (with the held row's removal and the usage
+record) are one command each: one round trip, and all or nothing.
+
+ADMIT  KEYS: month, res, resx, held rows, heartbeats, window...  ARGV: now or "", res id,
+       res TTL (s), month TTL (s), key field prefix ("k:<id>:" or ""), init flag, init req, tok,
+       usd, key usd, meter count, (field, limit or -1, amount) per meter, (limit, amount,
+       period s) per window, then the held row ("" for none), the process id and its beat time:
+       an admitted request's row is held under its reservation id. Returns {"init"} (load the
+       month first), or {"ok" or "no", now, meters' used+reserved..., then per window: its
+       count before this request and the milliseconds until the request would fit (refused) or
+       until its oldest bucket frees (admitted)}.
+SETTLE KEYS: res, resx, month, held rows, usage stream, token window...  ARGV: now or "", res
+       id, key field prefix, requests, tokens, nano-dollars to add as used, delta for the token
+       windows, the time the request was admitted, the usage record ("" for none: the caller
+       queues it), then the period (s) of each token window. The held row goes; the record is
+       added to the stream.
 """
 
 from __future__ import annotations
@@ -123,7 +132,7 @@ for m = 1, tonumber(ARGV[11]) do
   i = i + 3
 end
 local windows = {}
-for w = 4, #KEYS do
+for w = 6, #KEYS do
   local limit, amount, period = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local g, cur, o, t = slide(KEYS[w], period)
   local wait
@@ -152,7 +161,7 @@ for _, m in ipairs(meters) do
     rec[#rec + 1] = m[2]
   end
 end
-for w = 4, #KEYS do
+for w = 6, #KEYS do
   local amount, period, g, cur, o, t = unpack(windows[w])
   redis.call('HINCRBY', KEYS[w], tostring(cur), amount)
   redis.call('HSET', KEYS[w], 't', t + amount, 'o', o)
@@ -161,6 +170,10 @@ end
 if #rec > 1 then
   redis.call('HSET', KEYS[2], ARGV[2], table.concat(rec, '\\t'))
   redis.call('ZADD', KEYS[3], now + tonumber(ARGV[3]), ARGV[2])
+end
+if ARGV[i] ~= '' then
+  redis.call('HSET', KEYS[4], ARGV[2], ARGV[i])
+  redis.call('ZADD', KEYS[5], ARGV[i + 2], ARGV[i + 1])
 end
 return out
 """
@@ -176,6 +189,8 @@ if v then
   redis.call('HDEL', KEYS[1], ARGV[2])
   redis.call('ZREM', KEYS[2], ARGV[2])
 end
+redis.call('HDEL', KEYS[4], ARGV[2])
+if ARGV[9] ~= '' then redis.call('XADD', KEYS[5], '*', 'p', ARGV[9]) end
 local mkey, kp = KEYS[3], ARGV[3]
 if redis.call('HEXISTS', mkey, 'init') == 1 then
   if ARGV[4] ~= '0' then redis.call('HINCRBY', mkey, 'req', ARGV[4]) end
@@ -188,8 +203,8 @@ end
 local delta, at = tonumber(ARGV[7]), tonumber(ARGV[8])
 if delta ~= 0 then
   -- The correction goes to the bucket the estimate was counted in, if it still counts.
-  for w = 4, #KEYS do
-    local bucket = tostring(math.floor(at / (tonumber(ARGV[5 + w]) / 60)))
+  for w = 6, #KEYS do
+    local bucket = tostring(math.floor(at / (tonumber(ARGV[4 + w]) / 60)))
     local c = redis.call('HGET', KEYS[w], bucket)
     if c then
       local fix = math.max(delta, -tonumber(c))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -11,10 +12,12 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
+import redis
 from asgiref.sync import async_to_sync
 from django.utils import timezone
 
 from analytics.models import UsageRecord
+from analytics.recording import STREAM_KEY
 from analytics.usage_writer import serialise_usage, write_usage_payloads
 from billing import admission, inflight, sweeper
 from billing.limits import PlanLimits
@@ -154,4 +157,36 @@ def test_a_refused_request_leaves_no_held_row(settings, org):
     assert first.admitted and not refused.admitted
     held = client.hgetall(f"gw:inflight:{inflight.PROCESS_ID}")
     assert list(held) == [first.reservation.id]
-    assert '"request_id": "req-first"' in held[first.reservation.id]
+    assert json.loads(held[first.reservation.id])["row"]["request_id"] == "req-first"
+
+
+def test_settling_drops_the_held_row_and_queues_the_record_in_one_command(settings, org):
+    client = use_redis(settings)
+    client.delete(STREAM_KEY)
+    reservation = async_to_sync(admit_and_hold)(org, held_row(org, "req-settled"))
+    assert reservation.id in client.hgetall(f"gw:inflight:{inflight.PROCESS_ID}")
+    payload = serialise_usage({**held_row(org, "req-settled"), "output_tokens": 5})
+
+    queued = async_to_sync(admission.settle)(
+        reservation, 125, Decimal("0.00003"), usage_payload=payload
+    )
+
+    assert queued is True
+    assert reservation.id not in client.hgetall(f"gw:inflight:{inflight.PROCESS_ID}")
+    [(_, fields)] = client.xrange(STREAM_KEY)
+    assert fields == {"p": payload}
+    assert month_fields(client, reservation)["usd"] == "30000"  # the actual cost, in nano-dollars
+    assert month_fields(client, reservation)["r:usd"] == "0"  # the hold is given back
+
+
+def test_a_settlement_redis_refuses_queues_nothing_and_says_so(settings, org, monkeypatch):
+    use_redis(settings)
+    reservation = async_to_sync(admit_and_hold)(org, held_row(org, "req-lost"))
+
+    async def unavailable(*args):
+        raise redis.exceptions.ConnectionError("Redis went away")
+
+    monkeypatch.setattr(admission, "_run", unavailable)
+    payload = serialise_usage(held_row(org, "req-lost"))
+    queued = async_to_sync(admission.settle)(reservation, 1, Decimal(0), usage_payload=payload)
+    assert queued is False  # the caller queues the record another way
