@@ -22,12 +22,12 @@ from llm.api import governance, settlement
 from llm.api.auth import authenticate
 from llm.api.call import Call
 from llm.api.errors import OPENAI, ApiError, bad_request, from_gateway_error
-from llm.api.json_bodies import encode_json
 from llm.api.responses import money
 from llm.catalog import ModelEntry
 from llm.charges import Charge
 from llm.costs import compute_cost, request_options, worst_case_cost
 from llm.errors import GatewayError, GatewayTimeoutError
+from llm.json_codec import encode_json
 from llm.outcome import BillingReason, Ending, Outcome, outcome
 from llm.retry_policy import RetryPolicy
 from llm.route_info import RouteInfo

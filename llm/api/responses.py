@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llm.api.json_bodies import encode_json
+from llm.json_codec import encode_json
 from llm.types import ChatResult, StreamEvent, StreamEventType, Usage
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from llm.json_codec import encode_json
 from llm.providers import limits
 from llm.providers.errors import error_from_response, error_from_transport
 from llm.tokens import TextTally, estimate_usage, fill_unreported
@@ -75,8 +76,9 @@ async def request_json(
 ) -> Any:
     """One JSON round trip; every failure comes back as a classified ProviderError."""
     try:
+        payload = None if body is None else encode_json(body)
         async with client.stream(
-            method, url, headers=headers, json=body, params=params
+            method, url, headers=headers, content=payload, params=params
         ) as response:
             if response.status_code >= 400:
                 content = await limits.read_error_body(response)
@@ -110,7 +112,10 @@ async def open_stream(
 ) -> AsyncIterator[httpx.Response]:
     """POST and hand back the streaming response once its status is known to be good."""
     try:
-        async with client.stream("POST", url, headers=headers, json=body, params=params) as resp:
+        payload = encode_json(body)
+        async with client.stream(
+            "POST", url, headers=headers, content=payload, params=params
+        ) as resp:
             if resp.status_code >= 400:
                 content = await limits.read_error_body(resp)
                 raise error_from_response(provider, resp.status_code, resp.headers, content)
