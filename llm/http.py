@@ -1,49 +1,169 @@
-"""The one shared httpx.AsyncClient of the process: the seam tests replace.
+"""The one shared upstream client of the process: the seam tests replace.
 
-Requests go through httpx's API, carried by aiohttp (httpx-aiohttp's transport): the same
-client interface, at a fraction of httpcore's CPU cost per request, which matters on the hot path.
+In production it is aiohttp's ClientSession behind the one call the dialects make,
+`client.stream(method, url, headers=, content=, params=)`: an async context manager giving the
+response's `status_code`, `headers` (case-insensitive) and `aiter_bytes()`. httpx's AsyncClient
+offers the same call, so tests hand the dialects one over httpx.MockTransport or a fake
+(`build_client(transport=...)`). httpx over aiohttp (httpx-aiohttp's transport) cost about three
+times the CPU of aiohttp alone per upstream request (bench/README.md), building httpx's request
+and response models around aiohttp's own; here aiohttp's errors are still reported as httpx's
+(httpx-aiohttp's mapping), so a failure is classified the same whichever client made it.
 """
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Protocol
+
+import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 120.0
+KEEPALIVE_SECONDS = 5.0  # an idle pooled connection is closed after this (httpx's default)
 # Upstream connections one process may hold at once (GATEWAY_UPSTREAM_MAX_CONNECTIONS). Every open
 # stream holds one for its whole length, so this caps the streams a process serves without
 # queueing; 0 means no cap (the file descriptor limit is then the only one).
 MAX_CONNECTIONS = 10_000
 
-_client: httpx.AsyncClient | None = None
+
+class UpstreamResponse(Protocol):
+    status_code: int
+    headers: Mapping[str, str]
+
+    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
 
 
-def limits(max_connections: int = MAX_CONNECTIONS) -> httpx.Limits:
-    # aiohttp's connector takes max_connections as its limit (0: none; None would mean its
-    # default of 100) and keeps every released connection alive for keepalive_expiry.
-    return httpx.Limits(max_connections=max_connections, max_keepalive_connections=200)
+class UpstreamClient(Protocol):
+    """What the dialects call: AiohttpClient in production, httpx.AsyncClient in tests."""
+
+    def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> AbstractAsyncContextManager[UpstreamResponse]: ...
+
+    async def aclose(self) -> None: ...
+
+
+class AiohttpResponse:
+    """An upstream answer, read as it arrives; transport errors surface as httpx's."""
+
+    __slots__ = ("_response",)
+
+    def __init__(self, response: aiohttp.ClientResponse) -> None:
+        self._response = response
+
+    @property
+    def status_code(self) -> int:
+        return self._response.status
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        return self._response.headers
+
+    async def aiter_bytes(self) -> AsyncIterator[bytes]:
+        with map_aiohttp_exceptions():
+            async for chunk in self._response.content.iter_any():
+                yield chunk
+
+
+class AiohttpClient:
+    """The production client: one aiohttp session, its pool capped at max_connections."""
+
+    def __init__(
+        self,
+        max_connections: int = MAX_CONNECTIONS,
+        read_timeout: float = READ_TIMEOUT,
+        connect_timeout: float = CONNECT_TIMEOUT,
+    ) -> None:
+        self.max_connections = max_connections
+        self._session: aiohttp.ClientSession | None = None
+        # As httpx.Timeout(read_timeout, connect=connect_timeout): `connect` bounds the wait for
+        # a pooled connection plus connecting, `sock_connect` connecting, `sock_read` each read.
+        self._timeout = aiohttp.ClientTimeout(
+            total=None, connect=read_timeout, sock_connect=connect_timeout, sock_read=read_timeout
+        )
+
+    def session(self) -> aiohttp.ClientSession:
+        """Opened on first use, inside the event loop that serves (aiohttp binds it there)."""
+        if self._session is None:
+            connector = aiohttp.TCPConnector(
+                limit=self.max_connections,  # 0: no cap
+                keepalive_timeout=KEEPALIVE_SECONDS,
+                ssl=httpx.create_ssl_context(),  # certifi's roots, as httpx verifies
+            )
+            self._session = aiohttp.ClientSession(
+                connector=connector, timeout=self._timeout, trust_env=False
+            )
+        return self._session
+
+    @asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str],
+        content: bytes | None = None,
+        params: Mapping[str, Any] | None = None,
+    ) -> AsyncIterator[AiohttpResponse]:
+        with map_aiohttp_exceptions():
+            response = await self.session().request(
+                method,
+                url,
+                headers=headers,
+                data=content,
+                params=params,
+                allow_redirects=False,
+            )
+        try:
+            yield AiohttpResponse(response)
+        finally:
+            response.release()  # back to the pool if read to the end, else closed
+
+    async def aclose(self) -> None:
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    async def __aenter__(self) -> AiohttpClient:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+
+_client: UpstreamClient | None = None
 
 
 def build_client(
-    transport: httpx.AsyncBaseTransport | None = None, max_connections: int = MAX_CONNECTIONS
-) -> httpx.AsyncClient:
-    pool = limits(max_connections)
-    return httpx.AsyncClient(
-        timeout=httpx.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT),
-        limits=pool,
-        transport=transport or AiohttpTransport(limits=pool, trust_env=False),
-    )
+    transport: httpx.AsyncBaseTransport | None = None,
+    max_connections: int = MAX_CONNECTIONS,
+    read_timeout: float = READ_TIMEOUT,
+    connect_timeout: float = CONNECT_TIMEOUT,
+) -> UpstreamClient:
+    """The production client; with a transport (tests), an httpx client over it."""
+    if transport is None:
+        return AiohttpClient(max_connections, read_timeout, connect_timeout)
+    timeout = httpx.Timeout(read_timeout, connect=connect_timeout)
+    return httpx.AsyncClient(timeout=timeout, transport=transport)
 
 
-def get_client() -> httpx.AsyncClient:
+def get_client() -> UpstreamClient:
     """The client installed at start-up (gateway_project/startup.py)."""
     if _client is None:
         raise RuntimeError("No HTTP client is installed: the process was not started up.")
     return _client
 
 
-def set_client(client: httpx.AsyncClient | None) -> None:
+def set_client(client: UpstreamClient | None) -> None:
     """Install the client: at start-up, or in tests one over httpx.MockTransport or a fake."""
     global _client
     _client = client

@@ -120,12 +120,8 @@ def upstream_timeout(gateway_server):
     """use(seconds): give the gateway's shared client a shorter read timeout for one test."""
 
     def use(seconds: float) -> None:
-        import httpx
-
         gateway_server.call(_close_shared_client())
-        client = build_client()
-        client.timeout = httpx.Timeout(seconds, connect=seconds)
-        set_client(client)
+        set_client(build_client(read_timeout=seconds, connect_timeout=seconds))
 
     return use
 

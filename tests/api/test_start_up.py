@@ -116,11 +116,10 @@ async def test_the_upstream_pool_holds_as_many_connections_as_the_setting_says(s
 
     settings.GATEWAY_UPSTREAM_MAX_CONNECTIONS = cap
     client = startup.upstream_client()
-    session = client._transport.get_client()  # the aiohttp session it opens on first use
+    session = client.session()  # the aiohttp session it opens on first use
     try:
         assert session.connector.limit == cap  # 0: aiohttp's "no cap"
     finally:
-        await session.close()
         await client.aclose()
 
 
