@@ -38,7 +38,6 @@ from decimal import Decimal
 from hashlib import sha1
 from typing import Any, Protocol
 
-import redis
 from django.conf import settings
 
 from analytics.recording import STREAM_KEY
@@ -60,6 +59,7 @@ from llm.redis_clients import (
     get_redis,
     uses_real_redis,
 )
+from llm.redis_scripts import run_script
 
 logger = logging.getLogger(__name__)
 
@@ -119,11 +119,8 @@ class Admission:
 
 
 async def _run(lua: str, sha: str, keys: list[str], args: list[Any]) -> Any:
-    client = get_redis()
-    try:
-        return await client.evalsha(sha, len(keys), *keys, *args)
-    except redis.exceptions.NoScriptError:
-        return await client.eval(lua, len(keys), *keys, *args)
+    # Sent with the scripts other requests of this process run in the same turn of the loop.
+    return await run_script(get_redis(), lua, sha, keys, args)
 
 
 async def admit(
