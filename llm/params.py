@@ -149,8 +149,15 @@ def present_params(request: ChatRequest) -> dict[str, Any]:
     return {name: value for name, value in values.items() if value is not None}
 
 
-def decide(rules: ParamRules, request: ChatRequest, model: str = "") -> Decision:
-    present = present_params(request)
+def decide(
+    rules: ParamRules,
+    request: ChatRequest,
+    model: str = "",
+    present: dict[str, Any] | None = None,
+) -> Decision:
+    """What `rules` do with the request's parameters; `present` is present_params(request), when
+    the caller already has it (routing checks every candidate against one request)."""
+    present = present_params(request) if present is None else present
     renamed: dict[str, str] = {}
     dropped: dict[str, str] = {}
     for param in sorted(present, key=lambda p: (_ORDER.get(p, len(_ORDER)), p)):

@@ -111,10 +111,16 @@ def resolve(
     skipped: list[str] = []
     refusals: list[tuple[str, str, str]] = []  # (model, param, why)
 
+    present = params.present_params(request) if request is not None else {}
+    refusals_by_model: dict[str, tuple[str, str] | None] = {}
+
     def refusal(model: ModelEntry) -> tuple[str, str] | None:
         if request is None:
             return None
-        return params.decide(model.params, request, model.id).refused
+        if model.id not in refusals_by_model:  # a named model is checked, then walked
+            decision = params.decide(model.params, request, model.id, present)
+            refusals_by_model[model.id] = decision.refused
+        return refusals_by_model[model.id]
 
     def usable(model: ModelEntry, extra: frozenset[str] = frozenset()) -> bool:
         why = None
