@@ -45,6 +45,15 @@ from llm.api.unknown_routes import shape_for
 API_PREFIXES = ("/v1/", "/api/v1/")
 
 
+class Headers(CaseInsensitiveMapping):
+    """Django's case-insensitive headers; `get` of an absent header without raising KeyError
+    (Mapping.get's way), since most requests lack most of the headers the API asks about."""
+
+    def get(self, key: str, default=None):
+        item = self._store.get(key.lower())
+        return default if item is None else item[1]
+
+
 class ApiRequest:
     """The request as the API's views see it (a small stand-in for Django's HttpRequest)."""
 
@@ -56,14 +65,14 @@ class ApiRequest:
         self.request_id = self.client_request_id = ""  # set by bind_request_id
 
     @cached_property
-    def headers(self) -> CaseInsensitiveMapping:
+    def headers(self) -> Headers:
         """Like Django's: latin-1 names and values, "_" read as "-", repeats joined by ","."""
         joined: dict[str, str] = {}
         for raw_name, raw_value in self._scope["headers"]:
             name, value = raw_name.decode("latin1").replace("_", "-"), raw_value.decode("latin1")
             key = name.lower()
             joined[key] = f"{joined[key]},{value}" if key in joined else value
-        return CaseInsensitiveMapping(joined)
+        return Headers(joined)
 
     @cached_property
     def GET(self) -> QueryDict:  # noqa: N802 (Django's name, read by llm.api.auth)
