@@ -20,6 +20,7 @@ from llm.api.responses import ChunkWriter, chat_completion, money
 from llm.api.unknown_routes import allow_methods
 from llm.errors import GatewayError
 from llm.outcome import Ending, Outcome
+from llm.providers.sse import Backlog, upstream_backlog
 from llm.structured import complete_structured
 from llm.types import ChatResult, StreamEventType
 from organizations.database import DATABASE_ERRORS
@@ -117,9 +118,13 @@ async def stream_chat(call: Call, make_writer) -> HttpResponse:
         call.plan, call.parsed.request, deadline=pipeline.deadline(), policy=pipeline.retry_policy()
     )
     call.route = stream.route
+    backlog = Backlog()  # counted by the upstream's reader from its first line on
+    upstream_backlog.set(backlog)
     await stream.open()  # failover happens here; errors still become JSON answers
     writer = make_writer(stream.route.served_model or call.parsed.model)
-    response = StreamingHttpResponse(relay(call, stream, writer), content_type="text/event-stream")
+    response = StreamingHttpResponse(
+        relay(call, stream, writer, backlog), content_type="text/event-stream"
+    )
     for name, value in pipeline.response_headers(call).items():
         response[name] = value
     response["Cache-Control"] = "no-cache"
@@ -127,31 +132,41 @@ async def stream_chat(call: Call, make_writer) -> HttpResponse:
     return response
 
 
-async def relay(call: Call, stream, writer: ChunkWriter):
+async def relay(call: Call, stream, writer: ChunkWriter, backlog: Backlog):
     """Yield SSE lines; every way out (end, upstream cut, client gone) settles one outcome.
+
+    The lines of events that arrived together leave together: while the upstream's reader still
+    holds received lines, or once the upstream has sent everything (`backlog`), the next event
+    needs no waiting, so its line joins this one's and the client gets one write instead of
+    several (each write to a socket costs the gateway more than building the line).
 
     An end, clean or cut upstream, settles before the last lines are written: a client that
     closes the connection the moment it reads [DONE] or the error (the openai SDK does) cannot
     turn it into a hang-up."""
     error_class = message = ""
+    lines: list[bytes] = []
     try:
         if opening := writer.opening():
-            yield opening
+            lines.append(opening)
         async for event in stream:
             if event.type is StreamEventType.ERROR:
                 error_class = f"upstream_{event.error.kind}" if event.error else "upstream"
                 message = event.error.message if event.error else "the upstream stream broke"
                 break
-            line = writer.event(event)
-            if line:
-                yield line
+            if line := writer.event(event):
+                lines.append(line)
+            if lines and not (backlog.lines or backlog.ended):
+                yield b"".join(lines)
+                lines.clear()
         await stream.aclose()
         outcome = pipeline.stream_ended(call, error_class=error_class)
         settlement.settle(call, outcome)
         if error_class:
-            yield writer.error(message, error_class, stream.route.served_provider)
+            lines.append(writer.error(message, error_class, stream.route.served_provider))
         if closing := writer.closing(outcome.usage, outcome.cost):
-            yield closing
+            lines.append(closing)
+        if lines:
+            yield b"".join(lines)
     except (asyncio.CancelledError, GeneratorExit):
         # The client (or our stop) went away: close the upstream, bill what it produced.
         if not call.settled:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 
 from llm.json_codec import encode_json
-from llm.providers import limits
+from llm.providers import limits, sse
 from llm.providers.errors import error_from_response, error_from_transport
 from llm.tokens import TextTally, estimate_usage, fill_unreported
 from llm.types import (
@@ -188,6 +188,7 @@ async def run_stream(
                 f"{provider.name}: malformed stream data ({exc})",
                 provider=provider.id,
             )
+        sse.mark_ended()  # the decoder is done: the last events follow without waiting
         if error is None and not (state.finished or state.finish_reason):
             error = ProviderError(
                 ErrorKind.CONNECTION,

@@ -16,6 +16,7 @@ import codecs
 import json
 import re
 from collections.abc import AsyncIterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,10 +33,33 @@ class SSEMessage:
     data: str
 
 
+@dataclass
+class Backlog:
+    """How many complete lines the stream's reader has received and not handed on yet, and
+    whether the upstream has sent everything. Either way the next event is already here: a relay
+    can write both with one write to its client instead of two, and adds no delay by waiting."""
+
+    lines: int = 0
+    ended: bool = False
+
+
+# Set by whoever relays a stream (llm/api/views.py), in the task that reads it.
+upstream_backlog: ContextVar[Backlog | None] = ContextVar("upstream_backlog", default=None)
+
+
+def mark_ended() -> None:
+    """Nothing more will be read from the upstream: what follows needs no waiting."""
+    if (backlog := upstream_backlog.get()) is not None:
+        backlog.lines, backlog.ended = 0, True
+
+
 async def iter_lines(response: httpx.Response) -> AsyncIterator[str]:
     """The stream's lines, decoded as they arrive; UpstreamTooLargeError past the cap."""
     decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
     pending, total = "", 0
+    backlog = upstream_backlog.get()
+    if backlog is not None:
+        backlog.lines, backlog.ended = 0, False  # a new upstream (failover): nothing read yet
     async for chunk in response.aiter_bytes():
         total += len(chunk)
         if total > limits.max_upstream_bytes:
@@ -44,9 +68,14 @@ async def iter_lines(response: httpx.Response) -> AsyncIterator[str]:
         held = text.endswith("\r")  # maybe the first half of a CRLF split across chunks
         *lines, pending = LINE_BREAK.split(text[:-1] if held else text)
         pending += "\r" if held else ""
+        left = len(lines)
         for line in lines:
+            left -= 1
+            if backlog is not None:
+                backlog.lines = left
             yield line
     pending += decoder.decode(b"", final=True)
+    mark_ended()
     if pending:
         yield pending.removesuffix("\r")
 

@@ -7,7 +7,7 @@ import pytest
 
 from llm.providers.errors import upstream_message
 from llm.providers.http import join_url
-from llm.providers.sse import iter_ndjson, iter_sse
+from llm.providers.sse import Backlog, iter_lines, iter_ndjson, iter_sse, upstream_backlog
 from tests.llm.fakes import chunked
 
 
@@ -92,3 +92,21 @@ def test_urls_join_without_doubled_or_missing_slashes() -> None:
         "https://api.deepseek.com/chat/completions"
     )
     assert join_url("https://api.openai.com/v1/", "/models") == "https://api.openai.com/v1/models"
+
+
+async def test_the_backlog_counts_the_lines_received_and_not_yet_handed_on() -> None:
+    backlog = Backlog()
+    upstream_backlog.set(backlog)
+    seen = []
+    async for line in iter_lines(streamed("a\nb\nc\nd\ne", size=6)):  # "a\nb\nc\n", "d\ne"
+        seen.append((line, backlog.lines))
+    assert seen == [("a", 2), ("b", 1), ("c", 0), ("d", 0), ("e", 0)]
+    assert backlog.ended
+
+
+async def test_a_new_upstream_starts_a_fresh_backlog() -> None:
+    backlog = Backlog(lines=3, ended=True)  # what a candidate that failed over left
+    upstream_backlog.set(backlog)
+    lines = iter_lines(streamed("a\nb\n", size=2))
+    assert await anext(lines) == "a"
+    assert (backlog.lines, backlog.ended) == (0, False)
