@@ -10,8 +10,9 @@ in-process (middleware, view, queries, template): the server's time, without the
 `--records` seeds the "Bench" organisation alone with bulk inserts (`manage.py seed_usage`, which
 also rolls the records up like the Celery beat task); `--rows` makes that many records in the
 database across `--orgs` organisations, "Bench" being one of them with `--hot-share` of the rows
-(`seed_usage --rows`). `--time-rollup` then throws the roll-ups away and times the roll-up job
-rebuilding all of them, the way a fresh deployment (or the first beat run) would.
+(`seed_usage --rows`). `--time-rollup` then throws the roll-ups away (TRUNCATE) and times the
+roll-up job rebuilding all of them, the way a fresh deployment (or the first beat run) would, then
+vacuums and analyses the roll-up table (what autovacuum does next) before the pages are timed.
 """
 
 from __future__ import annotations

@@ -8,7 +8,8 @@ With `--rows` the records are made by the database itself (INSERT ... SELECT ove
 generate_series, a million rows a statement) across `--orgs` organisations ("seed-org-<n>", made
 if missing, two API keys each); the named organisation, if any, is one of them and gets
 `--hot-share` of the rows (its own keys), the others share the rest evenly, each using two of the
-models.
+models. The load is one transaction with the usage table's secondary indexes and foreign keys off
+(`analytics.bulk_load`): the table is locked until they are rebuilt.
 """
 
 from __future__ import annotations
