@@ -170,11 +170,28 @@ class UsageRollup(models.Model):
     class, per hour or day.
 
     Rebuilt from the raw records for a whole window at a time, so re-running gives the same rows.
+    The foreign keys are Django's alone (no database constraint, deletes still cascade through
+    the ORM): the rows are copies of records whose own keys were checked when written, and a
+    catch-up writes millions of them, each of which a constraint would check at commit. Neither
+    has an index of its own: reads go through `rollup_org_period`, and a deleted key's rows are
+    found by a scan, rare enough not to tax every roll-up's inserts with an index.
     """
 
-    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="+")
+    organization = models.ForeignKey(
+        Organization,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
     api_key = models.ForeignKey(
-        ApiKey, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+        ApiKey,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
     )
     model = models.CharField(max_length=100, blank=True)  # the requested model or alias
     provider = models.CharField(max_length=40, blank=True)  # the provider that answered

@@ -144,3 +144,32 @@ def test_rollups_keep_provider_error_class_and_latency(org):
             for r in UsageRollup.objects.filter(organization=org, frequency=frequency)
         }
         assert found == {("openai", ""): (2, 0, 400), ("groq", "upstream_error"): (1, 1, 50)}
+
+
+def test_a_window_cut_mid_day_keeps_each_day_the_sum_of_its_hours(org):
+    # Records on three days; rebuilding from 05:00 on day one to 03:00 on day three goes a day
+    # at a time, and the first and last days keep the hours outside the window.
+    write(org, [None, None], [(m, 1, 0, Decimal("0.1"), "fast", 200, False) for m in (30, 400)])
+    write(org, [None, None], [(m, 1, 0, Decimal("0.1"), "fast", 200, False) for m in (1500, 3000)])
+    roll_up_usage(NOW + timedelta(hours=1))
+    write(org, [None, None], [(m, 5, 0, Decimal("1"), "fast", 200, False) for m in (420, 2900)])
+    roll_up_window(BASE + timedelta(hours=5), BASE + timedelta(days=2, hours=3))
+    days = {
+        r.period_start: r.input_tokens
+        for r in UsageRollup.objects.filter(organization=org, frequency=Frequency.DAY)
+    }
+    assert days == {BASE: 7, BASE + timedelta(days=1): 1, BASE + timedelta(days=2): 6}
+    assert rollup_sums(org, Frequency.HOUR)["i"] == raw_sums(org)["i"] == 14
+
+
+def test_roll_ups_follow_deleted_organisations_and_keys(org, other_org, api_key):
+    # The roll-ups' keys have no database constraint: the ORM cascades and nulls them.
+    write(org, [api_key[0], api_key[0]], [(10, 1, 0, Decimal(0), "fast", 200, False)])
+    write(other_org, [None, None], [(10, 1, 0, Decimal(0), "fast", 200, False)])
+    roll_up_usage(NOW)
+    assert UsageRollup.objects.filter(api_key=api_key[0]).count() == 2
+    api_key[0].delete()
+    assert UsageRollup.objects.filter(organization=org, api_key__isnull=True).count() == 2
+    org.delete()
+    assert not UsageRollup.objects.filter(organization_id=org.pk).exists()
+    assert UsageRollup.objects.filter(organization=other_org).count() == 2

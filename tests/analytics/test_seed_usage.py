@@ -49,3 +49,39 @@ def test_seeding_in_the_database_spreads_rows_over_organisations(org, api_key):
 def test_seeding_rows_in_the_database_needs_postgresql(org):
     with pytest.raises(CommandError, match="--rows needs PostgreSQL"):
         call_command("seed_usage", org.slug, rows=10)
+
+
+def _usage_table_constraints() -> dict[str, tuple]:
+    with connection.cursor() as cursor:
+        found = connection.introspection.get_constraints(cursor, UsageRecord._meta.db_table)
+    return {
+        name: (tuple(info["columns"]), info["index"], info["unique"], info["foreign_key"])
+        for name, info in found.items()
+    }
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="made by PostgreSQL itself")
+def test_seeding_in_the_database_puts_back_every_index_and_foreign_key(org, api_key):
+    before = _usage_table_constraints()
+    call_command("seed_usage", org.slug, rows=500, orgs=2, days=1, no_rollup=True)
+    assert _usage_table_constraints() == before
+    assert any(fk for _, _, _, fk in before.values())  # the comparison covers foreign keys
+    assert UsageRecord.objects.count() == 500
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="made by PostgreSQL itself")
+def test_a_failed_seed_leaves_the_table_as_it_was(org, api_key, monkeypatch):
+    from analytics.management.commands import seed_usage
+
+    before = _usage_table_constraints()
+
+    def broken(*args):
+        sql, params = real(*args)
+        return sql + " RETURNING no_such_column", params
+
+    real = seed_usage._generate_sql
+    monkeypatch.setattr(seed_usage, "_generate_sql", broken)
+    with pytest.raises(Exception, match="no_such_column"):
+        call_command("seed_usage", org.slug, rows=100, orgs=2, days=1, no_rollup=True)
+    assert _usage_table_constraints() == before
+    assert not UsageRecord.objects.exists()

@@ -8,7 +8,8 @@ With `--rows` the records are made by the database itself (INSERT ... SELECT ove
 generate_series, a million rows a statement) across `--orgs` organisations ("seed-org-<n>", made
 if missing, two API keys each); the named organisation, if any, is one of them and gets
 `--hot-share` of the rows (its own keys), the others share the rest evenly, each using two of the
-models.
+models. The load is one transaction with the usage table's secondary indexes and foreign keys off
+(`analytics.bulk_load`): the table is locked until they are rebuilt.
 """
 
 from __future__ import annotations
@@ -20,9 +21,10 @@ from datetime import timedelta
 from decimal import Decimal
 
 from django.core.management.base import BaseCommand, CommandError
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
+from analytics.bulk_load import indexes_off
 from analytics.models import UsageRecord
 from analytics.rollups import floor_hour, get_fill_end, roll_up_usage, roll_up_window
 from analytics.usage_bounds import usage_fields
@@ -100,13 +102,20 @@ class Command(BaseCommand):
             hot_share = options["hot_share"] if len(tenants) > 1 else 1.0
         prefix = f"seed-{int(now.timestamp())}"
         started = time.monotonic()
-        for first in range(1, rows + 1, SQL_CHUNK):
-            last = min(first + SQL_CHUNK - 1, rows)
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    *_generate_sql(tenants, keys, hot_share, (first, last, rows), now, span, prefix)
-                )
-            self.stdout.write(f"{last:,} rows ({time.monotonic() - started:.0f} s)")
+        # One transaction: the secondary indexes and foreign keys are rebuilt once at the end
+        # (the table is locked meanwhile), and a failed seed leaves the table as it was.
+        with transaction.atomic(), indexes_off(UsageRecord._meta.db_table):
+            for first in range(1, rows + 1, SQL_CHUNK):
+                last = min(first + SQL_CHUNK - 1, rows)
+                with connection.cursor() as cursor:
+                    cursor.execute(
+                        *_generate_sql(
+                            tenants, keys, hot_share, (first, last, rows), now, span, prefix
+                        )
+                    )
+                self.stdout.write(f"{last:,} rows ({time.monotonic() - started:.0f} s)")
+            loaded = time.monotonic()
+        self.stdout.write(f"indexes and foreign keys rebuilt in {time.monotonic() - loaded:.0f} s")
         seeded = time.monotonic()
         with connection.cursor() as cursor:
             cursor.execute(f"ANALYZE {UsageRecord._meta.db_table}")
