@@ -4,8 +4,8 @@ In production it is aiohttp's ClientSession behind the one call the dialects mak
 `client.stream(method, url, headers=, content=, params=)`: an async context manager giving the
 response's `status_code`, `headers` (case-insensitive) and `aiter_bytes()`. httpx's AsyncClient
 offers the same call, so tests hand the dialects one over httpx.MockTransport or a fake
-(`build_client(transport=...)`). httpx over aiohttp (httpx-aiohttp's transport) cost about three
-times the CPU of aiohttp alone per upstream request (bench/README.md), building httpx's request
+(`build_client(transport=...)`). httpx over aiohttp (httpx-aiohttp's transport) cost more than twice
+the CPU of aiohttp alone per upstream request (bench/README.md), building httpx's request
 and response models around aiohttp's own; here aiohttp's errors are still reported as httpx's
 (httpx-aiohttp's mapping), so a failure is classified the same whichever client made it.
 """

@@ -3,7 +3,7 @@
 Admission runs one script when a request arrives and one when it settles. A process serving
 many requests at once makes many such calls in the same turn of its event loop; each call of
 its own costs a pooled connection, a write, a wake-up and a read, which redis-py does in Python
-at about five times the CPU of one more command in a pipeline (bench/README.md). So the calls
+at about four times the CPU of one more command in a pipeline (bench/README.md). So the calls
 made in one turn of the loop leave together, in one pipeline (not a transaction: each script is
 atomic by itself), at the start of the next; a lone call goes as a plain EVALSHA.
 
