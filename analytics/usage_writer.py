@@ -41,19 +41,25 @@ def serialise_usage(record: Mapping[str, Any]) -> str:
     """The queued form of a record: JSON of its bounded field values (ids for relations, Decimal
     as text). Raises ValueError for unknown fields or a missing required one."""
     values = bound_usage_values(dict(record))
-
-    def encode(value: Any) -> Any:
-        if isinstance(value, Decimal):
-            return str(value)
-        if isinstance(value, datetime | date):
-            return value.isoformat()
-        return value
-
-    encoded = {k: encode(v) for k, v in values.items()}
-    try:
-        return orjson.dumps(encoded).decode()
+    try:  # orjson writes times as ISO 8601 itself
+        return orjson.dumps(values, default=_decimal_as_text).decode()
     except TypeError:  # orjson refuses a lone UTF-16 surrogate; the standard encoder escapes it
+        encoded = {k: _as_json_value(v) for k, v in values.items()}
         return json.dumps(encoded, separators=(",", ":"))
+
+
+def _decimal_as_text(value: Any) -> str:
+    if isinstance(value, Decimal):
+        return str(value)
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def _as_json_value(value: Any) -> Any:
+    if isinstance(value, Decimal):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return value
 
 
 def _to_row(raw: str | bytes) -> UsageRecord:
