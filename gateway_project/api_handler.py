@@ -46,8 +46,12 @@ API_PREFIXES = ("/v1/", "/api/v1/")
 
 
 class Headers(CaseInsensitiveMapping):
-    """Django's case-insensitive headers; `get` of an absent header without raising KeyError
-    (Mapping.get's way), since most requests lack most of the headers the API asks about."""
+    """Django's case-insensitive headers, made from names already in lower case; `get` of an
+    absent header without raising KeyError (Mapping.get's way), since most requests lack most of
+    the headers the API asks about."""
+
+    def __init__(self, lowered: dict[str, str]) -> None:
+        self._store = {name: (name, value) for name, value in lowered.items()}
 
     def get(self, key: str, default=None):
         item = self._store.get(key.lower())
@@ -69,8 +73,8 @@ class ApiRequest:
         """Like Django's: latin-1 names and values, "_" read as "-", repeats joined by ","."""
         joined: dict[str, str] = {}
         for raw_name, raw_value in self._scope["headers"]:
-            name, value = raw_name.decode("latin1").replace("_", "-"), raw_value.decode("latin1")
-            key = name.lower()
+            key = raw_name.decode("latin1").replace("_", "-").lower()
+            value = raw_value.decode("latin1")
             joined[key] = f"{joined[key]},{value}" if key in joined else value
         return Headers(joined)
 
