@@ -81,9 +81,14 @@ def _new_id_prefix() -> None:
 os.register_at_fork(after_in_child=_new_id_prefix)
 
 
+def new_unique_id() -> str:
+    """32 hex digits no other call of any process returns (request and reservation ids)."""
+    return f"{_id_prefix}{next(_id_counter):016x}"
+
+
 def new_request_id() -> str:
     """A new request id: `req_` and 32 hex digits."""
-    return f"req_{_id_prefix}{next(_id_counter):016x}"
+    return f"req_{new_unique_id()}"
 
 
 def redact(text: str) -> str:
