@@ -26,10 +26,12 @@ provider.
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 import math
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -202,18 +204,37 @@ async def admit(
     return _admitted(checks, currents, waits, reservation)
 
 
+# Month loads in flight, per event loop. Every request that finds its month missing from the
+# store runs the load, and after Redis restarts that is every request at once: those of one
+# process wait for one database query per organisation, key and month instead of each running it.
+_loads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, asyncio.Future]]
+_loads = weakref.WeakKeyDictionary()
+
+
 async def _load_month(
     load_usage: UsageLoader | None, org_id: int, key_id: int | None, month_start: datetime
 ) -> list[int]:
     if load_usage is None:
         return [0, 0, 0, 0]
-    usage = await load_usage(org_id, key_id, month_start)
+    loads = _loads.setdefault(asyncio.get_running_loop(), {})
+    key = (load_usage, org_id, key_id, month_start)
+    load = loads.get(key)
+    if load is None:
+        load = loads[key] = asyncio.ensure_future(load_usage(org_id, key_id, month_start))
+        load.add_done_callback(lambda done: _forget(loads, key, done))
+    usage = await asyncio.shield(load)  # one waiter cancelled must not cancel the others' load
     return [
         int(usage.requests),
         int(usage.tokens),
         to_nano(Decimal(usage.cost)),
         to_nano(Decimal(usage.key_cost)),
     ]
+
+
+def _forget(loads: dict[tuple, asyncio.Future], key: tuple, done: asyncio.Future) -> None:
+    loads.pop(key, None)
+    if not done.cancelled():
+        done.exception()  # retrieved: every waiter may have gone
 
 
 def _admitted(

@@ -230,6 +230,22 @@ async def test_a_new_month_starts_from_what_the_database_says_was_used(store):
     assert len(calls) == 1
 
 
+async def test_requests_finding_their_month_missing_at_once_share_one_load(store):
+    calls = []
+
+    async def load_usage(org_id, key_id, month_start):
+        calls.append((org_id, key_id))
+        await asyncio.sleep(0.05)  # a database query: every other request arrives meanwhile
+        return Used(requests=2, tokens=0, cost=Decimal(0), key_cost=Decimal(0))
+
+    limits = plan(monthly_requests=5)
+    results = await admit_many(6, 1, 7, limits, None, 0, Decimal(0), load_usage=load_usage, now=NOW)
+
+    assert calls == [(1, 7)]
+    admitted, refused = split(results)
+    assert (len(admitted), len(refused)) == (3, 3)  # 2 used before, 3 more fit the quota of 5
+
+
 async def test_the_organisation_budget_holds_the_worst_case_and_settle_frees_the_rest(store):
     limits = plan(monthly_budget_usd=Decimal("1.00"))
     held = await admit_many(5, 1, 7, limits, None, 0, Decimal("0.30"), now=NOW)
