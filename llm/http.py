@@ -13,8 +13,8 @@ and response models around aiohttp's own; here aiohttp's errors are still report
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Protocol
+from contextlib import asynccontextmanager
+from typing import Any
 
 import aiohttp
 import httpx
@@ -27,29 +27,6 @@ KEEPALIVE_SECONDS = 5.0  # an idle pooled connection is closed after this (httpx
 # stream holds one for its whole length, so this caps the streams a process serves without
 # queueing; 0 means no cap (the file descriptor limit is then the only one).
 MAX_CONNECTIONS = 10_000
-
-
-class UpstreamResponse(Protocol):
-    status_code: int
-    headers: Mapping[str, str]
-
-    def aiter_bytes(self) -> AsyncIterator[bytes]: ...
-
-
-class UpstreamClient(Protocol):
-    """What the dialects call: AiohttpClient in production, httpx.AsyncClient in tests."""
-
-    def stream(
-        self,
-        method: str,
-        url: str,
-        *,
-        headers: Mapping[str, str],
-        content: bytes | None = None,
-        params: Mapping[str, Any] | None = None,
-    ) -> AbstractAsyncContextManager[UpstreamResponse]: ...
-
-    async def aclose(self) -> None: ...
 
 
 class AiohttpResponse:
@@ -139,6 +116,9 @@ class AiohttpClient:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
+
+# What the dialects call `stream(method, url, headers=, content=, params=)` on.
+UpstreamClient = AiohttpClient | httpx.AsyncClient
 
 _client: UpstreamClient | None = None
 
