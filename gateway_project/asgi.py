@@ -2,7 +2,8 @@
 
 The public API (/v1/, /api/v1/) is served by its own raw ASGI route to its views (api_handler.py),
 without Django's request machinery; everything else goes to Django's full stack. The lifespan
-starts and stops what the serving process shares (gateway_project/startup.py).
+starts and stops what the serving process shares (gateway_project/startup.py) and tunes its
+garbage collector for serving (gateway_project/heap.py).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from gateway_project.api_handler import API_PREFIXES, ApiASGIHandler
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
 django.setup(set_prefix=False)  # loads the apps; the last one sets up the process
 
-from gateway_project import startup  # noqa: E402  (it imports models: after setup)
+from gateway_project import heap, startup  # noqa: E402  (startup imports models: after setup)
 
 redact_server_logs()  # the access log must never show a key sent in a query string
 
@@ -44,8 +45,10 @@ async def _lifespan(receive, send) -> None:
                 # The server must hear it and exit, not wait for a start-up that never completes.
                 await send({"type": "lifespan.startup.failed", "message": repr(exc)})
                 raise
+            heap.tune_for_serving()
             await send({"type": "lifespan.startup.complete"})
         elif message["type"] == "lifespan.shutdown":
             await startup.stop_serving()
+            heap.restore_defaults()
             await send({"type": "lifespan.shutdown.complete"})
             return
