@@ -231,8 +231,11 @@ async def send_response(response: HttpResponse, send) -> None:
 
 def response_start(response: HttpResponse) -> dict:
     """The http.response.start message; built here, so a stream's frame does not keep its header
-    list for the stream's whole length."""
+    list for the stream's whole length. A whole answer says its length, as Django's
+    CommonMiddleware would: the server then sends it as it is, not in chunked encoding."""
     headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+    if not response.streaming and "Content-Length" not in response:
+        headers.append((b"content-length", b"%d" % len(response.content)))
     for cookie in response.cookies.values():
         headers.append((b"Set-Cookie", cookie.OutputString().encode("ascii").strip()))
     return {"type": "http.response.start", "status": response.status_code, "headers": headers}

@@ -99,21 +99,21 @@ def worst_case_cost(
     price: PriceRow, prompt_tokens: int, output_tokens: int, options: frozenset[str]
 ) -> Decimal:
     """The most a call of this size can cost at price: the whole prompt in its dearest class
-    (plain, or written to a prompt cache), the whole output cap, every fee the options carry."""
-    shapes = [
-        Usage(input_tokens=prompt_tokens, output_tokens=output_tokens),
-        Usage(
-            input_tokens=prompt_tokens,
-            output_tokens=output_tokens,
-            cache_write_5m_tokens=prompt_tokens,
-        ),
-        Usage(
-            input_tokens=prompt_tokens,
-            output_tokens=output_tokens,
-            cache_write_1h_tokens=prompt_tokens,
-        ),
-    ]
-    return max(compute_cost(price, usage, options) for usage in shapes)
+    (plain, or written to a prompt cache), the whole output cap, every fee the options carry.
+    Each class is priced linearly, so that is the dearest of the three shapes' costs, in one
+    sum (it runs for every candidate of every request)."""
+    prompt, output = max(prompt_tokens, 0), max(output_tokens, 0)
+    rates = price.rates_for(prompt, requested_tier(options))
+    dearest = max(
+        rates.input_per_mtok,
+        rates.of("cache_write_5m_per_mtok"),
+        rates.of("cache_write_1h_per_mtok"),
+    )
+    with localcontext() as ctx:
+        ctx.prec = 60
+        raw = (prompt * dearest + output * rates.output_per_mtok) / _PER_MILLION
+        raw += price.fees_for(options)
+        return raw.quantize(COST_QUANTUM, rounding=ROUND_HALF_UP)
 
 
 def sum_usage(usages: Iterable[Usage]) -> Usage:

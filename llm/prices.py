@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 Complain = Callable[[list[Any], str], None]
@@ -58,7 +59,7 @@ class PriceRow:
     service_tiers: Mapping[str, Rates] = field(default_factory=dict)
     request_fees: Mapping[str, Decimal] = field(default_factory=dict)
 
-    @property
+    @cached_property  # asked for on every cost computed: built once per row
     def rates(self) -> Rates:
         return Rates(
             input_per_mtok=self.input_per_mtok,

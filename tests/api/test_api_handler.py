@@ -235,6 +235,17 @@ async def test_headers_and_cookies_are_sent():
     assert [m.get("more_body", False) for m in answer.sent[1:]] == [False]
 
 
+@pytest.mark.parametrize("body", [b"", b"{}", "é".encode() * 1000])
+async def test_a_whole_answer_says_its_length_so_it_is_not_sent_chunked(body):
+    async def view(request):
+        return HttpResponse(body, content_type="application/json")
+
+    answer = await call(serving(view), "GET", "/v1/test")
+    assert answer.body == body
+    assert answer.headers["content-length"] == str(len(body))
+    assert [name.lower() for name, _ in answer.sent[0]["headers"]].count(b"content-length") == 1
+
+
 async def test_a_stream_is_sent_part_by_part():
     async def parts():
         yield "data: 1\n\n"
@@ -247,6 +258,7 @@ async def test_a_stream_is_sent_part_by_part():
     assert answer.headers["x-request-id"].startswith("req_")
     assert [m.get("body") for m in answer.sent[1:]] == [b"data: 1\n\n", b"data: 2\n\n", None]
     assert answer.sent[-1].get("more_body", False) is False
+    assert "content-length" not in answer.headers
 
 
 async def test_an_error_no_view_caught_is_a_json_500_and_logged(caplog):

@@ -11,6 +11,8 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from llm.catalog import CatalogError, build_catalog
 from llm.costs import compute_cost, request_options, worst_case_cost
@@ -240,6 +242,37 @@ def test_cohere_is_billed_on_billed_units(catalog):
 def test_the_worst_case_takes_the_dearest_input_class(catalog):
     # All of a 1000-token prompt written to the 1-hour cache (6.00) is dearer than plain input.
     assert worst_case_cost(price(catalog, "claude"), 1_000, 0, frozenset()) == Decimal("0.006")
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    model=st.sampled_from(["claude", "gpt", "gemini-pro", "sonar", "command"]),
+    prompt=st.integers(min_value=-5, max_value=2_000_000),
+    output=st.integers(min_value=-5, max_value=200_000),
+    options=st.sets(
+        st.sampled_from(
+            [
+                "service_tier=priority",
+                "service_tier=flex",
+                "web_search_options.search_context_size=high",
+                "temperature=0.5",
+            ]
+        )
+    ).map(frozenset),
+)
+def test_the_worst_case_is_the_dearest_of_the_three_shapes_priced_one_by_one(
+    model, prompt, output, options
+):
+    row = price(build_catalog(CATALOG, {}), model)
+    if len([o for o in options if o.startswith("service_tier=")]) > 1:
+        options = options - {"service_tier=flex"}
+    shapes = [
+        Usage(input_tokens=prompt, output_tokens=output),
+        Usage(input_tokens=prompt, output_tokens=output, cache_write_5m_tokens=prompt),
+        Usage(input_tokens=prompt, output_tokens=output, cache_write_1h_tokens=prompt),
+    ]
+    dearest = max(compute_cost(row, usage, options) for usage in shapes)
+    assert worst_case_cost(row, prompt, output, options) == dearest
 
 
 def test_a_tier_without_an_input_price_is_refused():
