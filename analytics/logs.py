@@ -14,6 +14,7 @@ This module is loaded while settings are configured: it must not import models.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -24,6 +25,8 @@ from contextvars import ContextVar, Token
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+
+import orjson
 
 REQUEST_ID_HEADER = "gateway_request_id"
 REDACTED = "[redacted]"
@@ -102,7 +105,12 @@ def redact(text: str) -> str:
     return text
 
 
+_PLAIN = frozenset({int, float, bool, type(None)})
+
+
 def _clean(value: Any) -> Any:
+    if type(value) in _PLAIN:  # most fields of a request's line: nothing to look at
+        return value
     if isinstance(value, str):
         return redact(value)
     if isinstance(value, Decimal):
@@ -118,6 +126,7 @@ def _clean(value: Any) -> Any:
     return redact(str(value))
 
 
+@functools.lru_cache(maxsize=1024)  # field names come from code: a few hundred at most
 def _is_secret_name(name: Any) -> bool:
     return str(name).lower() in SECRET_FIELD_NAMES
 
@@ -168,7 +177,22 @@ class JsonFormatter(logging.Formatter):
             entry[key] = REDACTED if _is_secret_name(key) else _clean(value)
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
+        return _dumps(entry)
+
+
+def _dumps(entry: dict[str, Any]) -> str:
+    try:
+        return orjson.dumps(entry, default=str, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:  # an integer past 64 bits, which only the standard library writes
         return json.dumps(entry, default=str, ensure_ascii=False)
+
+
+def skip_unused_record_fields() -> None:
+    """No formatter of ours prints a record's source line, thread or process, so a serving
+    process does not look them up for every line: a walk up the stack and a system call each
+    (the logging HOWTO's "Optimization" section)."""
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
 
 
 class TextFormatter(logging.Formatter):

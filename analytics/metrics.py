@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import Counter, Gauge, Histogram
 
@@ -126,6 +127,22 @@ def status_class(status: int) -> str:
     return f"{status // 100}xx" if 100 <= status <= 599 else OTHER
 
 
+# Each answered request touches up to eight labelled series; prometheus_client's labels() checks
+# and locks on every call, so the series are looked up here once per label set.
+_series: dict[tuple, Any] = {}
+_MAX_SERIES = 20_000  # past that (label values are bounded anyway) they are not kept
+
+
+def _labelled(metric: Any, *labels: str) -> Any:
+    key = (metric, labels)
+    series = _series.get(key)
+    if series is None:
+        series = metric.labels(*labels)
+        if len(_series) < _MAX_SERIES:
+            _series[key] = series
+    return series
+
+
 def record_request(
     provider: str,
     model: str,
@@ -143,21 +160,21 @@ def record_request(
     provider = bound_label("provider", provider)
     model = bound_label("model", model)
     endpoint = bound_label("endpoint", endpoint)
-    REQUESTS.labels(provider, model, endpoint, status_class(status)).inc()
-    REQUEST_LATENCY.labels(provider, model, endpoint).observe(latency_s)
+    _labelled(REQUESTS, provider, model, endpoint, status_class(status)).inc()
+    _labelled(REQUEST_LATENCY, provider, model, endpoint).observe(latency_s)
     if ttft_s is not None:
-        TIME_TO_FIRST_TOKEN.labels(provider, model, endpoint).observe(ttft_s)
+        _labelled(TIME_TO_FIRST_TOKEN, provider, model, endpoint).observe(ttft_s)
     if upstream_s is not None:
-        UPSTREAM_LATENCY.labels(provider, model).observe(upstream_s)
+        _labelled(UPSTREAM_LATENCY, provider, model).observe(upstream_s)
     if input_tokens:
-        TOKENS.labels(provider, model, "input").inc(input_tokens)
+        _labelled(TOKENS, provider, model, "input").inc(input_tokens)
     if output_tokens:
-        TOKENS.labels(provider, model, "output").inc(output_tokens)
+        _labelled(TOKENS, provider, model, "output").inc(output_tokens)
     # Prometheus samples are floats; the exact Decimal lives in the usage record.
     # Touch the series even at zero cost so "tokens > 0 but cost = 0" is visible.
-    COST.labels(provider, model).inc(float(cost))
+    _labelled(COST, provider, model).inc(float(cost))
     if cache_hit is not None:
-        CACHE.labels(endpoint, "hit" if cache_hit else "miss").inc()
+        _labelled(CACHE, endpoint, "hit" if cache_hit else "miss").inc()
 
 
 def record_refusal(kind: str) -> None:

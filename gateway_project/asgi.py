@@ -13,7 +13,7 @@ import os
 import django
 from django.core.handlers.asgi import ASGIHandler
 
-from analytics.logs import redact_server_logs
+from analytics.logs import redact_server_logs, skip_unused_record_fields
 from gateway_project.api_handler import API_PREFIXES, ApiASGIHandler
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "gateway_project.settings")
@@ -22,6 +22,7 @@ django.setup(set_prefix=False)  # loads the apps; the last one sets up the proce
 from gateway_project import heap, startup  # noqa: E402  (startup imports models: after setup)
 
 redact_server_logs()  # the access log must never show a key sent in a query string
+skip_unused_record_fields()
 
 site = ASGIHandler()
 api = ApiASGIHandler()

@@ -177,3 +177,13 @@ def test_text_format_is_redacted_too():
     formatter = logs.TextFormatter()
     record = logging.LogRecord("x", logging.INFO, __file__, 1, "key %s", (PROVIDER_KEY,), None)
     assert PROVIDER_KEY not in formatter.format(record)
+
+
+def test_any_extra_value_is_written_even_what_orjson_refuses(output):
+    huge = 2**70  # past 64 bits: orjson refuses it, the line must still be written
+    logging.getLogger("gateway.test").warning(
+        "odd values", extra={"huge": huge, "ids": {3: "three"}, "text": "é ☃", "when": None}
+    )
+    [line] = lines(output)
+    assert line["huge"] == huge and line["ids"] == {"3": "three"}
+    assert (line["text"], line["when"], line["message"]) == ("é ☃", None, "odd values")

@@ -24,6 +24,18 @@ def test_record_request_counts_the_request_by_status_class(sample):
     assert sample("gateway_requests_total", **labels, status_class="5xx") == before_errors + 1
 
 
+@pytest.mark.parametrize("kept", [0, 20_000], ids=["series-not-kept", "series-kept"])
+def test_a_label_set_seen_before_moves_the_same_series(sample, monkeypatch, kept):
+    monkeypatch.setattr(metrics, "_series", {})
+    monkeypatch.setattr(metrics, "_MAX_SERIES", kept)
+    labels = {"provider": "mistral", "model": "mistral-small", "endpoint": "chat.completions"}
+    before = sample("gateway_requests_total", **labels, status_class="2xx")
+    for _ in range(3):
+        metrics.record_request(**labels, status=200, latency_s=0.1, input_tokens=5)
+    assert sample("gateway_requests_total", **labels, status_class="2xx") == before + 3
+    assert len(metrics._series) == (4 if kept else 0)  # requests, latency, tokens, cost
+
+
 def test_record_request_observes_latencies_tokens_cost_and_cache(sample):
     labels = {"provider": "anthropic", "model": "claude-sonnet", "endpoint": "chat.completions"}
     pm = {"provider": "anthropic", "model": "claude-sonnet"}
