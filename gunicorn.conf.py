@@ -14,7 +14,7 @@ from pathlib import Path
 
 bind = f"0.0.0.0:{os.environ.get('PORT', '8000')}"  # noqa: S104  (inside a container or PaaS dyno)
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-worker_class = "uvicorn_worker.UvicornWorker"
+worker_class = "gateway_project.worker.GatewayUvicornWorker"  # uvicorn, one write per turn
 graceful_timeout = 30
 timeout = 180  # long streamed completions are normal
 keepalive = 75  # longer than typical load balancer idle timeouts

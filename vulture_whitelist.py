@@ -22,6 +22,17 @@ _.signup  # allauth calls the signup form's signup(request, user)
 provider_states_from_usage
 list_plan_usage
 
+# --- named by dotted path in gunicorn.conf.py (worker_class); writelines is asyncio's
+# --- Transport interface, which the coalescing transport keeps
+GatewayUvicornWorker
+_.writelines
+
+# --- the logging module's switches (its HOWTO, "Optimization"), read by LogRecord
+_.logThreads
+_.logProcesses
+_.logMultiprocessing
+_._srcfile
+
 # --- drf-spectacular extensions: registered by subclassing, called with auto_schema
 BearerTokenScheme
 BearerChallengeScheme

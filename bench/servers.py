@@ -285,8 +285,10 @@ def start_gateway(
     else:
         web = [python, "-m", "gunicorn", "gateway_project.asgi:application"]
         if (REPO / "gunicorn.conf.py").exists():
-            web += ["-c", "gunicorn.conf.py"]
-        web += ["-k", "uvicorn_worker.UvicornWorker", "-w", "2"]
+            web += ["-c", "gunicorn.conf.py"]  # its worker class, as in production
+        else:
+            web += ["-k", "uvicorn_worker.UvicornWorker"]
+        web += ["-w", "2"]
         web += ["-b", f"127.0.0.1:{GATEWAY_PORT}", "--graceful-timeout", "5"]
         if backlog:
             # Many connections opened at once (the open-streams scenario): gunicorn's listen
