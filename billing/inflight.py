@@ -25,7 +25,6 @@ import socket
 import time
 import uuid
 from collections.abc import Mapping
-from dataclasses import asdict
 from typing import Any
 
 import orjson
@@ -66,6 +65,6 @@ async def keep_alive_forever() -> None:
 
 
 def _reservation_fields(reservation: Any) -> dict[str, Any]:
-    fields = asdict(reservation)
+    fields = dict(vars(reservation))  # its fields (flat: asdict's deep copy is not needed)
     fields["reserved_cost"] = str(reservation.reserved_cost)
     return fields

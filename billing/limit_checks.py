@@ -45,8 +45,16 @@ def from_nano(value: int) -> Decimal:
 
 def month_bounds(now: float) -> tuple[str, datetime, float]:
     """The billing period holding `now` (billing.periods: the calendar month, UTC)."""
-    start, end = period_containing(datetime.fromtimestamp(now, UTC))
-    return start.strftime("%Y%m"), start, end.timestamp()
+    global _last_month
+    name, start, start_ts, end_ts = _last_month
+    if not start_ts <= now < end_ts:  # every admission asks: worked out once a month
+        start, end = period_containing(datetime.fromtimestamp(now, UTC))
+        name, start_ts, end_ts = start.strftime("%Y%m"), start.timestamp(), end.timestamp()
+        _last_month = (name, start, start_ts, end_ts)
+    return name, start, end_ts
+
+
+_last_month: tuple[str, datetime, float, float] = ("", datetime.min.replace(tzinfo=UTC), 0.0, 0.0)
 
 
 def key_prefix(org_id: int) -> str:
