@@ -272,6 +272,19 @@ def measure_portkey(workdir: Path, scenarios: list[str], rows: list) -> None:
         server.stop()
 
 
+def measure_floor(workdir: Path, scenarios: list[str], rows: list) -> None:
+    """bench/floor.py: the same servers and upstream client as the gateway, doing nothing else."""
+    server = servers.start_floor(workdir, os.environ["BENCH_PYTHON"])
+    try:
+        base = f"http://127.0.0.1:{servers.FLOOR_PORT}"
+        urls = {
+            scenario: f"{base}/{scenario}/v1/chat/completions" for scenario in ("json", "stream")
+        }
+        measure(Target("floor", server, urls), scenarios, rows)
+    finally:
+        server.stop()
+
+
 def usage_ledger(database_url: str, redis_url: str):
     """The gateway's usage rows, counted from outside (None if the stores cannot be reached)."""
     try:
@@ -494,12 +507,14 @@ def main() -> int:
                     measure_litellm(workdir, scenarios, rows)
                 elif name == "portkey":
                     measure_portkey(workdir, scenarios, rows)
+                elif name == "floor":
+                    measure_floor(workdir, scenarios, rows)
                 elif name in ("gateway", "gateway-granian"):
                     measure_gateway(workdir, scenarios, rows, name)
                 else:
                     print(
                         f"  unknown target {name!r} "
-                        "(direct, litellm, portkey, gateway, gateway-granian)"
+                        "(direct, floor, litellm, portkey, gateway, gateway-granian)"
                     )
         finally:
             nginx.stop()

@@ -190,8 +190,8 @@ def render_ratios(rows: list[dict]) -> list[str]:
     """Ours ÷ Portkey and ours ÷ LiteLLM at every scenario and concurrency both were run."""
     lines = [
         "| scenario | c | server | req/s | ÷ Portkey | ÷ LiteLLM | CPU ms/req: ours "
-        "| Portkey | LiteLLM |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| Portkey | LiteLLM | floor |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for row in rows:
         if row["target"] not in SERVERS or row["scenario"] not in ("json", "stream", "cache"):
@@ -200,6 +200,7 @@ def render_ratios(rows: list[dict]) -> list[str]:
             continue
         portkey = _find(rows, "portkey", row["scenario"], row["concurrency"])
         litellm = _find(rows, "litellm", row["scenario"], row["concurrency"])
+        floor = _find(rows, "floor", row["scenario"], row["concurrency"])
         cells = [
             row["scenario"],
             str(row["concurrency"]),
@@ -210,6 +211,7 @@ def render_ratios(rows: list[dict]) -> list[str]:
             _cpu(row),
             _cpu(portkey),
             _cpu(litellm),
+            _cpu(floor),
         ]
         lines.append("| " + " | ".join(cells) + " |")
     return ["", "## The gateway against Portkey and LiteLLM", "", *lines] if len(lines) > 2 else []

@@ -28,6 +28,7 @@ REPO = Path(__file__).resolve().parent.parent
 LITELLM_PORT = 18400
 GATEWAY_PORT = 18500
 PORTKEY_PORT = 18600
+FLOOR_PORT = 18700
 SLOW_UPSTREAM_PORT = 18082
 PORTKEY_DIR = Path(__file__).resolve().parent / ".portkey"  # npm install target (gitignored)
 API_KEY_MARKER = "BENCH_API_KEY="
@@ -194,6 +195,14 @@ def start_portkey(workdir: Path, install_dir: Path = PORTKEY_DIR, workers: int =
     ensure_port_free(PORTKEY_PORT)
     server = spawn("portkey", argv, workdir, {"NODE_ENV": "production"})
     return started(server, PORTKEY_PORT, 60)
+
+
+def start_floor(workdir: Path, python: str) -> Server:
+    """bench/floor.py, the bare relay, under gunicorn with 2 uvicorn workers."""
+    argv = [python, "-m", "gunicorn", "floor:app", "-k", "uvicorn_worker.UvicornWorker"]
+    argv += ["-w", "2", "-b", f"127.0.0.1:{FLOOR_PORT}", "--chdir", str(REPO / "bench")]
+    ensure_port_free(FLOOR_PORT)
+    return started(spawn("floor", argv, workdir), FLOOR_PORT, 60)
 
 
 def start_slow_upstream(workdir: Path, interval: float, seconds: float) -> Server:

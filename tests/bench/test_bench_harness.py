@@ -145,6 +145,15 @@ def test_ratio_table_divides_ours_by_each_rival():
     assert "| 2.00× | 20.00× |" in json64
 
 
+def test_ratio_table_sets_the_gateways_cpu_beside_the_bare_relays():
+    rows = full_rows(gateway_cpu=0.4)
+    lines = report.render_ratios(rows)
+    assert next(line for line in lines if line.startswith("| json | 64 |")).endswith(" – |")
+    rows.append(run_row("floor", "json", 64, 9000, 5, 30, 0.15))
+    json64 = next(line for line in report.render_ratios(rows) if line.startswith("| json | 64 |"))
+    assert json64.endswith("| 0.400 | 0.800 | 13.000 | 0.150 |")
+
+
 def test_ratio_table_shows_the_gateway_under_each_server():
     rows = full_rows()
     rows += [row | {"target": "gateway-granian"} for row in rows if row["target"] == "gateway"]
