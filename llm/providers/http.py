@@ -112,7 +112,8 @@ async def open_stream(
 ) -> AsyncIterator[httpx.Response]:
     """POST and hand back the streaming response once its status is known to be good."""
     try:
-        payload = encode_json(body)
+        # Held for the stream's whole length: an exact-size copy, not orjson's 4 KB buffer.
+        payload = bytes(memoryview(encode_json(body)))
         async with client.stream(
             "POST", url, headers=headers, content=payload, params=params
         ) as resp:
