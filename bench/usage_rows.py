@@ -13,12 +13,13 @@ import time
 from dataclasses import dataclass
 
 QUEUE_KEY = "gw:usage:stream"  # analytics.recording.STREAM_KEY
-# Drained: the queue is empty and the count has not moved for QUIET_SECONDS (which also covers a
-# process that batches its rows before queueing them). Entries still queued always mean waiting:
-# on a loaded machine a beat flush may come much later than its 5 s interval. Only when the queue
-# cannot be read does a count unchanged for STABLE_SECONDS (over a beat interval) count as final.
+# Drained: the queue is empty and the count has not moved for QUIET_SECONDS, longer than a beat
+# interval (which also covers a process that queues its rows a little after the run: with 2 s,
+# a loaded stream run once had rows reach the table after it was counted). Entries still queued
+# always mean waiting: on a loaded machine a beat flush may come much later than its 5 s
+# interval. When the queue cannot be read, a count unchanged for STABLE_SECONDS is final.
 STABLE_SECONDS = 6.0
-QUIET_SECONDS = 2.0
+QUIET_SECONDS = 6.0
 
 
 @dataclass
