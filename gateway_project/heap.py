@@ -4,7 +4,7 @@ CPython's defaults (a young collection every 700 net allocations of container ob
 script, not a server holding dozens of requests at once: the objects of the requests in flight
 are alive whenever the collector runs, so they are promoted, die old, and are found only by full
 collections, each of which walks every object the process ever imported (Django, the catalogue:
-about 170,000). Under load a worker spent about 0.2 ms of CPU a request collecting, most of it in
+about 170,000). Under load a worker spent about 0.2 ms a request in collections, most of it in
 full collections of about 140 ms each, roughly once a second, that every request in flight waited
 out (bench/README.md, "Garbage collection").
 
