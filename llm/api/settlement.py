@@ -41,6 +41,9 @@ def settle(call: Call, result: Outcome) -> None:
 
 
 async def _settle(call: Call, result: Outcome) -> None:
+    # The answer is written at the end of the loop turn the view returned in (the worker joins a
+    # turn's writes): yield once so that write goes before this task's work, not after it.
+    await asyncio.sleep(0)
     try:
         result = await with_late_answer(result)
         observe_call(call, result)

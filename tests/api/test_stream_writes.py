@@ -1,4 +1,5 @@
-"""A stream's lines go to the client in as few writes as the upstream allows, never later.
+"""A stream's lines go to the client in as few writes as the upstream allows, never later; an
+answer leaves before its settlement runs.
 
 The API's route runs in-process (no server) with the upstream answered by httpx.MockTransport,
 so every write the gateway makes is one `http.response.body` message here.
@@ -13,9 +14,10 @@ import httpx
 import pytest
 
 from gateway_project.api_handler import ApiASGIHandler
+from llm.api import settlement
 from llm.api.auth import forget_cached_keys
 from llm.http import set_client
-from tests.api.test_api_handler import call
+from tests.api.test_api_handler import Exchange, call, scope
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -81,3 +83,55 @@ async def test_events_that_arrive_apart_leave_apart_without_waiting(api):
     assert [w for part in parts for w in words_in([part]) if w] == WORDS
     # Each word was written as it came, in a write of its own.
     assert sum(1 for part in parts if any(words_in([part]))) == len(WORDS)
+
+
+class DeferredWrites:
+    """A server like the production worker's: what the application sends is written to the
+    socket at the end of the loop turn it was sent in (gateway_project/worker.py)."""
+
+    def __init__(self) -> None:
+        self.pending: list[dict] = []
+        self.written: list[dict] = []
+
+    async def send(self, message: dict) -> None:
+        if not self.pending:
+            asyncio.get_running_loop().call_soon(self.flush)
+        self.pending.append(message)
+
+    def flush(self) -> None:
+        self.written += self.pending
+        self.pending = []
+
+
+async def test_an_answer_is_written_before_its_settlement_runs(api, monkeypatch):
+    """Settling (usage record, log line, metrics) is off the answer's path: with writes held to
+    the end of the turn, the answer still leaves before the settlement does its work."""
+    completion = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": 1,
+        "model": "gpt-4o-mini",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}}],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10},
+    }
+    set_client(
+        httpx.AsyncClient(
+            transport=httpx.MockTransport(lambda r: httpx.Response(200, json=completion))
+        )
+    )
+    server, seen = DeferredWrites(), []
+    observed = settlement.observe_call
+
+    def observe(call, result):
+        seen.append([message["type"] for message in server.written])
+        observed(call, result)
+
+    monkeypatch.setattr(settlement, "observe_call", observe)
+    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
+    headers = [(b"authorization", f"Bearer {api}".encode()), (b"content-type", b"application/json")]
+    exchange = Exchange(json.dumps(body).encode())
+    scope_ = scope("POST", "/v1/chat/completions", headers)
+    await ApiASGIHandler()(scope_, exchange.receive, server.send)
+    await settlement.drain_background()
+    assert seen == [["http.response.start", "http.response.body"]]
+    assert server.written[0]["status"] == 200
