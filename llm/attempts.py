@@ -161,7 +161,10 @@ async def record_health(
     health: it counts as an answer. Auth failures count against health but not the breaker."""
     provider, model = candidate.provider.id, candidate.model.id
     answered = error is None or error.kind in (ErrorKind.BAD_REQUEST, ErrorKind.NOT_FOUND)
-    health = rt.health.record(
+    # One after the other, not gathered: both count in memory and reach the shared store only
+    # every few seconds (which, when down, is skipped at once after its first timeout), and
+    # gathering them cost two tasks per request.
+    await rt.health.record(
         provider,
         model,
         ok=answered,
@@ -170,12 +173,9 @@ async def record_health(
         error_kind=None if error is None else error.kind,
     )
     if answered:
-        breaker = rt.breaker.record_success(provider)
+        await rt.breaker.record_success(provider)
     elif error is not None and error.retryable:
-        breaker = rt.breaker.record_failure(provider)
-    else:
-        breaker = asyncio.sleep(0)
-    await asyncio.gather(health, breaker)
+        await rt.breaker.record_failure(provider)
 
 
 def _attempt(

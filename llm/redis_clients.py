@@ -26,6 +26,7 @@ import threading
 import weakref
 
 import fakeredis
+import hiredis
 import redis
 import redis.asyncio
 from prometheus_client import Counter
@@ -110,7 +111,15 @@ class HiredisPackedConnection(redis.asyncio.Connection):
     _packer = HiredisRespSerializer()
 
     def pack_command(self, *args):
-        return self._packer.pack(*args)
+        name = args[0]
+        if " " in name if isinstance(name, str) else b" " in name:
+            return self._packer.pack(*args)  # "SCRIPT LOAD" and the like: split by the library
+        try:
+            # What the library's packer ends in, without its pass over every argument (which
+            # only turns a bytearray or memoryview into bytes): 12 -> 4 µs for an admission.
+            return [hiredis.pack_command(args)]
+        except TypeError:
+            return self._packer.pack(*args)  # converts what it can, else raises DataError
 
 
 def _async_client(name: str) -> redis.asyncio.Redis:
