@@ -35,19 +35,19 @@ class ScriptBatch:
 
     def run(self, lua: str, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future:
         loop = asyncio.get_running_loop()
-        if not self.pending:  # the turn's first call: the batch leaves after every caller queued
-            loop.call_soon(self._send)
+        if not self.pending:
+            # The turn's first call starts the task that sends the batch: its first step runs
+            # after everything already queued in the loop, so every caller of this turn has
+            # queued its call by then (one turn sooner than a callback that made the task).
+            task = loop.create_task(self._execute())
+            self.sending.add(task)
+            task.add_done_callback(self.sending.discard)
         future = loop.create_future()
         self.pending.append((lua, sha, keys, args, future))
         return future
 
-    def _send(self) -> None:
+    async def _execute(self) -> None:
         batch, self.pending = self.pending, []
-        task = asyncio.get_running_loop().create_task(self._execute(batch))
-        self.sending.add(task)
-        task.add_done_callback(self.sending.discard)
-
-    async def _execute(self, batch: list[Call]) -> None:
         try:
             replies = await self._replies(batch)
         except BaseException as exc:  # the round trip failed: every caller hears why

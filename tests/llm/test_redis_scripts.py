@@ -54,6 +54,17 @@ async def test_a_lone_call_is_a_plain_evalsha():
     assert (client.pipelines, client.evalshas) == (0, 1)
 
 
+async def test_a_call_leaves_in_the_next_turn_of_the_loop():
+    """No turn is spent between the call and its round trip (at low load, each is latency)."""
+    client = CountingRedis()
+    await client.script_load(DOUBLE)
+    reply = asyncio.ensure_future(run_script(client, DOUBLE, sha(DOUBLE), ["k"], [4]))
+    await asyncio.sleep(0)  # the caller's turn: it queues its call
+    await asyncio.sleep(0)  # the next: the batch is sent
+    assert client.evalshas == 1
+    assert await reply == 8
+
+
 @pytest.mark.parametrize("callers", [1, 5])
 async def test_a_script_redis_does_not_know_is_sent_with_eval(callers):
     client = CountingRedis()  # nothing loaded: NOSCRIPT
