@@ -119,6 +119,8 @@ def worst_case_cost(
 def sum_usage(usages: Iterable[Usage]) -> Usage:
     """Add usages up, class by class (the structured-output retries, for one)."""
     usages = list(usages)
+    if len(usages) == 1:
+        return usages[0]  # the usual single charge: frozen, and already what the sum would build
     total = {name: sum(getattr(u, name) for u in usages) for name in TOKEN_CLASSES}
     billed_in = [u.billed_input_units for u in usages if u.billed_input_units is not None]
     billed_out = [u.billed_output_units for u in usages if u.billed_output_units is not None]

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from llm.costs import COST_QUANTUM, compute_cost, compute_raw_cost, sum_usage
 from llm.prices import PriceRow
-from llm.types import Usage
+from llm.types import TOKEN_CLASSES, Usage
 
 SONNET = PriceRow(
     "s@2025-01-01",
@@ -89,6 +89,23 @@ def test_exact_cost_is_additive_over_usages(row, a, b):
     )
     rounded_sum = compute_cost(row, a) + compute_cost(row, b)
     assert abs(rounded_sum - compute_cost(row, sum_usage([a, b]))) <= COST_QUANTUM
+
+
+every_usage = st.builds(
+    Usage,
+    **dict.fromkeys(TOKEN_CLASSES, tokens),
+    billed_input_units=st.none() | tokens,
+    billed_output_units=st.none() | tokens,
+    service_tier=st.sampled_from(["", "priority", "flex"]),
+    estimated_parts=st.frozensets(st.sampled_from(["input", "output"])),
+    estimated=st.booleans(),
+)
+
+
+@given(every_usage)
+def test_the_sum_of_one_usage_is_that_usage(usage):
+    assert sum_usage([usage]) == usage
+    assert sum_usage([usage, Usage()]) == usage  # the general sum agrees with the short cut
 
 
 @given(price_rows(), usages(), st.integers(0, 10**6))
