@@ -32,14 +32,15 @@ class ScriptBatch:
         self.client = client
         self.pending: list[Call] = []
         self.sending: set[asyncio.Task] = set()
+        self.taker: asyncio.Task | None = None  # the task that will send what is pending
 
     def run(self, lua: str, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future:
         loop = asyncio.get_running_loop()
-        if not self.pending:
+        if self.taker is None or self.taker.done():  # done: cancelled before it took its batch
             # The turn's first call starts the task that sends the batch: its first step runs
             # after everything already queued in the loop, so every caller of this turn has
             # queued its call by then (one turn sooner than a callback that made the task).
-            task = loop.create_task(self._execute())
+            self.taker = task = loop.create_task(self._execute())
             self.sending.add(task)
             task.add_done_callback(self.sending.discard)
         future = loop.create_future()
@@ -47,7 +48,7 @@ class ScriptBatch:
         return future
 
     async def _execute(self) -> None:
-        batch, self.pending = self.pending, []
+        batch, self.pending, self.taker = self.pending, [], None
         try:
             replies = await self._replies(batch)
         except BaseException as exc:  # the round trip failed: every caller hears why

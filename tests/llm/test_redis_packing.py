@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
-from redis.connection import PythonRespSerializer
+from redis.connection import Encoder, PythonRespSerializer
 from redis.exceptions import DataError
 
+from llm import redis_clients
 from llm.redis_clients import HiredisPackedConnection
 from tests.stores import use_redis
 
@@ -16,42 +17,27 @@ COMMANDS = [
     ("SET", b"k", bytearray(b"v"), "PX", 1500),
     ("HSET", "k", memoryview(b"field"), 0.25),
 ]
-
-
-def python_packed(args: tuple) -> bytes:
-    serializer = PythonRespSerializer(buffer_cutoff=6000, encode=lambda v: _encode(v))
-    return b"".join(serializer.pack(*args))
-
-
-def _encode(value) -> bytes:
-    if isinstance(value, (bytes, memoryview, bytearray)):
-        return bytes(value)
-    if isinstance(value, float):
-        return repr(value).encode()
-    return str(value).encode()
+# redis-py's pure-Python packing, with the encoder its connections use.
+LIBRARY = PythonRespSerializer(6000, Encoder("utf-8", "strict", False).encode)
+CONNECTION = HiredisPackedConnection.__new__(HiredisPackedConnection)  # packing needs no socket
 
 
 @pytest.mark.parametrize("args", COMMANDS, ids=lambda args: str(args[0]))
 def test_a_command_is_packed_as_the_library_packs_it(args):
-    packed = HiredisPackedConnection.pack_command(
-        HiredisPackedConnection.__new__(HiredisPackedConnection), *args
-    )
-    assert b"".join(packed) == python_packed(args)
+    expected = b"".join(bytes(part) for part in LIBRARY.pack(*args))
+    assert b"".join(CONNECTION.pack_command(*args)) == expected
 
 
 def test_an_argument_redis_cannot_take_is_refused_as_the_library_refuses_it():
-    connection = HiredisPackedConnection.__new__(HiredisPackedConnection)
     with pytest.raises(DataError):
-        connection.pack_command("SET", "k", None)
+        CONNECTION.pack_command("SET", "k", None)
 
 
 async def test_a_two_word_command_reaches_redis_as_two_words(settings):
     use_redis(settings)
-    from llm import redis_clients
-
     client = redis_clients.get_redis()
     try:
-        sha = await client.script_load("return ARGV[1]")
+        sha = await client.script_load("return ARGV[1]")  # SCRIPT LOAD
         assert await client.evalsha(sha, 0, "é") == "é"
     finally:
         await redis_clients.close_redis()

@@ -11,7 +11,7 @@ import pytest
 import redis
 import redis.asyncio
 
-from llm.redis_scripts import run_script
+from llm.redis_scripts import _batches, run_script
 
 DOUBLE = "return tonumber(ARGV[1]) * 2"
 REFUSE = "if ARGV[1] == 'bad' then return redis.error_reply('refused') end return ARGV[1]"
@@ -63,6 +63,17 @@ async def test_a_call_leaves_in_the_next_turn_of_the_loop():
     await asyncio.sleep(0)  # the next: the batch is sent
     assert client.evalshas == 1
     assert await reply == 8
+
+
+async def test_a_batch_whose_sender_was_cancelled_before_it_began_goes_with_the_next():
+    client = CountingRedis()
+    await client.script_load(DOUBLE)
+    first = asyncio.ensure_future(run_script(client, DOUBLE, sha(DOUBLE), ["k"], [1]))
+    await asyncio.sleep(0)  # the call is queued, its sender not yet started
+    for sender in _batches[client].sending:
+        sender.cancel()
+    second = run_script(client, DOUBLE, sha(DOUBLE), ["k"], [2])
+    assert await asyncio.wait_for(asyncio.gather(first, second), 5) == [2, 4]
 
 
 @pytest.mark.parametrize("callers", [1, 5])
