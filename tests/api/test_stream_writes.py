@@ -17,7 +17,8 @@ from gateway_project.api_handler import ApiASGIHandler
 from llm.api import settlement
 from llm.api.auth import forget_cached_keys
 from llm.http import set_client
-from tests.api.test_api_handler import Exchange, call, scope
+from tests.api.test_api_handler import call
+from tests.test_worker import serve
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -85,27 +86,10 @@ async def test_events_that_arrive_apart_leave_apart_without_waiting(api):
     assert sum(1 for part in parts if any(words_in([part]))) == len(WORDS)
 
 
-class DeferredWrites:
-    """A server like the production worker's: what the application sends is written to the
-    socket at the end of the loop turn it was sent in (gateway_project/worker.py)."""
-
-    def __init__(self) -> None:
-        self.pending: list[dict] = []
-        self.written: list[dict] = []
-
-    async def send(self, message: dict) -> None:
-        if not self.pending:
-            asyncio.get_running_loop().call_soon(self.flush)
-        self.pending.append(message)
-
-    def flush(self) -> None:
-        self.written += self.pending
-        self.pending = []
-
-
 async def test_an_answer_is_written_before_its_settlement_runs(api, monkeypatch):
-    """Settling (usage record, log line, metrics) is off the answer's path: with writes held to
-    the end of the turn, the answer still leaves before the settlement does its work."""
+    """Settling (usage record, log line, metrics) is off the answer's path: the production
+    worker holds a turn's writes to its end, and the answer still leaves before the settlement
+    does its work."""
     completion = {
         "id": "chatcmpl-1",
         "object": "chat.completion",
@@ -114,24 +98,25 @@ async def test_an_answer_is_written_before_its_settlement_runs(api, monkeypatch)
         "choices": [{"index": 0, "message": {"role": "assistant", "content": "Hi"}}],
         "usage": {"prompt_tokens": 9, "completion_tokens": 1, "total_tokens": 10},
     }
-    set_client(
-        httpx.AsyncClient(
-            transport=httpx.MockTransport(lambda r: httpx.Response(200, json=completion))
-        )
-    )
-    server, seen = DeferredWrites(), []
-    observed = settlement.observe_call
+    answer = httpx.MockTransport(lambda request: httpx.Response(200, json=completion))
+    set_client(httpx.AsyncClient(transport=answer))
+    protocol, socket = serve(ApiASGIHandler())
+    seen, observed = [], settlement.observe_call
 
     def observe(call, result):
-        seen.append([message["type"] for message in server.written])
+        seen.append(list(socket.writes))  # what had reached the socket when settling began
         observed(call, result)
 
     monkeypatch.setattr(settlement, "observe_call", observe)
-    body = {"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]}
-    headers = [(b"authorization", f"Bearer {api}".encode()), (b"content-type", b"application/json")]
-    exchange = Exchange(json.dumps(body).encode())
-    scope_ = scope("POST", "/v1/chat/completions", headers)
-    await ApiASGIHandler()(scope_, exchange.receive, server.send)
+    body = json.dumps({"model": "gpt-4o-mini", "messages": [{"role": "user", "content": "Hi"}]})
+    protocol.data_received(
+        b"POST /v1/chat/completions HTTP/1.1\r\nHost: gw\r\nContent-Type: application/json\r\n"
+        + f"Authorization: Bearer {api}\r\nContent-Length: {len(body)}\r\n\r\n{body}".encode()
+    )
+    for _ in range(500):
+        if seen:
+            break
+        await asyncio.sleep(0.01)
     await settlement.drain_background()
-    assert seen == [["http.response.start", "http.response.body"]]
-    assert server.written[0]["status"] == 200
+    [writes] = seen
+    assert len(writes) == 1 and writes[0].startswith(b"HTTP/1.1 200 OK\r\n")
