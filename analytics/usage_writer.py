@@ -15,6 +15,8 @@ import uuid
 from collections.abc import Callable, Mapping
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -32,6 +34,9 @@ from organizations.models import ApiKey, Organization
 logger = logging.getLogger(__name__)
 
 STAGING_TABLE = "usage_record_staging"
+# A record as written: every column's value by attribute name, bounded to fit (usage_bounds).
+# Plain dicts, not model instances: building a UsageRecord cost more than the rest of its write.
+Row = dict[str, Any]
 # What a row (not the database) can be refused for; anything else (connection lost) propagates
 # and the entries stay unacknowledged for the next flush.
 ROW_ERRORS = (IntegrityError, DataError, ValueError, TypeError, OverflowError, KeyError)
@@ -62,22 +67,40 @@ def _as_json_value(value: Any) -> Any:
     return value
 
 
-def _to_row(raw: str | bytes) -> UsageRecord:
-    data = json.loads(raw)
+def _to_row(raw: str | bytes) -> Row:
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:  # orjson refuses a lone UTF-16 surrogate's escape; json reads it
+        data = json.loads(raw)
     if not isinstance(data, dict):
         raise ValueError("a usage record is a JSON object")
-    values = bound_usage_values(data)
-    fields = usage_fields()
-    return UsageRecord(**{k: fields[k].to_python(v) for k, v in values.items()})
+    constants, makers = _column_defaults()
+    row = constants | bound_usage_values(data)
+    for name, make in makers:
+        if name not in row:
+            row[name] = make()
+    return row
 
 
-def _insert(rows: list[UsageRecord]) -> None:
-    hours = {floor_hour(row.created_at) for row in rows}
+@cache
+def _column_defaults() -> tuple[dict[str, Any], tuple[tuple[str, Callable[[], Any]], ...]]:
+    """What each column takes when a record leaves it out, as a model instance would: a
+    constant, or made for each row (created_at's timezone.now)."""
+    fields = usage_fields().items()
+    made = {name for name, f in fields if f.has_default() and callable(f.default)}
+    constants = {name: f.get_default() for name, f in fields if name not in made}
+    makers = tuple((name, f.default) for name, f in fields if name in made)
+    return constants, makers
+
+
+def _insert(rows: list[Row]) -> None:
+    hours = {floor_hour(row["created_at"]) for row in rows}
     with transaction.atomic():
         if connection.vendor == "postgresql":
             _copy_rows(rows)
         else:
-            UsageRecord.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+            records = [UsageRecord(**row) for row in rows]
+            UsageRecord.objects.bulk_create(records, ignore_conflicts=True, batch_size=500)
         PendingRollup.objects.bulk_create(
             [PendingRollup(hour=hour, token=uuid.uuid4().hex) for hour in sorted(hours)],
             update_conflicts=True,
@@ -86,12 +109,17 @@ def _insert(rows: list[UsageRecord]) -> None:
         )
 
 
-def _copy_rows(rows: list[UsageRecord]) -> None:
+def _copy_rows(rows: list[Row]) -> None:
     """COPY the rows into a per-session staging table, then move them across in one statement
     that skips request ids already written (COPY itself cannot skip a conflict). A row the
     table refuses raises here, as it would from an INSERT: the caller splits the batch."""
     db = connections[UsageRecord.objects.db]
-    fields = [(f.attname, _copy_adapter(f, db)) for f in usage_fields().values()]
+    values_of = itemgetter(*usage_fields())
+    adapters = [
+        (column, adapter)
+        for column, field in enumerate(usage_fields().values())
+        if (adapter := _copy_adapter(field, db))
+    ]
     table = UsageRecord._meta.db_table
     columns = ", ".join(db.ops.quote_name(f.column) for f in usage_fields().values())
     create = f"CREATE TEMP TABLE IF NOT EXISTS {STAGING_TABLE} ON COMMIT DELETE ROWS AS SELECT"
@@ -101,10 +129,10 @@ def _copy_rows(rows: list[UsageRecord]) -> None:
         cursor.execute(f"{create} {columns} FROM {table} WITH NO DATA")
         with cursor.cursor.copy(f"COPY {STAGING_TABLE} ({columns}) FROM STDIN") as copy:
             for row in rows:
-                values = row.__dict__
-                copy.write_row(
-                    [adapt(values[name]) if adapt else values[name] for name, adapt in fields]
-                )
+                values = list(values_of(row))
+                for column, adapt in adapters:
+                    values[column] = adapt(values[column])
+                copy.write_row(values)
         cursor.execute(f"{move} ON CONFLICT (request_id) DO NOTHING")
         cursor.execute(f"DELETE FROM {STAGING_TABLE}")  # noqa: S608 (a caller's longer transaction)
 
@@ -119,7 +147,7 @@ def _copy_adapter(field: models.Field, db: Any) -> Callable[[Any], Any] | None:
     return None
 
 
-def _insert_all(rows: list[UsageRecord]) -> None:
+def _insert_all(rows: list[Row]) -> None:
     """Insert the rows; the ones the database refuses are split off down to single rows."""
     try:
         _insert(rows)
@@ -133,23 +161,21 @@ def _insert_all(rows: list[UsageRecord]) -> None:
     _insert_all(rows[middle:])
 
 
-def _insert_alone(row: UsageRecord) -> None:
-    if not Organization.objects.filter(pk=row.organization_id).exists():
+def _insert_alone(row: Row) -> None:
+    if not Organization.objects.filter(pk=row["organization_id"]).exists():
         # Its organisation is gone, and with it (CASCADE) every usage row it had.
-        logger.warning("Usage record %s of a deleted organisation not written", row.request_id)
+        logger.warning("Usage record %s of a deleted organisation not written", row["request_id"])
         return
     # The key or user was deleted since (the row would have been SET_NULL): keep the row.
-    if row.api_key_id and not ApiKey.objects.filter(pk=row.api_key_id).exists():
-        row.api_key_id = None
-    if row.user_id and not get_user_model().objects.filter(pk=row.user_id).exists():
-        row.user_id = None
+    if row["api_key_id"] and not ApiKey.objects.filter(pk=row["api_key_id"]).exists():
+        row["api_key_id"] = None
+    if row["user_id"] and not get_user_model().objects.filter(pk=row["user_id"]).exists():
+        row["user_id"] = None
     try:
         _insert([row])
     except ROW_ERRORS as error:
-        payload = json.dumps(
-            {f.attname: getattr(row, f.attname) for f in usage_fields().values()}, default=str
-        )
-        dead_letter(payload, error, row.request_id, row.organization_id)
+        payload = json.dumps(row, default=str)
+        dead_letter(payload, error, row["request_id"], row["organization_id"])
 
 
 def dead_letter(payload: str | bytes, error: BaseException, request_id="", org_id=None) -> None:

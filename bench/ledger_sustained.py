@@ -156,7 +156,8 @@ def _flush_until(stop, writer: str) -> None:
     if writer == "insert":
 
         def insert_rows(rows):
-            UsageRecord.objects.bulk_create(rows, ignore_conflicts=True, batch_size=500)
+            records = [UsageRecord(**row) for row in rows]
+            UsageRecord.objects.bulk_create(records, ignore_conflicts=True, batch_size=500)
 
         usage_writer._copy_rows = insert_rows
     while not stop.is_set():

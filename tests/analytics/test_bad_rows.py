@@ -132,3 +132,20 @@ def test_dead_letters_raise_an_alert_and_are_written_by_a_retry_once_fixed(
     assert UsageRecord.objects.filter(request_id="bad-1").exists()
     alerts.evaluate_alerts()
     assert not Alert.objects.get(kind=AlertKind.USAGE_DEAD_LETTER).is_open
+
+
+def test_columns_a_record_leaves_out_take_the_defaults_a_model_instance_would(org):
+    before = timezone.now()
+    payload = serialise_usage(
+        {"request_id": "bare-1", "organization_id": org.id, "endpoint": "embeddings", "status": 200}
+    )
+
+    assert write_usage_payloads([payload]) == 1
+
+    row = UsageRecord.objects.get(request_id="bare-1")
+    model = UsageRecord(organization=org, request_id="bare-1", endpoint="embeddings", status=200)
+    for field in UsageRecord._meta.concrete_fields:
+        if field.attname not in ("id", "created_at"):
+            assert getattr(row, field.attname) == getattr(model, field.attname), field.attname
+    assert before <= row.created_at <= timezone.now()
+    assert row.reported_usage is None and row.cost == 0 and row.client_request_id == ""
