@@ -3,8 +3,10 @@ class.
 
 `roll_up_usage(now)` advances a high-water mark (RollupFillState) over every complete hour since
 it (up to a week a run); those hours are rebuilt from the raw records (one INSERT ... SELECT ...
-GROUP BY per level, hours then days) and committed together with the mark, so a killed worker
-loses nothing and a re-run of any window (`roll_up_window`) gives the same totals. It then
+GROUP BY per level and day, hours then days). The last day is committed together with the mark;
+a catch-up's earlier days are rebuilt first, on several connections at once, each day in its
+own transaction, and count for nothing until the mark passes them. So a killed worker loses
+nothing and a re-run of any window (`roll_up_window`) gives the same totals. It then
 rebuilds every hour below the mark that received a late record (PendingRollup, marked by the
 writer in the transaction that inserted it), and that hour's day.
 
@@ -15,6 +17,8 @@ the mark, hours waiting for a rebuild, and the ragged ends of the range). It is 
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -35,6 +39,7 @@ from analytics.models import (
 from organizations.models import Organization
 
 FILL_STATE = "usage"
+ROLLUP_LOCK = 0x726F6C6C7570  # "rollup": the advisory lock key of roll_up_usage
 HOUR = timedelta(hours=1)
 SUMMED = ["input_tokens", "output_tokens", "cached_input_tokens", "cost"]
 # The dimensions of a roll-up row, as named on the raw records.
@@ -85,11 +90,22 @@ def get_fill_end() -> datetime | None:
 def roll_up_usage(now: datetime | None = None, max_hours: int = 24 * 7) -> datetime | None:
     """Roll up every complete hour not yet rolled up (up to max_hours per run); returns the mark.
 
-    The hours are rebuilt together, one set-based statement per level, and committed with the
-    mark: a catch-up reads the records once instead of once per hour."""
-    now = now or timezone.now()
-    lag = timedelta(seconds=settings.GATEWAY_ROLLUP_LAG_SECONDS)
-    target = floor_hour(now - lag)
+    The last day of the window is rebuilt in the transaction that moves the mark; the days before
+    it first, each in its own transaction, on GATEWAY_ROLLUP_WORKERS connections at once where
+    the database allows. Readers take roll-ups only below the mark, so days written ahead of it
+    count for nothing until it passes them (a run that fails midway leaves them to be rebuilt).
+    A run that finds another under way leaves the work to it."""
+    with _one_run_at_a_time() as alone:
+        if alone:
+            _advance_mark(now or timezone.now(), max_hours)
+    fill_end = get_fill_end()
+    if alone:
+        roll_up_late_records(fill_end)
+    return fill_end
+
+
+def _advance_mark(now: datetime, max_hours: int) -> None:
+    target = floor_hour(now - timedelta(seconds=settings.GATEWAY_ROLLUP_LAG_SECONDS))
     start = get_fill_end()
     if start is None:
         first = UsageRecord.objects.order_by("created_at").values_list("created_at", flat=True)
@@ -97,16 +113,70 @@ def roll_up_usage(now: datetime | None = None, max_hours: int = 24 * 7) -> datet
         start = floor_hour(first_at) if first_at else target
     end = min(target, start + HOUR * max_hours)
     if start < end:
+        *ahead, last = _day_pieces(start, end)
+        _rebuild_apart(ahead)
         with transaction.atomic():
-            _rebuild_marked(start, end)
+            _rebuild_marked(*last)
             RollupFillState.objects.update_or_create(
                 name=FILL_STATE, defaults={"end": end, "updated_at": timezone.now()}
             )
     if get_fill_end() is None:
         RollupFillState.objects.create(name=FILL_STATE, end=target)
-    fill_end = get_fill_end()
-    roll_up_late_records(fill_end)
-    return fill_end
+
+
+@contextmanager
+def _one_run_at_a_time():
+    """Yields whether this run holds the roll-up lock (PostgreSQL: a session advisory lock).
+
+    Two runs at once would each delete the rows the other cannot see yet and insert their own:
+    an hour counted twice. SQLite runs one writing transaction at a time, so needs none."""
+    if connection.vendor != "postgresql" or connection.in_atomic_block:
+        yield True
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s)", [ROLLUP_LOCK])
+        alone = cursor.fetchone()[0]
+    try:
+        yield alone
+    finally:
+        if alone:
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_unlock(%s)", [ROLLUP_LOCK])
+
+
+def _day_pieces(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+    """[start, end) cut at midnights: a piece's daily roll-up is whole within it."""
+    pieces, day = [], floor_day(start)
+    while day < end:
+        next_day = day + timedelta(days=1)
+        pieces.append((max(start, day), min(end, next_day)))
+        day = next_day
+    return pieces
+
+
+def _rebuild_apart(pieces: list[tuple[datetime, datetime]]) -> None:
+    """Rebuild each piece in a transaction of its own, several at once on PostgreSQL outside a
+    transaction (inside one, other connections would not see its records)."""
+    workers = min(settings.GATEWAY_ROLLUP_WORKERS, len(pieces))
+    if workers < 2 or connection.vendor != "postgresql" or connection.in_atomic_block:
+        for piece in pieces:
+            _rebuild_piece(*piece)
+        return
+    with ThreadPoolExecutor(workers, thread_name_prefix="rollup") as pool:
+        for _ in pool.map(_rebuild_piece_on_own_connection, pieces):
+            pass  # re-raises a piece's error
+
+
+def _rebuild_piece(start: datetime, end: datetime) -> None:
+    with transaction.atomic():
+        _rebuild_marked(start, end)
+
+
+def _rebuild_piece_on_own_connection(piece: tuple[datetime, datetime]) -> None:
+    try:
+        _rebuild_piece(*piece)
+    finally:
+        connection.close()  # this thread's own connection
 
 
 def roll_up_late_records(fill_end: datetime | None = None) -> int:

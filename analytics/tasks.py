@@ -28,6 +28,7 @@ def flush_usage_records() -> int:
 
 @shared_task
 def roll_up_usage_records() -> str | None:
-    """Safe to run twice: each hour is rebuilt whole together with its mark."""
+    """Safe to run twice: a run that finds another under way leaves the work to it, and a
+    re-run rebuilds each hour whole."""
     mark = roll_up_usage()
     return mark.isoformat() if mark else None
