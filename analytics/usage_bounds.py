@@ -43,8 +43,9 @@ def bound_usage_values(values: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"A usage record needs {required}")
     bounded = {}
     for name, value in values.items():
+        fit, if_none = fitters[name]
         try:
-            bounded[name] = fitters[name](value)
+            bounded[name] = if_none() if value is None else fit(value)
         except _OutOfBounds as bound:
             logger.warning(
                 "usage record %.64s: %s did not fit its column and was bounded",
@@ -61,22 +62,17 @@ class _OutOfBounds(Exception):
 
 
 @cache
-def _fitters() -> dict[str, Callable[[Any], Any]]:
-    """Each column's fitting, decided once: every request's record goes through them twice."""
+def _fitters() -> dict[str, tuple[Callable[[Any], Any], Callable[[], Any]]]:
+    """Each column's fitting, decided once, and what it takes for None (NULL, or its default
+    fitted): every request's record goes through them twice."""
     return {name: _fitter(field) for name, field in usage_fields().items()}
 
 
-def _fitter(field: models.Field) -> Callable[[Any], Any]:
+def _fitter(field: models.Field) -> tuple[Callable[[Any], Any], Callable[[], Any]]:
     fit = _fit_for(field)
-
-    def fit_or_default(value: Any) -> Any:
-        if value is None:
-            if field.null:
-                return None
-            value = field.get_default()
-        return fit(value)
-
-    return fit_or_default
+    if field.null:
+        return fit, lambda: None
+    return fit, lambda: fit(field.get_default())
 
 
 def _fit_for(field: models.Field) -> Callable[[Any], Any]:

@@ -10,6 +10,7 @@ from typing import Any
 from django.conf import settings
 
 from llm.api.errors import ApiError, bad_request
+from llm.json_codec import decode_json
 from llm.types import ChatRequest
 
 ROLES = {"system", "developer", "user", "assistant", "tool"}
@@ -94,7 +95,7 @@ def load_json(request) -> dict[str, Any]:
     if len(body) > settings.GATEWAY_MAX_BODY_BYTES:
         raise ApiError(413, f"Request body exceeds {settings.GATEWAY_MAX_BODY_BYTES} bytes.")
     try:
-        data = json.loads(body or b"null")
+        data = decode_json(body or b"null")
     except RecursionError:
         raise too_deep(settings.GATEWAY_MAX_JSON_DEPTH) from None
     except (ValueError, UnicodeDecodeError) as exc:

@@ -23,6 +23,7 @@ from typing import Any
 
 from django.conf import settings
 
+from llm.json_codec import decode_json
 from llm.redis_clients import REDIS_ERRORS, count_unavailable, get_redis
 
 logger = logging.getLogger(__name__)
@@ -48,7 +49,7 @@ class CachedResponse:
 
     @classmethod
     def from_json(cls, raw: str) -> CachedResponse:
-        return cls(**json.loads(raw))
+        return cls(**decode_json(raw))
 
 
 def _header(headers: Mapping[str, str] | None, name: str) -> str:

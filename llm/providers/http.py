@@ -5,7 +5,6 @@ back classified (llm.providers.errors); answers are read under the size cap (llm
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -14,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from llm.json_codec import encode_json
+from llm.json_codec import decode_json, encode_json
 from llm.providers import limits, sse
 from llm.providers.errors import error_from_response, error_from_transport
 from llm.tokens import TextTally, estimate_usage, fill_unreported
@@ -87,7 +86,7 @@ async def request_json(
     except httpx.RequestError as exc:
         raise error_from_transport(provider, exc) from exc
     try:
-        return json.loads(content)
+        return decode_json(content)
     except ValueError as exc:
         raise ProviderError(
             ErrorKind.OVERLOADED,

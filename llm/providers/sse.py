@@ -13,7 +13,6 @@ not text/event-stream, and it drops a last event that lacks its blank line.
 from __future__ import annotations
 
 import codecs
-import json
 import re
 from collections.abc import AsyncIterator
 from contextvars import ContextVar
@@ -22,6 +21,7 @@ from typing import Any
 
 import httpx
 
+from llm.json_codec import decode_json
 from llm.providers import limits
 
 LINE_BREAK = re.compile(r"\r\n|\r|\n")
@@ -104,9 +104,9 @@ async def iter_sse(response: httpx.Response) -> AsyncIterator[SSEMessage]:
 async def iter_ndjson(response: httpx.Response) -> AsyncIterator[Any]:
     async for line in iter_lines(response):
         if line.strip():
-            yield json.loads(line)
+            yield decode_json(line)
 
 
 def loads(data: str) -> Any:
     """One frame's JSON."""
-    return json.loads(data)
+    return decode_json(data)
