@@ -13,13 +13,14 @@ string; that costs only speed).
 from __future__ import annotations
 
 import json
-import re
 from typing import Any
 
 import orjson
 
-LONG_DIGITS = re.compile(r"\d{19}")
-LONG_DIGITS_BYTES = re.compile(rb"\d{19}")
+# Every ASCII digit made "0", every other byte a space: a long number is then a run of "0"s, which
+# bytes.translate and `in` find several times sooner than a regular expression.
+DIGITS_AS_ZEROS = bytes(48 if 48 <= byte <= 57 else 32 for byte in range(256))
+LONG_NUMBER = b"0" * 19
 
 
 def encode_json(value: Any) -> bytes:
@@ -31,8 +32,8 @@ def encode_json(value: Any) -> bytes:
 
 def decode_json(text: str | bytes) -> Any:
     """`json.loads(text)`, sooner: the same value, or the same error."""
-    long_digits = LONG_DIGITS_BYTES if isinstance(text, bytes) else LONG_DIGITS
-    if not long_digits.search(text):
+    raw = text.encode("utf-8", "surrogatepass") if isinstance(text, str) else text
+    if LONG_NUMBER not in raw.translate(DIGITS_AS_ZEROS):
         try:
             return orjson.loads(text)
         except orjson.JSONDecodeError:
