@@ -3,12 +3,12 @@ class.
 
 `roll_up_usage(now)` advances a high-water mark (RollupFillState) over every complete hour since
 it (up to a week a run); those hours are rebuilt from the raw records (one INSERT ... SELECT ...
-GROUP BY per level and day, hours then days). The last day is committed together with the mark;
-a catch-up's earlier days are rebuilt first, on several connections at once, each day in its
-own transaction, and count for nothing until the mark passes them. So a killed worker loses
-nothing and a re-run of any window (`roll_up_window`) gives the same totals. It then
-rebuilds every hour below the mark that received a late record (PendingRollup, marked by the
-writer in the transaction that inserted it), and that hour's day.
+GROUP BY per level and day, hours then days). The first and last days are committed together
+with the mark; a catch-up's days between them are rebuilt first, on several connections at
+once, each in its own transaction, and count for nothing until the mark passes them. So a
+killed worker loses nothing and a re-run of any window (`roll_up_window`) gives the same
+totals. It then rebuilds every hour below the mark that received a late record (PendingRollup,
+marked by the writer in the transaction that inserted it), and that hour's day.
 
 `usage_totals(org, start, end)` is the one definition of an organisation's usage between two
 instants: roll-ups for rebuilt hours below the mark, raw records for everything else (hours above
@@ -90,11 +90,12 @@ def get_fill_end() -> datetime | None:
 def roll_up_usage(now: datetime | None = None, max_hours: int = 24 * 7) -> datetime | None:
     """Roll up every complete hour not yet rolled up (up to max_hours per run); returns the mark.
 
-    The last day of the window is rebuilt in the transaction that moves the mark; the days before
-    it first, each in its own transaction, on GATEWAY_ROLLUP_WORKERS connections at once where
-    the database allows. Readers take roll-ups only below the mark, so days written ahead of it
-    count for nothing until it passes them (a run that fails midway leaves them to be rebuilt).
-    A run that finds another under way leaves the work to it."""
+    The first and last days of the window are rebuilt in the transaction that moves the mark;
+    the whole days between them first, each in its own transaction, on GATEWAY_ROLLUP_WORKERS
+    connections at once where the database allows. Readers take roll-ups only up to the mark's
+    day, so days written ahead of it count for nothing until it passes them (a run that fails
+    midway leaves them to be rebuilt). A run that finds another under way leaves the work to
+    it."""
     with _one_run_at_a_time() as alone:
         if alone:
             _advance_mark(now or timezone.now(), max_hours)
@@ -113,10 +114,14 @@ def _advance_mark(now: datetime, max_hours: int) -> None:
         start = floor_hour(first_at) if first_at else target
     end = min(target, start + HOUR * max_hours)
     if start < end:
-        *ahead, last = _day_pieces(start, end)
-        _rebuild_apart(ahead)
+        # The whole days between the mark's day and the last first: no reader looks past the
+        # mark's day, so a run that fails midway leaves nothing a reader sees. The ends go with
+        # the mark.
+        pieces = _day_pieces(start, end)
+        _rebuild_apart(pieces[1:-1])
         with transaction.atomic():
-            _rebuild_marked(*last)
+            for piece in dict.fromkeys((pieces[0], pieces[-1])):  # one piece, or two
+                _rebuild_marked(*piece)
             RollupFillState.objects.update_or_create(
                 name=FILL_STATE, defaults={"end": end, "updated_at": timezone.now()}
             )

@@ -116,7 +116,10 @@ def test_a_catch_up_that_fails_midway_moves_no_mark_and_a_rerun_counts_each_reco
     with pytest.raises(RuntimeError):
         roll_up_usage(NOW)
     assert get_fill_end() is None
-    assert UsageRollup.objects.exists()  # the other days, written ahead of the mark
+    # The whole days after the first, written ahead of the mark, and nothing a reader of the
+    # mark's own day would see.
+    assert UsageRollup.objects.exists()
+    assert not UsageRollup.objects.filter(period_start__lt=BASE + timedelta(days=1)).exists()
     everything = usage_totals(org, BASE, NOW)  # read raw: the mark never moved
     assert everything.requests == UsageRecord.objects.count()
 
