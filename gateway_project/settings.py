@@ -296,13 +296,11 @@ GATEWAY_BILLING_GRACE_DAYS = env_int("GATEWAY_BILLING_GRACE_DAYS", 7)
 GATEWAY_BILLING_RETURN_URL = env("GATEWAY_BILLING_RETURN_URL", "http://127.0.0.1:8000/billing/")
 GATEWAY_STRIPE_METER_EVENT = env("GATEWAY_STRIPE_METER_EVENT", "gateway_tokens")
 GATEWAY_ROLLUP_LAG_SECONDS = env_int("GATEWAY_ROLLUP_LAG_SECONDS", 300)  # late usage records
-# Connections a roll-up catch-up rebuilds days on at once (PostgreSQL).
-GATEWAY_ROLLUP_WORKERS = env_int("GATEWAY_ROLLUP_WORKERS", 2)
+GATEWAY_ROLLUP_WORKERS = env_int("GATEWAY_ROLLUP_WORKERS", 2)  # connections of a catch-up
 
 WHITENOISE_USE_FINDERS = DEBUG  # serve from app folders in development, no collectstatic
 
-# Admission control, response cache and usage recording (billing.admission, llm.api.response_cache,
-# analytics.recording).
+# Admission control, response cache, usage recording (billing.admission, llm.api, analytics).
 GATEWAY_REDIS_TIMEOUT_SECONDS = float(env("GATEWAY_REDIS_TIMEOUT_SECONDS", "1.0"))
 # Redis connections per server process; a burst beyond waits (up to the timeout) for a free one.
 GATEWAY_REDIS_MAX_CONNECTIONS = env_int("GATEWAY_REDIS_MAX_CONNECTIONS", 100)
