@@ -17,7 +17,8 @@ from analytics.rollups import ROLLUP_LOCK, get_fill_end, roll_up_usage, usage_to
 
 # Transactions of their own: the days are rebuilt on other connections, which must see the rows.
 pytestmark = pytest.mark.django_db(transaction=True)
-BASE = datetime(2026, 5, 1, tzinfo=UTC)
+# Midnight ten days ago: the dates themselves do not matter, only that they are whole past days.
+BASE = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=10)
 NOW = BASE + timedelta(days=6)
 DAYS = 5
 
