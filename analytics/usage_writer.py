@@ -28,6 +28,7 @@ from analytics import metrics
 from analytics.models import DeadLetterUsage, PendingRollup, UsageRecord
 from analytics.rollups import floor_hour
 from analytics.usage_bounds import bound_usage_values, usage_fields
+from llm.json_codec import decode_json
 from organizations.database import with_live_connection
 from organizations.models import ApiKey, Organization
 
@@ -68,10 +69,7 @@ def _as_json_value(value: Any) -> Any:
 
 
 def _to_row(raw: str | bytes) -> Row:
-    try:
-        data = orjson.loads(raw)
-    except orjson.JSONDecodeError:  # orjson refuses a lone UTF-16 surrogate's escape; json reads it
-        data = json.loads(raw)
+    data = decode_json(raw)  # reported_usage may hold an upstream's integer beyond 64 bits
     if not isinstance(data, dict):
         raise ValueError("a usage record is a JSON object")
     constants, makers = _column_defaults()

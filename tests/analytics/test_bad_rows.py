@@ -149,3 +149,12 @@ def test_columns_a_record_leaves_out_take_the_defaults_a_model_instance_would(or
             assert getattr(row, field.attname) == getattr(model, field.attname), field.attname
     assert before <= row.created_at <= timezone.now()
     assert row.reported_usage is None and row.cost == 0 and row.client_request_id == ""
+
+
+def test_a_reported_count_beyond_64_bits_is_kept_as_the_integer_it_was(org):
+    huge = 2**70 + 1  # an upstream's reported count; a float would lose its last digits
+    payload = serialise_usage({**usage(org, "huge"), "reported_usage": {"input_tokens": huge}})
+
+    assert write_usage_payloads([payload]) == 1
+
+    assert UsageRecord.objects.get(request_id="bad-huge").reported_usage == {"input_tokens": huge}
