@@ -12,7 +12,7 @@ from llm.attempts import prompt_estimate, record_health, upstream_request, walk
 from llm.charges import UsageBound, charge_for
 from llm.prices import PriceRow
 from llm.providers import get_dialect
-from llm.retry_policy import DEFAULT_POLICY, RetryPolicy, first_byte, stalled
+from llm.retry_policy import DEFAULT_POLICY, IdleWatch, RetryPolicy, first_byte, stalled
 from llm.route_info import InFlight, RouteInfo
 from llm.routing import Candidate, RoutePlan
 from llm.runtime import Runtime, get_runtime
@@ -121,6 +121,7 @@ class ChatStream:
         outcome: ProviderError | None = None
         finished = False
         produced = TextTally()  # what arrived, counted (not kept) for an early end's estimate
+        watch = IdleWatch(self._policy.idle_timeout)
         try:
             event: StreamEvent | None = first
             while event is not None:
@@ -133,16 +134,21 @@ class ChatStream:
                 finished = finished or event.type in (StreamEventType.DONE, StreamEventType.ERROR)
                 yield event
                 waited = rt.monotonic()
+                watch.waiting()
                 try:
-                    async with asyncio.timeout(self._policy.idle_timeout):
-                        event = await anext(events, None)
-                except TimeoutError:  # stalled: bill what arrived, as for a cut stream
+                    event = await anext(events, None)
+                except asyncio.CancelledError:
+                    if not watch.expired():
+                        raise
+                    # stalled: bill what arrived, as for a cut stream
                     request = sent[served.model.id]
                     usage = fill_unreported(usage, request.messages, produced)
                     error = stalled(served, self._policy.idle_timeout)
                     event = StreamEvent(StreamEventType.ERROR, error=error)
+                watch.done_waiting()
                 info.upstream_ms += (rt.monotonic() - waited) * 1000
         finally:
+            watch.close()
             await close_events(events)
             request = sent[served.model.id]
             if not finished:  # closed early: top up what the provider had not reported yet
