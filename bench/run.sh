@@ -18,7 +18,7 @@ install_litellm() {
   local venv=bench/.litellm-venv
   [ -x "$venv/bin/litellm" ] && return
   python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check 'litellm[proxy]'
+  "$venv/bin/pip" install --quiet --disable-pip-version-check 'litellm[proxy]==1.108.7'
 }
 
 # Portkey's gateway from npm, with the dependency versions of its own lockfile pinned by

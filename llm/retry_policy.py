@@ -71,11 +71,13 @@ class IdleWatch:
         self._fired = False
 
     def waiting(self) -> None:
-        """The current task is about to wait on the stream."""
+        """The task reading the stream is about to wait on it (one task reads a stream: the
+        first wait names it, and asyncio.current_task() is not looked up again per event)."""
         if self._seconds is None:
             return
-        self._task = task = asyncio.current_task()
-        self._cancelling = task.cancelling()
+        if self._task is None:
+            self._task = asyncio.current_task()
+        self._cancelling = self._task.cancelling()
         self._since = self._loop.time()
         if self._timer is None:
             self._timer = self._loop.call_at(self._since + self._seconds, self._check)
