@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import threading
 import time
 from unittest import mock
@@ -34,7 +35,11 @@ def test_a_delivery_dated_outside_five_minutes_is_refused(
 ):
     sub = fake_stripe.add_subscription(customer, "price_starter")
     event = make_event("customer.subscription.created", sub)
-    response = post_signed(client, event, timestamp=int(time.time()) + offset)
+    # Whole seconds rounded away from now: the second the request takes must not bring a
+    # stamp 301 s ahead back within the 300 s (int() of now + 301 is only 300.01 s ahead at .99).
+    now = time.time()
+    signed_at = (math.ceil(now) if offset > 0 else math.floor(now)) + offset
+    response = post_signed(client, event, timestamp=signed_at)
     assert response.status_code == 400
     assert "timestamp" in response.content.decode()
     assert not ProcessedEvent.objects.exists()
