@@ -20,6 +20,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,9 @@ BENCH_DIR = Path(__file__).resolve().parent
 LUA = BENCH_DIR / "chat.lua"
 RESULT_MARKER = "BENCH_RESULT "
 OPEN_STREAMS_MARKER = "OPEN_STREAMS_RESULT "
+# Many connections opened at once: the listen backlog asked of a server (the kernel caps it at
+# net.core.somaxconn).
+OPEN_STREAMS_BACKLOG = 65535
 SCENARIOS = {  # name -> (stream, temperature)
     "json": (False, "0.7"),
     "stream": (True, "0.7"),
@@ -270,6 +274,17 @@ def measure_portkey(workdir: Path, scenarios: list[str], rows: list) -> None:
         measure(target, scenarios, rows)
     finally:
         server.stop()
+    if open_streams_count() > 0:
+        slow = f"http://127.0.0.1:{servers.SLOW_UPSTREAM_PORT}/v1"
+        run_open_streams(
+            workdir,
+            "portkey",
+            lambda: servers.start_portkey(workdir),
+            url,
+            rows,
+            api_key="sk-bench",
+            headers={"x-portkey-provider": "openai", "x-portkey-custom-host": slow},
+        )
 
 
 def measure_floor(workdir: Path, scenarios: list[str], rows: list) -> None:
@@ -283,6 +298,16 @@ def measure_floor(workdir: Path, scenarios: list[str], rows: list) -> None:
         measure(Target("floor", server, urls), scenarios, rows)
     finally:
         server.stop()
+    if open_streams_count() > 0:
+        run_open_streams(
+            workdir,
+            "floor",
+            lambda: servers.start_floor(
+                workdir, os.environ["BENCH_PYTHON"], backlog=OPEN_STREAMS_BACKLOG
+            ),
+            f"http://127.0.0.1:{servers.FLOOR_PORT}/slow/v1/chat/completions",
+            rows,
+        )
 
 
 def usage_ledger(database_url: str, redis_url: str):
@@ -342,9 +367,23 @@ def measure_gateway(workdir: Path, scenarios: list[str], rows: list, name: str =
                     run_soak(target, rows)
             finally:
                 server.stop()
-        streams = int(os.environ.get("BENCH_OPEN_STREAMS", "0"))
-        if streams > 0 and name == "gateway":
-            run_open_streams(workdir, python, api_key, ledger, streams, rows)
+        if open_streams_count() > 0 and name == "gateway":
+            run_open_streams(
+                workdir,
+                name,
+                lambda: servers.start_gateway(
+                    workdir,
+                    python,
+                    database_url,
+                    redis_url,
+                    servers.SLOW_UPSTREAM_PORT,
+                    backlog=OPEN_STREAMS_BACKLOG,
+                ),
+                url,
+                rows,
+                api_key=api_key,
+                ledger=ledger,
+            )
     finally:
         if ledger is not None:
             ledger.close()
@@ -422,21 +461,32 @@ def run_soak(target: Target, rows: list[dict]) -> None:
     print("  " + report.describe(row), flush=True)
 
 
+def open_streams_count() -> int:
+    return int(os.environ.get("BENCH_OPEN_STREAMS", "0"))
+
+
 def run_open_streams(
-    workdir: Path, python: str, api_key: str, ledger, streams: int, rows: list[dict]
+    workdir: Path,
+    name: str,
+    start: Callable[[], servers.Server],
+    url: str,
+    rows: list[dict],
+    *,
+    api_key: str = "",
+    headers: dict[str, str] | None = None,
+    ledger=None,
 ) -> None:
-    """BENCH_OPEN_STREAMS: that many slow streams held open through the gateway at once."""
+    """BENCH_OPEN_STREAMS: that many slow streams held open at once through one target, which
+    `start` starts pointed at the slow upstream (the gateway, the floor or Portkey)."""
+    streams = open_streams_count()
     seconds = float(os.environ.get("BENCH_OPEN_STREAM_SECONDS", "60"))
     interval = float(os.environ.get("BENCH_OPEN_STREAM_INTERVAL", "5"))
-    print(f"open streams: {streams} streams of {seconds:g} s (a chunk every {interval:g} s)")
-    base = {"target": "gateway", "scenario": "open streams", "streams": streams}
-    database_url, redis_url = os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_REDIS_URL"]
+    print(f"  open streams: {streams} streams of {seconds:g} s (a chunk every {interval:g} s)")
+    base = {"target": name, "scenario": "open streams", "streams": streams}
     slow = None
     try:
         slow = servers.start_slow_upstream(workdir, interval, seconds)
-        server = servers.start_gateway(
-            workdir, python, database_url, redis_url, servers.SLOW_UPSTREAM_PORT, backlog=65535
-        )
+        server = start()
     except RuntimeError as error:
         if slow is not None:
             slow.stop()
@@ -445,11 +495,12 @@ def run_open_streams(
         return
     try:
         before = ledger.settle(lambda: None)[0] if ledger else None
-        argv = [python, str(BENCH_DIR / "open_streams.py")]
-        argv += ["--url", f"http://127.0.0.1:{servers.GATEWAY_PORT}/v1/chat/completions"]
-        argv += ["--gateway-pid", str(server.pid), "--streams", str(streams)]
+        python = os.environ.get("BENCH_PYTHON", sys.executable)
+        argv = [python, str(BENCH_DIR / "open_streams.py"), "--url", url]
+        argv += ["--server-pid", str(server.pid), "--streams", str(streams)]
         argv += ["--seconds", str(seconds)]
-        env = {**os.environ, "BENCH_API_KEY": api_key}
+        extra = "\n".join(f"{header}: {value}" for header, value in (headers or {}).items())
+        env = {**os.environ, "BENCH_API_KEY": api_key, "BENCH_HEADERS": extra}
         done = subprocess.run(
             argv,
             cwd=BENCH_DIR,
@@ -492,7 +543,7 @@ def main() -> int:
     scenarios = env_list("BENCH_SCENARIOS", "json,stream,cache")
     rows: list[dict] = []
     started = time.time()
-    if int(os.environ.get("BENCH_OPEN_STREAMS", "0")) > 0:
+    if open_streams_count() > 0:
         # Inherited by every server started from here: one fd per open stream and more.
         slow_upstream.raise_fd_limit()
     with tempfile.TemporaryDirectory(prefix="llm-gateway-bench-") as tmp:

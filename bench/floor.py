@@ -4,8 +4,8 @@
 upstream calls through one aiohttp session per worker, exactly the stack the gateway stands on,
 and nothing else: no authentication, parsing, limits, routing, usage records, logs or metrics.
 POST /json/... is relayed to the JSON upstream, /stream/... to the stream upstream, chunk by
-chunk as they arrive. What the gateway costs above this row is its own work, not Python's or
-the servers'.
+chunk as they arrive, and /slow/... to the slow upstream of the open-streams scenario. What the
+gateway costs above this row is its own work, not Python's or the servers'.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import aiohttp
 UPSTREAMS = {
     "/json/": "http://127.0.0.1:18080/v1/chat/completions",
     "/stream/": "http://127.0.0.1:18081/v1/chat/completions",
+    "/slow/": "http://127.0.0.1:18082/v1/chat/completions",
 }
 _session: aiohttp.ClientSession | None = None
 
@@ -40,7 +41,8 @@ async def app(scope, receive, send) -> None:
         await send({"type": "http.response.body", "body": b"not found"})
         return
     if _session is None:
-        _session = aiohttp.ClientSession()
+        # No cap on connections, as the gateway's client: each open stream holds one.
+        _session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
     headers = {"content-type": "application/json", "authorization": "Bearer sk-bench"}
     async with _session.post(url, data=body, headers=headers) as answer:
         kind = answer.headers.get("content-type", "application/json").encode()

@@ -1,10 +1,12 @@
-"""Open-streams scenario client: hold many slow streams open through the gateway, measure the rest.
+"""Open-streams scenario client: hold many slow streams open through a server, measure the rest.
 
-    python bench/open_streams.py --url URL --gateway-pid PID --streams 10000 --seconds 60
+    python bench/open_streams.py --url URL --server-pid PID --streams 10000 --seconds 60
 
-The API key comes from BENCH_API_KEY. Steps:
+The server is the gateway, or another target relaying to the same slow upstream (the floor,
+Portkey). The API key comes from BENCH_API_KEY and a target's own headers from BENCH_HEADERS (one
+"Name: value" per line, as for wrk). Steps:
 1. baseline: short requests one after another (each on a new connection) for a few seconds, the
-   time to their first response byte recorded; the gateway workers' RSS read;
+   time to their first response byte recorded; the server's workers' RSS read;
 2. open `streams` streamed requests whose body asks the slow upstream (bench/slow_upstream.py)
    for a slow stream, at most `opening` of them connecting at once; meanwhile short requests go
    on one after another, each noted with the number of streams open when it was sent, and the
@@ -36,13 +38,19 @@ import upstream
 RESULT_MARKER = "OPEN_STREAMS_RESULT "
 
 
-def _request(host: str, port: int, path: str, key: str, body: dict) -> bytes:
+def _request(host: str, port: int, path: str, key: str, body: dict, extra: str = "") -> bytes:
     raw = json.dumps(body, separators=(",", ":")).encode()
     head = (
         f"POST {path} HTTP/1.1\r\nHost: {host}:{port}\r\nContent-Type: application/json\r\n"
-        f"Authorization: Bearer {key}\r\nContent-Length: {len(raw)}\r\nConnection: close\r\n\r\n"
+        f"Authorization: Bearer {key}\r\n{extra}"
+        f"Content-Length: {len(raw)}\r\nConnection: close\r\n\r\n"
     )
     return head.encode() + raw
+
+
+def _extra_headers(lines: str) -> str:
+    """BENCH_HEADERS ("Name: value" lines) as header lines of a request."""
+    return "".join(f"{line.strip()}\r\n" for line in lines.splitlines() if ":" in line)
 
 
 def _body(slow: bool) -> dict:
@@ -63,8 +71,10 @@ class Run:
         parts = urlsplit(args.url)
         self.host, self.port, self.path = parts.hostname, parts.port or 80, parts.path
         key = os.environ.get("BENCH_API_KEY", "")
-        self.slow_request = _request(self.host, self.port, self.path, key, _body(slow=True))
-        self.short_request = _request(self.host, self.port, self.path, key, _body(slow=False))
+        extra = _extra_headers(os.environ.get("BENCH_HEADERS", ""))
+        where = (self.host, self.port, self.path, key)
+        self.slow_request = _request(*where, _body(slow=True), extra)
+        self.short_request = _request(*where, _body(slow=False), extra)
         self.args = args
         self.errors: Counter[str] = Counter()
         self.opened = 0
@@ -185,7 +195,7 @@ class Run:
         while not stop.is_set():
             now = self.open_now()
             if now >= peak.get("open", 0):
-                peak.update(open=now, rss=_worker_rss(self.args.gateway_pid), at=time.monotonic())
+                peak.update(open=now, rss=_worker_rss(self.args.server_pid), at=time.monotonic())
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), 0.5)
 
@@ -204,7 +214,7 @@ class Run:
     async def run(self) -> dict:
         args = self.args
         baseline_ttfb = await self.short_series(args.probe_seconds)
-        baseline_rss = _worker_rss(args.gateway_pid)
+        baseline_rss = _worker_rss(args.server_pid)
         opening = asyncio.Semaphore(args.opening)
         all_open = asyncio.Event()
         stop = asyncio.Event()
@@ -269,7 +279,7 @@ def _percentiles(values: list[float]) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", required=True)
-    parser.add_argument("--gateway-pid", type=int, required=True)
+    parser.add_argument("--server-pid", type=int, required=True)
     parser.add_argument("--streams", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=60.0, help="the slow stream's length")
     parser.add_argument("--opening", type=int, default=200, help="streams connecting at once")

@@ -103,7 +103,7 @@ def describe_open_streams(row: dict) -> str:
     base, loaded = result["baseline_ttfb_ms"], result["loaded_ttfb_ms"]
     per_stream = result["rss_kb_per_stream"]
     return (
-        f"{result['opened']}/{result['streams']} streams opened in "
+        f"{row['target']}: {result['opened']}/{result['streams']} streams opened in "
         f"{result['seconds_to_open']} s ({result['open_at_once']} open at once), "
         f"{result['completed']} completed, errors "
         f"{json.dumps(result['errors'])}; RSS {_join(result['baseline_rss_mb'])} → "
@@ -345,7 +345,7 @@ def render_open_streams(rows: list[dict]) -> list[str]:
         if row.get("scenario") != "open streams":
             continue
         if "problem" in row:
-            lines.append(f"- NOT MEASURED: {row['problem'][:300]}")
+            lines.append(f"- {row['target']}: NOT MEASURED: {row['problem'][:300]}")
             continue
         result = row["open_streams"]
         lines.append("- " + describe_open_streams(row))
@@ -353,7 +353,7 @@ def render_open_streams(rows: list[dict]) -> list[str]:
         if base.get("n") and loaded.get("n"):
             when = ", sent while streams were still opening" * result.get("loaded_during_opening")
             lines.append(
-                f"- added TTFB of a short request with the streams open: p50 "
+                f"- {row['target']}: added TTFB of a short request with the streams open: p50 "
                 f"{loaded['p50'] - base['p50']:+.2f} ms, p99 {loaded['p99'] - base['p99']:+.2f} ms "
                 f"({loaded['n']} requests, {base['n']} without{when})"
             )

@@ -197,10 +197,12 @@ def start_portkey(workdir: Path, install_dir: Path = PORTKEY_DIR, workers: int =
     return started(server, PORTKEY_PORT, 60)
 
 
-def start_floor(workdir: Path, python: str) -> Server:
+def start_floor(workdir: Path, python: str, backlog: int | None = None) -> Server:
     """bench/floor.py, the bare relay, under gunicorn with 2 uvicorn workers."""
     argv = [python, "-m", "gunicorn", "floor:app", "-k", "uvicorn_worker.UvicornWorker"]
     argv += ["-w", "2", "-b", f"127.0.0.1:{FLOOR_PORT}", "--chdir", str(REPO / "bench")]
+    if backlog:
+        argv += ["--backlog", str(backlog)]
     ensure_port_free(FLOOR_PORT)
     return started(spawn("floor", argv, workdir), FLOOR_PORT, 60)
 

@@ -235,3 +235,44 @@ def test_stopping_a_server_ends_children_that_outlive_its_master(tmp_path):
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(child, signal.SIGKILL)
+
+
+def test_open_streams_requests_carry_a_targets_own_headers():
+    """Portkey routes by headers: the open-streams client sends BENCH_HEADERS with each request."""
+    open_streams = _load("open_streams")
+    extra = open_streams._extra_headers("x-portkey-provider: openai\nnot a header\n")
+    raw = open_streams._request("127.0.0.1", 8787, "/v1/chat/completions", "sk-x", {}, extra)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.split(b"\r\n")
+    assert b"x-portkey-provider: openai" in lines
+    assert b"not a header" not in head
+    assert b"Authorization: Bearer sk-x" in lines
+    assert f"Content-Length: {len(body)}".encode() in lines
+
+
+def test_open_streams_section_names_each_target():
+    def row(target, per_stream):
+        ttfb = {"n": 10, "p50": 1.0, "p99": 2.0}
+        return {
+            "target": target,
+            "scenario": "open streams",
+            "open_streams": {
+                "streams": 100,
+                "opened": 100,
+                "open_at_once": 100,
+                "completed": 100,
+                "seconds_to_open": 1.0,
+                "errors": {},
+                "baseline_rss_mb": [40.0, 40.0],
+                "open_rss_mb": [41.0, 41.0],
+                "rss_kb_per_stream": per_stream,
+                "baseline_ttfb_ms": ttfb,
+                "loaded_ttfb_ms": ttfb,
+                "loaded_during_opening": False,
+            },
+        }
+
+    lines = report.render_open_streams([row("floor", 20.5), row("portkey", 110.0)])
+    assert any(line.startswith("- floor: 100/100") and "20.5 KB" in line for line in lines)
+    assert any(line.startswith("- portkey: 100/100") and "110.0 KB" in line for line in lines)
+    assert any(line.startswith("- portkey: added TTFB") for line in lines)
