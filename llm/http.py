@@ -76,8 +76,14 @@ class AiohttpClient:
                 keepalive_timeout=KEEPALIVE_SECONDS,
                 ssl=httpx.create_ssl_context(),  # certifi's roots, as httpx verifies
             )
+            # No cookie jar: one session serves every tenant, so a cookie a provider sets on one
+            # tenant's answer (a CDN's session cookie) must not ride along on the next tenant's
+            # request; and the jar is looked up on every request for nothing.
             self._session = aiohttp.ClientSession(
-                connector=connector, timeout=self._timeout, trust_env=False
+                connector=connector,
+                timeout=self._timeout,
+                trust_env=False,
+                cookie_jar=aiohttp.DummyCookieJar(),
             )
         return self._session
 
