@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from analytics.usage_bounds import UNBOUNDED, _fitters, _OutOfBounds, bound_usage_values
+from analytics.usage_writer import serialise_usage
 
 REQUIRED = {"request_id": "r", "organization_id": 1, "endpoint": "e", "status": 200}
 
@@ -31,3 +34,9 @@ def test_values_kept_as_they_are_are_what_the_fitting_returns():
             assert (got, type(got)) == (expected, type(expected)), (name, value)
             checked += 1
     assert checked > 100
+
+
+def test_a_time_is_queued_the_same_as_a_datetime_or_as_its_iso_text():
+    for moment in (datetime.now(UTC), datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)):
+        as_text = serialise_usage({**REQUIRED, "created_at": moment.isoformat()})
+        assert serialise_usage({**REQUIRED, "created_at": moment}) == as_text
