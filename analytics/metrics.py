@@ -12,6 +12,7 @@ that directory and `/metrics` merges them (see analytics/metrics_export.py).
 
 from __future__ import annotations
 
+import os
 import time
 from decimal import Decimal
 from typing import Any
@@ -190,12 +191,27 @@ def record_failover(from_provider: str, to_provider: str) -> None:
 
 def set_circuit_state(provider: str, state: str) -> None:
     """state: "closed", "half_open" or "open"."""
-    CIRCUIT_STATE.labels(bound_label("provider", provider)).set(CIRCUIT_STATES[state])
+    _set_gauge(CIRCUIT_STATE, bound_label("provider", provider), CIRCUIT_STATES[state])
 
 
 def set_provider_health(provider: str, state: str) -> None:
     """state: "up", "degraded" or "down"."""
-    PROVIDER_HEALTH.labels(bound_label("provider", provider)).set(HEALTH_STATES[state])
+    _set_gauge(PROVIDER_HEALTH, bound_label("provider", provider), HEALTH_STATES[state])
+
+
+# What this process last set each gauge series to. Every answered request sets the health and
+# circuit gauges of the providers it touched, and they seldom change: a series already at the
+# value is left alone (no label lookup, no lock). These functions are the gauges' only writers.
+_gauge_values: dict[tuple[Any, str], float] = {}
+# A forked child writes its own samples (multiprocess mode: its own files), so it sets them anew.
+os.register_at_fork(after_in_child=_gauge_values.clear)
+
+
+def _set_gauge(gauge: Gauge, label: str, value: float) -> None:
+    key = (gauge, label)
+    if _gauge_values.get(key) != value:
+        gauge.labels(label).set(value)
+        _gauge_values[key] = value
 
 
 def record_task_outcome(task_name: str | None, outcome: str) -> None:

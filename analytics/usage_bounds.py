@@ -35,15 +35,23 @@ def usage_fields() -> dict[str, models.Field]:
 def bound_usage_values(values: dict[str, Any]) -> dict[str, Any]:
     """The values, each made to fit its column; logs what had to change."""
     fitters = _fitters()
-    unknown = values.keys() - fitters.keys()
-    if unknown:
+    if not values.keys() <= fitters.keys():  # no set is built when all are known
+        unknown = values.keys() - fitters.keys()
         raise ValueError(f"Not UsageRecord fields: {', '.join(sorted(unknown))}")
     for required in REQUIRED:
         if values.get(required) in (None, ""):
             raise ValueError(f"A usage record needs {required}")
     bounded = {}
     for name, value in values.items():
-        fit, if_none = fitters[name]
+        plain, low, high, fit, if_none = fitters[name]
+        if type(value) is plain:  # most values already fit: kept as they are, without a call
+            if plain is str:
+                if len(value) <= high and "\x00" not in value:
+                    bounded[name] = value
+                    continue
+            elif low <= value <= high:
+                bounded[name] = value
+                continue
         try:
             bounded[name] = if_none() if value is None else fit(value)
         except _OutOfBounds as bound:
@@ -61,35 +69,49 @@ class _OutOfBounds(Exception):
         self.value = value
 
 
+# A column's fitting: values of type `plain` within `low`..`high` (their length, for text) are
+# kept as they are, without a call; `fit` makes any other value fit; `if_none` is what None
+# becomes.
+Fitter = tuple[type | None, float, float, Callable[[Any], Any], Callable[[], Any]]
+UNBOUNDED = float("inf")
+NOT_PLAIN = (None, 0, 0)  # every value goes through `fit`
+
+
 @cache
-def _fitters() -> dict[str, tuple[Callable[[Any], Any], Callable[[], Any]]]:
+def _fitters() -> dict[str, Fitter]:
     """Each column's fitting, decided once, and what it takes for None (NULL, or its default
     fitted): every request's record goes through them twice."""
     return {name: _fitter(field) for name, field in usage_fields().items()}
 
 
-def _fitter(field: models.Field) -> tuple[Callable[[Any], Any], Callable[[], Any]]:
-    fit = _fit_for(field)
+def _fitter(field: models.Field) -> Fitter:
+    (plain, low, high), fit = _fit_for(field)
     if field.null:
-        return fit, lambda: None
-    return fit, lambda: fit(field.get_default())
+        return plain, low, high, fit, lambda: None
+    return plain, low, high, fit, lambda: fit(field.get_default())
 
 
-def _fit_for(field: models.Field) -> Callable[[Any], Any]:
+def _fit_for(field: models.Field) -> tuple[tuple[type | None, float, float], Callable]:
+    """The values `fit` returns unchanged (type, low, high), and `fit`."""
     if isinstance(field, models.ForeignKey):
-        return int
+        return (int, -UNBOUNDED, UNBOUNDED), int
     if isinstance(field, models.BooleanField):
-        return bool
+        return (bool, False, True), bool
     if isinstance(field, models.DecimalField):
-        return partial(_fit_decimal, field)
+        places = Decimal(1).scaleb(-field.decimal_places)
+        # A whole number: SQLite keeps decimals as floats, and 9999999999.99999999 reads back
+        # as 1e10.
+        largest = Decimal(10) ** (field.max_digits - field.decimal_places) - 1
+        return NOT_PLAIN, partial(_fit_decimal, field.name, places, largest)
     if isinstance(field, models.IntegerField):
         low, high = INTEGER_RANGES.get(field.get_internal_type(), (None, None))
-        return partial(_fit_integer, low, high)
+        plain = (int, -UNBOUNDED if low is None else low, UNBOUNDED if high is None else high)
+        return plain, partial(_fit_integer, low, high)
     if isinstance(field, models.DateTimeField):
-        return partial(_fit_moment, field)
+        return NOT_PLAIN, partial(_fit_moment, field)
     if isinstance(field, models.CharField | models.TextField):
-        return partial(_fit_text, field.max_length)
-    return field.to_python
+        return (str, 0, field.max_length or UNBOUNDED), partial(_fit_text, field.max_length)
+    return NOT_PLAIN, field.to_python
 
 
 def _fit_integer(low: int | None, high: int | None, value: Any) -> int:
@@ -115,16 +137,13 @@ def _fit_text(max_length: int | None, value: Any) -> str:
     return text
 
 
-def _fit_decimal(field: models.DecimalField, value: Any) -> Decimal:
+def _fit_decimal(name: str, places: Decimal, largest: Decimal, value: Any) -> Decimal:
     try:
         number = Decimal(str(value))
     except InvalidOperation as error:
-        raise ValueError(f"{field.name} is not a number") from error
+        raise ValueError(f"{name} is not a number") from error
     if not number.is_finite():
-        raise ValueError(f"{field.name} is not a finite number")
-    places = Decimal(1).scaleb(-field.decimal_places)
-    # A whole number: SQLite keeps decimals as floats, and 9999999999.99999999 reads back as 1e10.
-    largest = Decimal(10) ** (field.max_digits - field.decimal_places) - 1
+        raise ValueError(f"{name} is not a finite number")
     if abs(number) > largest:
         raise _OutOfBounds(largest.copy_sign(number))
     return number.quantize(places, rounding=ROUND_HALF_EVEN)

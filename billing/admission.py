@@ -32,7 +32,7 @@ import logging
 import math
 import time
 import weakref
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -47,6 +47,7 @@ from billing import inflight
 from billing.admission_scripts import ADMIT_LUA, SETTLE_LUA, ceil_seconds
 from billing.limit_checks import (
     Check,
+    amounts,
     build_checks,
     from_nano,
     key_prefix,
@@ -152,9 +153,10 @@ async def admit(
     now = time.time() if now is None else now  # names the month; windows use the store's clock
     month, month_start, month_end = month_bounds(now)
     cost_nano = to_nano(worst_case_cost)
-    windows, meters = build_checks(
-        org_id, key_id, limits, key_overrides, estimated_tokens, cost_nano, month_end
-    )
+    windows, meters = build_checks(org_id, key_id, limits, key_overrides)
+    checks = meters + windows
+    added = amounts(checks, estimated_tokens, cost_nano)  # what this request adds to each
+    meters_added, windows_added = added[: len(meters)], added[len(meters) :]
     prefix = key_prefix(org_id)
     reservation_id = new_unique_id()  # no system call, unlike uuid4
     ttl = float(settings.GATEWAY_RESERVATION_TTL_SECONDS)
@@ -163,10 +165,10 @@ async def admit(
     keys += [w.key for w in windows]
     key_field = f"k:{key_id}:" if key_id is not None else ""
     tail: list[Any] = [len(meters)]
-    for m in meters:
-        tail += [m.field, m.limit, m.amount]
-    for w in windows:
-        tail += [w.limit, w.amount, w.period]
+    for m, amount in zip(meters, meters_added, strict=True):
+        tail += [m.field, m.limit, amount]
+    for w, amount in zip(windows, windows_added, strict=True):
+        tail += [w.limit, amount, w.period]
     month_ttl = math.ceil(month_end - now) + 40 * 86400
     head: list[Any] = [clock, reservation_id, repr(ttl), month_ttl]
     head.append(key_field)
@@ -193,13 +195,13 @@ async def admit(
     except REDIS_ERRORS as exc:
         if not settings.GATEWAY_RATE_LIMIT_FAIL_OPEN:
             return _refuse_without_redis(exc)
-        return await _admit_within_process_share(exc, windows, keys[:5], head)
+        return await _admit_within_process_share(exc, windows, windows_added, keys[:5], head)
     store_now, values = float(result[1]), [int(v) for v in result[2:]]
     currents = values[: len(meters)] + values[len(meters) :: 2]
-    waits = [m.ends_at - now for m in meters] + [ms / 1000 for ms in values[len(meters) + 1 :: 2]]
-    checks = meters + windows
+    # A meter starts again next month; a window's wait is the script's.
+    waits = [month_end - now] * len(meters) + [ms / 1000 for ms in values[len(meters) + 1 :: 2]]
     if result[0] == "no":
-        return _refusal(checks, currents, waits)
+        return _refusal(checks, added, currents, waits)
     reservation.admitted_at = store_now
     return _admitted(checks, currents, waits, reservation)
 
@@ -238,7 +240,10 @@ def _forget(loads: dict[tuple, asyncio.Future], key: tuple, done: asyncio.Future
 
 
 def _admitted(
-    checks: list[Check], currents: list[int], waits: list[float], reservation: Reservation | None
+    checks: Sequence[Check],
+    currents: list[int],
+    waits: list[float],
+    reservation: Reservation | None,
 ) -> Admission:
     """An admission, with the rate-limit headers of its tightest request window."""
     admission = Admission(admitted=True, reservation=reservation)
@@ -255,11 +260,13 @@ def _admitted(
     return admission
 
 
-def _refusal(checks: list[Check], currents: list[int], waits: list[float]) -> Admission:
+def _refusal(
+    checks: Sequence[Check], added: list[int], currents: list[int], waits: list[float]
+) -> Admission:
     refused = [
         (c, cur, wait)
-        for c, cur, wait in zip(checks, currents, waits, strict=True)
-        if c.limit >= 0 and cur + c.amount > c.limit
+        for c, amount, cur, wait in zip(checks, added, currents, waits, strict=True)
+        if c.limit >= 0 and cur + amount > c.limit
     ]
     # The longest wait is the one that matters: until then some limit still refuses.
     check, current, wait = max(refused, key=lambda row: row[2])
@@ -290,7 +297,11 @@ def _headers(admission: Admission) -> dict[str, str]:
 
 
 async def _admit_within_process_share(
-    exc: BaseException, windows: list[Check], first_keys: list[str], head: list[Any]
+    exc: BaseException,
+    windows: tuple[Check, ...],
+    added: list[int],
+    first_keys: list[str],
+    head: list[Any],
 ) -> Admission:
     """Redis is away: this process enforces its share of each rate window on its embedded store,
     so N processes together admit about the limit, not N times it and not without bound."""
@@ -307,8 +318,8 @@ async def _admit_within_process_share(
         for w in windows
     ]
     tail: list[Any] = [0]  # no monthly meters
-    for w in shares:
-        tail += [w.limit, w.amount, w.period]
+    for w, amount in zip(shares, added, strict=True):
+        tail += [w.limit, amount, w.period]
     tail += ["", "", 0]  # nothing held: the embedded store does not outlive this process
     keys = first_keys + [w.key for w in shares]
     result = await get_embedded_redis().eval(
@@ -317,7 +328,7 @@ async def _admit_within_process_share(
     values = [int(v) for v in result[2:]]
     currents, waits = values[0::2], [ms / 1000 for ms in values[1::2]]
     if result[0] == "no":
-        return _refusal(shares, currents, waits)
+        return _refusal(shares, added, currents, waits)
     return _admitted(shares, currents, waits, None)
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import ROUND_CEILING, Decimal
+from functools import lru_cache
 from typing import Any
 
 from billing.limits import PlanLimits
@@ -21,17 +22,25 @@ WINDOWS = (  # label, seconds, short name, plan attribute, key override attribut
 )
 
 
+REQUESTS, TOKENS, COST = "requests", "tokens", "cost"  # what a request adds to a check
+
+
 @dataclass(frozen=True)
 class Check:
     name: str
     kind: str  # "rate_limit", "quota", "budget"
     limit: int  # -1: unlimited, only metered
-    amount: int
-    ends_at: float = 0.0  # a meter: when it starts again (next month)
+    counts: str  # REQUESTS (one per request), TOKENS or COST (nano-dollars)
     period: int = 0  # a window: its length in seconds
     key: str = ""  # a window's counter
     field: str = ""  # a meter's field in the month hash
-    counts_requests: bool = False
+    counts_requests: bool = False  # a window of requests (the rate-limit headers name one)
+
+
+def amounts(checks: tuple[Check, ...], tokens: int, cost_nano: int) -> list[int]:
+    """What this request adds to each check."""
+    added = {REQUESTS: 1, TOKENS: tokens, COST: cost_nano}
+    return [added[check.counts] for check in checks]
 
 
 def to_nano(amount: Decimal) -> int:
@@ -61,28 +70,44 @@ def key_prefix(org_id: int) -> str:
     return f"gw:{{o:{org_id}}}:"
 
 
+# An API key's overrides of its organisation's limits (ApiKey's attributes).
+KEY_LIMITS = (
+    "rate_limit_per_minute",
+    "rate_limit_per_hour",
+    "rate_limit_per_day",
+    "tokens_per_minute",
+    "monthly_budget_usd",
+)
+
+
 def build_checks(
-    org_id: int,
-    key_id: int | None,
-    limits: PlanLimits,
-    overrides: Any,
-    tokens: int,
-    cost_nano: int,
-    month_end: float,
-) -> tuple[list[Check], list[Check]]:
+    org_id: int, key_id: int | None, limits: PlanLimits, overrides: Any
+) -> tuple[tuple[Check, ...], tuple[Check, ...]]:
+    """The rate windows and the monthly meters of an admission. They depend on these values
+    only, so they are made once per set of values and kept: a changed plan or key override is
+    a new set of values, with checks of its own from its first admission."""
+    key_limits = None
+    if key_id is not None:
+        key_limits = tuple(getattr(overrides, name, None) for name in KEY_LIMITS)
+    return _checks(org_id, key_id, limits, key_limits)
+
+
+@lru_cache(maxsize=4096)
+def _checks(
+    org_id: int, key_id: int | None, limits: PlanLimits, key_limits: tuple | None
+) -> tuple[tuple[Check, ...], tuple[Check, ...]]:
+    overrides = dict(zip(KEY_LIMITS, key_limits or (), strict=False))
     prefix, plan = key_prefix(org_id), limits.plan_name
     windows = []
     for label, seconds, short, plan_attr, key_attr, counts_tokens in WINDOWS:
-        amount = tokens if counts_tokens else 1
+        counts = TOKENS if counts_tokens else REQUESTS
         scopes = [("org", getattr(limits, plan_attr), f"{label} of the {plan} plan")]
         if key_id is not None:
-            scopes.append(
-                (f"k{key_id}", getattr(overrides, key_attr, None), f"{label} of this API key")
-            )
+            scopes.append((f"k{key_id}", overrides[key_attr], f"{label} of this API key"))
         for scope, limit, name in scopes:
             if limit is not None:
                 windows.append(
-                    Check(name, "rate_limit", int(limit), amount, period=seconds,
+                    Check(name, "rate_limit", int(limit), counts, period=seconds,
                            key=f"{prefix}rl:{scope}:{short}", counts_requests=not counts_tokens)
                 )  # fmt: skip
     blocks = limits.overage == "block"
@@ -95,16 +120,15 @@ def build_checks(
 
     meters = [
         Check(f"monthly requests of the {plan} plan", "quota", cap(limits.monthly_requests),
-               1, month_end, field="req"),
+               REQUESTS, field="req"),
         Check(f"monthly tokens of the {plan} plan", "quota", cap(limits.monthly_tokens),
-               tokens, month_end, field="tok"),
+               TOKENS, field="tok"),
         Check("monthly budget of the organisation", "budget", budget(limits.monthly_budget_usd),
-               cost_nano, month_end, field="usd"),
+               COST, field="usd"),
     ]  # fmt: skip
     if key_id is not None:
-        key_budget = budget(getattr(overrides, "monthly_budget_usd", None))
         meters.append(
-            Check("monthly budget of this API key", "budget", key_budget, cost_nano, month_end,
-                   field=f"k:{key_id}:usd")
+            Check("monthly budget of this API key", "budget",
+                   budget(overrides["monthly_budget_usd"]), COST, field=f"k:{key_id}:usd")
         )  # fmt: skip
-    return windows, meters
+    return tuple(windows), tuple(meters)

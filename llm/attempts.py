@@ -10,7 +10,6 @@ ProvidersBackingOffError when no candidate could be called at all).
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
@@ -38,8 +37,7 @@ def upstream_request(
     decision = params.decide(candidate.model.params, request, candidate.model.id)
     if decision.dropped:
         info.dropped[candidate.model.id] = decision.dropped_text()
-    adapted = params.apply(decision, request)
-    return dataclasses.replace(adapted, model=candidate.model.upstream, stream=stream)
+    return params.apply(decision, request, model=candidate.model.upstream, stream=stream)
 
 
 def prompt_estimate(request: ChatRequest) -> Usage:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from decimal import Decimal
+from operator import attrgetter
 
 from llm.catalog import ModelEntry
 from llm.costs import compute_cost, request_options
@@ -38,6 +39,21 @@ class UsageBound:
         return cls(prompt=prompt, output=0, tool_prompt=0)
 
 
+# The classes bound_usage cuts, read in one step.
+BOUNDED_CLASSES = (
+    "input_tokens",
+    "output_tokens",
+    "cached_input_tokens",
+    "cache_write_5m_tokens",
+    "cache_write_1h_tokens",
+    "reasoning_tokens",
+    "tool_use_prompt_tokens",
+    "billed_input_units",
+    "billed_output_units",
+)
+_bounded_classes_of = attrgetter(*BOUNDED_CLASSES)
+
+
 def bound_usage(usage: Usage, bound: UsageBound) -> Usage:
     """usage with every class cut to what the request could have produced."""
     prompt = min(max(usage.input_tokens, 0), bound.prompt)
@@ -49,18 +65,20 @@ def bound_usage(usage: Usage, bound: UsageBound) -> Usage:
     def units(value: int | None, most: int) -> int | None:
         return None if value is None else min(max(value, 0), most)
 
-    return dataclasses.replace(
-        usage,
-        input_tokens=prompt,
-        output_tokens=output,
-        cached_input_tokens=cached,
-        cache_write_5m_tokens=write_5m,
-        cache_write_1h_tokens=write_1h,
-        reasoning_tokens=min(max(usage.reasoning_tokens, 0), output),
-        tool_use_prompt_tokens=min(max(usage.tool_use_prompt_tokens, 0), bound.tool_prompt),
-        billed_input_units=units(usage.billed_input_units, bound.prompt + bound.tool_prompt),
-        billed_output_units=units(usage.billed_output_units, bound.output),
+    bounded = (
+        prompt,
+        output,
+        cached,
+        write_5m,
+        write_1h,
+        min(max(usage.reasoning_tokens, 0), output),
+        min(max(usage.tool_use_prompt_tokens, 0), bound.tool_prompt),
+        units(usage.billed_input_units, bound.prompt + bound.tool_prompt),
+        units(usage.billed_output_units, bound.output),
     )
+    if bounded == _bounded_classes_of(usage):
+        return usage  # within its bound already (the usual case); frozen, so it can be shared
+    return dataclasses.replace(usage, **dict(zip(BOUNDED_CLASSES, bounded, strict=True)))
 
 
 @dataclass(frozen=True)

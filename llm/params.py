@@ -174,8 +174,9 @@ def decide(
     return Decision(renamed=renamed, dropped=dropped)
 
 
-def apply(decision: Decision, request: ChatRequest) -> ChatRequest:
-    """The request as this candidate receives it: dropped parameters gone, renames noted."""
+def apply(decision: Decision, request: ChatRequest, **changed: Any) -> ChatRequest:
+    """The request as this candidate receives it: dropped parameters gone, renames noted, and
+    the `changed` fields (its model id, say) set in the same copy."""
     changes: dict[str, Any] = {"wire_names": dict(decision.renamed)}
     extra = dict(request.extra)
     for param in decision.dropped:
@@ -188,7 +189,7 @@ def apply(decision: Decision, request: ChatRequest) -> ChatRequest:
         else:
             extra.pop(param, None)
     changes["extra"] = extra
-    return dataclasses.replace(request, **changes)
+    return dataclasses.replace(request, **changes | changed)  # one copy, `changed` set last
 
 
 def _without_name(message: dict[str, Any]) -> dict[str, Any]:

@@ -124,6 +124,11 @@ class HiredisPackedConnection(redis.asyncio.Connection):
 
 def _async_client(name: str) -> redis.asyncio.Redis:
     loop = asyncio.get_running_loop()
+    # Read without the lock: every request asks, and a loop's clients only change under the
+    # lock (made once, dropped by close_redis), each change one atomic dict operation.
+    client = _async_clients.get(loop, {}).get(name)
+    if client is not None:
+        return client
     with _lock:
         clients = _async_clients.setdefault(loop, {})
         client = clients.get(name)

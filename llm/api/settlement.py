@@ -112,7 +112,7 @@ def usage_record(call: Call, result: Outcome) -> dict[str, Any]:
         "user_id": caller.key.created_by_id,
         "request_id": call.request_id,
         "client_request_id": call.client_request_id,
-        "created_at": call.created_at.isoformat(),
+        "created_at": call.created_at,  # an aware datetime: written as ISO 8601 when queued
         "endpoint": call.endpoint,
         "requested_model": call.parsed.model if call.parsed else "",
         "provider": (route.served_provider or "") if route else "",

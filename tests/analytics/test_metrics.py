@@ -110,6 +110,29 @@ def test_circuit_and_health_gauges_follow_the_latest_state(sample):
     assert sample("gateway_provider_health", provider="mistral") == 1
 
 
+def test_a_gauge_already_at_its_value_is_left_alone_and_a_change_still_shows(sample, monkeypatch):
+    metrics.set_provider_health("cohere", "up")
+    metrics.set_circuit_state("cohere", "closed")
+    looked_up = []
+    for gauge in (metrics.PROVIDER_HEALTH, metrics.CIRCUIT_STATE):
+        labels = gauge.labels
+        monkeypatch.setattr(gauge, "labels", lambda *a, _l=labels: looked_up.append(a) or _l(*a))
+
+    metrics.set_provider_health("cohere", "up")
+    metrics.set_circuit_state("cohere", "closed")
+    assert looked_up == []
+
+    metrics.set_provider_health("cohere", "degraded")
+    metrics.set_circuit_state("cohere", "open")
+    assert sample("gateway_provider_health", provider="cohere") == 0.5
+    assert sample("gateway_circuit_state", provider="cohere") == 2
+    metrics.set_provider_health("cohere", "up")
+    metrics.set_circuit_state("cohere", "closed")
+    assert sample("gateway_provider_health", provider="cohere") == 1
+    assert sample("gateway_circuit_state", provider="cohere") == 0
+    assert len(looked_up) == 4
+
+
 def test_an_unknown_circuit_state_is_a_programming_error():
     with pytest.raises(KeyError):
         metrics.set_circuit_state("mistral", "sideways")

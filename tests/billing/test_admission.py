@@ -175,6 +175,30 @@ async def test_tokens_per_minute_hold_the_estimate_then_count_the_actual_tokens(
     assert not (await admit(1, 7, limits, None, 301, now=NOW)).admitted
 
 
+async def test_a_changed_plan_applies_from_the_next_admission(store):
+    assert (await admit(1, 7, plan(requests_per_minute=5), now=NOW)).admitted
+    assert (await admit(1, 7, plan(requests_per_minute=5), now=NOW)).admitted
+
+    refused = await admit(1, 7, plan(requests_per_minute=2), now=NOW)
+    assert refused.kind == "rate_limit" and refused.limit == 2
+    pro = PlanLimits(plan="test", plan_name="Pro", requests_per_minute=2)
+    assert (await admit(1, 7, pro, now=NOW)).limit_name == "requests per minute of the Pro plan"
+    assert (await admit(1, 7, plan(requests_per_minute=5), now=NOW)).admitted
+
+
+async def test_a_key_override_changed_in_place_applies_from_the_next_admission(store):
+    key = Overrides()  # the same row, edited: the override is read at every admission
+    assert (await admit(1, 7, UNLIMITED, key, now=NOW)).admitted
+    key.rate_limit_per_minute = 1
+    assert (await admit(1, 7, UNLIMITED, key, now=NOW)).limit == 1
+    refused = await admit(1, 7, UNLIMITED, key, now=NOW)
+    assert refused.limit_name == "requests per minute of this API key"
+    key.rate_limit_per_minute = None
+    key.monthly_budget_usd = Decimal("0.01")
+    assert (await admit(1, 7, UNLIMITED, key, 0, Decimal("0.01"), now=NOW)).admitted
+    assert (await admit(1, 7, UNLIMITED, key, 0, Decimal("0.01"), now=NOW)).kind == "budget"
+
+
 async def test_a_key_tokens_per_minute_override_applies(store):
     results = await admit_many(3, 1, 7, UNLIMITED, Overrides(tokens_per_minute=250), 100, now=NOW)
 

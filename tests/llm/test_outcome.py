@@ -91,6 +91,17 @@ def test_cache_classes_never_exceed_the_prompt():
     assert bounded.cache_write_1h_tokens + bounded.cache_write_5m_tokens == 20
 
 
+def test_a_usage_within_its_bound_is_billed_as_reported():
+    reported = Usage(
+        input_tokens=100, output_tokens=10, cached_input_tokens=40, billed_input_units=90
+    )
+    bound = UsageBound(prompt=100, output=10, tool_prompt=0)
+    assert bound_usage(reported, bound) is reported  # frozen: the same value, shared
+    assert bound_usage(reported, UsageBound(prompt=99, output=10, tool_prompt=0)) == Usage(
+        input_tokens=99, output_tokens=10, cached_input_tokens=40, billed_input_units=90
+    )
+
+
 def test_unreported_numbers_are_estimated_and_flagged_reported_ones_kept():
     messages = [{"role": "user", "content": "Tell me a story"}]
     # Anthropic's message_start: the input counts are known, output barely started.

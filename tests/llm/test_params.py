@@ -93,3 +93,14 @@ def test_model_rules_override_their_providers() -> None:
     assert model.rule("tools").action == "refuse"
     assert model.rule("seed").to == "random_seed"
     assert model.default.action == "refuse"
+
+
+def test_fields_changed_by_the_caller_are_set_in_the_same_copy_and_win() -> None:
+    request = ask(user="u1", temperature=0.0)
+    decision = params.decide(RULES, request)
+    sent = params.apply(decision, request, model="upstream-id", stream=True)
+
+    assert (sent.model, sent.stream) == ("upstream-id", True)
+    assert sent.user is None and sent.temperature is None  # the dropped ones still go
+    assert (request.model, request.user) == ("m", "u1")  # the client's request is not changed
+    assert params.apply(decision, request, user="kept").user == "kept"

@@ -39,3 +39,17 @@ async def test_a_burst_beyond_the_redis_pool_waits_and_all_of_it_succeeds(settin
         assert len(pool._available_connections) + len(pool._in_use_connections) <= small_pool
     finally:
         await redis_clients.close_redis()
+
+
+async def test_a_loop_keeps_one_client_until_it_is_closed():
+    first = redis_clients.get_redis()
+    try:
+        assert redis_clients.get_redis() is first
+        assert redis_clients.get_embedded_redis() is redis_clients.get_embedded_redis()
+    finally:
+        await redis_clients.close_redis()
+    again = redis_clients.get_redis()
+    try:
+        assert again is not first
+    finally:
+        await redis_clients.close_redis()
