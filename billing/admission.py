@@ -170,8 +170,7 @@ async def admit(
     for w, amount in zip(windows, windows_added, strict=True):
         tail += [w.limit, amount, w.period]
     month_ttl = math.ceil(month_end - now) + 40 * 86400
-    head: list[Any] = [clock, reservation_id, repr(ttl), month_ttl]
-    head.append(key_field)
+    head: list[Any] = [clock, reservation_id, repr(ttl), month_ttl, key_field]
     reservation = Reservation(
         id=reservation_id,
         org_id=org_id,
@@ -297,11 +296,7 @@ def _headers(admission: Admission) -> dict[str, str]:
 
 
 async def _admit_within_process_share(
-    exc: BaseException,
-    windows: tuple[Check, ...],
-    added: list[int],
-    first_keys: list[str],
-    head: list[Any],
+    exc: Exception, windows: Sequence[Check], added: list[int], first_keys: list[str], head: list
 ) -> Admission:
     """Redis is away: this process enforces its share of each rate window on its embedded store,
     so N processes together admit about the limit, not N times it and not without bound."""
