@@ -121,6 +121,21 @@ class HiredisPackedConnection(redis.asyncio.Connection):
         except TypeError:
             return self._packer.pack(*args)  # converts what it can, else raises DataError
 
+    async def send_packed_command(self, command, check_health: bool = True) -> None:
+        """With a socket timeout, redis-py sends every command under asyncio.wait_for, which on
+        Python 3.11 runs the write as a task of its own. A write the socket takes at once cannot
+        time out, so it is made here directly; only one the socket could not take whole (its
+        buffer full: Redis is not reading) or on a connection that is going is then waited for
+        the library's way, under the timeout and with its errors."""
+        if not (self.is_connected and self.socket_timeout and isinstance(command, list)):
+            return await super().send_packed_command(command, check_health)
+        if check_health:
+            await self.check_health()
+        transport = self._writer.transport
+        self._writer.writelines(command)
+        if transport.get_write_buffer_size() or transport.is_closing():
+            await super().send_packed_command([], check_health=False)  # sends nothing, drains
+
 
 def _async_client(name: str) -> redis.asyncio.Redis:
     loop = asyncio.get_running_loop()
