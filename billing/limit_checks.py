@@ -70,14 +70,9 @@ def key_prefix(org_id: int) -> str:
     return f"gw:{{o:{org_id}}}:"
 
 
-# An API key's overrides of its organisation's limits (ApiKey's attributes).
-KEY_LIMITS = (
-    "rate_limit_per_minute",
-    "rate_limit_per_hour",
-    "rate_limit_per_day",
-    "tokens_per_minute",
-    "monthly_budget_usd",
-)
+# An API key's overrides of its organisation's limits (ApiKey's attributes): its windows' and
+# its budget.
+KEY_LIMITS = (*(key_attr for *_, key_attr, _ in WINDOWS), "monthly_budget_usd")
 
 
 def build_checks(
