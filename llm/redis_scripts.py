@@ -7,6 +7,12 @@ at about four times the CPU of one more command in a pipeline (bench/README.md).
 made in one turn of the loop leave together, in one pipeline (not a transaction: each script is
 atomic by itself), at the start of the next; a lone call goes as a plain EVALSHA.
 
+On a Redis server the batches go over a connection of their own (a `Lane`), held out of the
+pool, without the pool's checkout and the library's pipeline object per batch (about half of
+the client's CPU per script, bench/README.md). A batch is written as soon as it is made, while
+earlier ones may still await their replies; Redis answers in order, and one reader hands each
+batch its own.
+
 A script Redis does not know yet (NoScriptError: a restarted or flushed Redis) is sent again with
 EVAL, which caches it. An error of the whole round trip (Redis unreachable, a timeout) is every
 caller's error, raised as it would be without batching.
@@ -16,11 +22,14 @@ from __future__ import annotations
 
 import asyncio
 import weakref
+from collections import deque
 from collections.abc import Sequence
 from typing import Any
 
 import redis
 import redis.asyncio
+
+from llm.redis_clients import HiredisPackedConnection
 
 Call = tuple[str, str, Sequence[Any], Sequence[Any], asyncio.Future]
 
@@ -33,6 +42,10 @@ class ScriptBatch:
         self.pending: list[Call] = []
         self.sending: set[asyncio.Task] = set()
         self.taker: asyncio.Task | None = None  # the task that will send what is pending
+        self.lane: Lane | None = None
+        self.opening = asyncio.Lock()  # one lane is opened at a time
+        pool = client.connection_pool
+        self.lanes = issubclass(getattr(pool, "connection_class", object), HiredisPackedConnection)
 
     def run(self, lua: str, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future:
         loop = asyncio.get_running_loop()
@@ -72,6 +85,9 @@ class ScriptBatch:
                 future.set_result(reply)
 
     async def _replies(self, batch: list[Call]) -> list[Any]:
+        if self.lanes:
+            lane = await self._lane()
+            return await lane.exchange([("EVALSHA", c[1], len(c[2]), *c[2], *c[3]) for c in batch])
         if len(batch) == 1:
             _, sha, keys, args, _ = batch[0]
             try:
@@ -82,6 +98,97 @@ class ScriptBatch:
         for _, sha, keys, args, _ in batch:
             pipe.evalsha(sha, len(keys), *keys, *args)
         return await pipe.execute(raise_on_error=False)
+
+    async def _lane(self) -> Lane:
+        lane = self.lane
+        if lane is None or not lane.usable():
+            async with self.opening:
+                lane = self.lane
+                if lane is None or not lane.usable():
+                    if lane is not None:
+                        await lane.retire()
+                    pool = self.client.connection_pool
+                    lane = self.lane = Lane(pool, await pool.get_connection())
+        return lane
+
+
+class Lane:
+    """A pooled connection held by one ScriptBatch, on which batches are written back to back.
+
+    One reader task reads the replies, in the order the batches were written, while any are
+    awaited: the replies of every batch that arrived in one read are handed out in one step.
+    If reading fails (an error, a timeout) the replies still on the way could be taken for later
+    batches', so the lane is retired: its connection is closed, every batch still waiting
+    fails, and the connection goes back to the pool once none is left."""
+
+    def __init__(self, pool: redis.asyncio.ConnectionPool, connection: HiredisPackedConnection):
+        self.pool, self.connection = pool, connection
+        self.waiting: deque[tuple[int, asyncio.Future]] = deque()  # (replies, their future)
+        self.reader: asyncio.Task | None = None
+        self.retired = self.given_back = False
+
+    def usable(self) -> bool:
+        return not self.retired and self.connection.is_connected
+
+    async def retire(self) -> None:
+        self.retired = True
+        if not self.waiting and not self.given_back:
+            self.given_back = True
+            await self.pool.release(self.connection)
+
+    async def exchange(self, commands: list[tuple]) -> list[Any]:
+        """Each command's reply, or its error (a ResponseError instance), in order."""
+        if self.retired:
+            raise redis.exceptions.ConnectionError("Redis connection lost")
+        connection, loop = self.connection, asyncio.get_running_loop()
+        replies = loop.create_future()
+        # Queued and written in one step of the loop (the connection writes before it first
+        # waits, and waits only for a full buffer, under the socket timeout), so the queue's
+        # order is the order of the replies.
+        self.waiting.append((len(commands), replies))
+        try:
+            await connection.send_packed_command(
+                [part for command in commands for part in connection.pack_command(*command)],
+                check_health=False,
+            )
+        except BaseException as exc:
+            await self._fail(exc)
+            if replies.done() and not replies.cancelled():
+                replies.exception()  # this caller hears `exc` itself
+            raise
+        if self.reader is None:
+            self.reader = loop.create_task(self._read())
+        return await replies
+
+    async def _read(self) -> None:
+        try:
+            while self.waiting:
+                count, future = self.waiting[0]
+                replies: list[Any] = []
+                for _ in range(count):
+                    try:
+                        replies.append(await self.connection.read_response())  # socket timeout
+                    except redis.exceptions.ResponseError as exc:
+                        replies.append(exc)
+                self.waiting.popleft()
+                if not future.done():  # not given up by a cancelled sender
+                    future.set_result(replies)
+        except BaseException as exc:
+            await self._fail(exc)
+            if not isinstance(exc, Exception):
+                raise
+        finally:
+            self.reader = None
+
+    async def _fail(self, exc: BaseException) -> None:
+        self.retired = True
+        waiting, self.waiting = list(self.waiting), deque()
+        for position, (_, future) in enumerate(waiting):
+            if not future.done():
+                lost = redis.exceptions.ConnectionError("Redis connection lost before the reply")
+                future.set_exception(exc if position == 0 and isinstance(exc, Exception) else lost)
+        await self.connection.disconnect(nowait=True)
+        await self.retire()
 
 
 _batches: weakref.WeakKeyDictionary[redis.asyncio.Redis, ScriptBatch] = weakref.WeakKeyDictionary()

@@ -7,11 +7,15 @@ import hashlib
 import socket
 
 import fakeredis
+import hiredis
 import pytest
 import redis
 import redis.asyncio
 
+from llm import redis_clients
+from llm.redis_clients import HiredisPackedConnection
 from llm.redis_scripts import _batches, run_script
+from tests.stores import use_redis
 
 DOUBLE = "return tonumber(ARGV[1]) * 2"
 REFUSE = "if ARGV[1] == 'bad' then return redis.error_reply('refused') end return ARGV[1]"
@@ -117,12 +121,134 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.parametrize("connection_class", [redis.asyncio.Connection, HiredisPackedConnection])
 @pytest.mark.parametrize("callers", [1, 4])
-async def test_an_unreachable_redis_is_every_callers_error(callers):
-    client = redis.asyncio.Redis(port=closed_port(), socket_connect_timeout=1)
+async def test_an_unreachable_redis_is_every_callers_error(callers, connection_class):
+    pool = redis.asyncio.ConnectionPool(
+        port=closed_port(), socket_connect_timeout=1, connection_class=connection_class
+    )
+    client = redis.asyncio.Redis.from_pool(pool)
     replies = await asyncio.gather(
         *(run_script(client, DOUBLE, sha(DOUBLE), ["k"], [n]) for n in range(callers)),
         return_exceptions=True,
     )
     assert all(isinstance(reply, redis.exceptions.ConnectionError) for reply in replies)
     await client.aclose()
+
+
+class HeldRedis:
+    """A stand-in Redis server that answers EVALSHA with the script's first argument, but only
+    once the test lets it (`answer`), so a test decides when replies arrive. Anything else (the
+    client's handshake) gets +OK at once."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self.received: list[list[bytes]] = []
+        self.held: list[tuple[asyncio.StreamWriter, bytes]] = []
+        self.at_once = False
+
+    async def serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        parser = hiredis.Reader()
+        while data := await reader.read(65536):
+            parser.feed(data)
+            while (command := parser.gets()) is not False:
+                if command[0].upper() != b"EVALSHA":
+                    writer.write(b"+OK\r\n")
+                    continue
+                self.received.append(command)
+                argument = command[3 + int(command[2])]
+                self.held.append((writer, b"$%d\r\n%s\r\n" % (len(argument), argument)))
+                if self.at_once:
+                    self.answer()
+
+    def answer(self) -> None:
+        for writer, reply in self.held:
+            if not writer.is_closing():
+                writer.write(reply)
+        self.held.clear()
+
+
+@pytest.fixture
+async def held_redis():
+    fake = HeldRedis()
+    server = await asyncio.start_server(fake.serve, "127.0.0.1", 0)
+    pool = redis.asyncio.BlockingConnectionPool(
+        host="127.0.0.1",
+        port=server.sockets[0].getsockname()[1],
+        connection_class=HiredisPackedConnection,
+        socket_timeout=0.3,
+        decode_responses=True,
+        max_connections=2,
+        timeout=1,
+    )
+    client = redis.asyncio.Redis.from_pool(pool)
+    yield fake, client
+    await client.aclose()
+    server.close()
+
+
+async def received(fake: HeldRedis, count: int) -> None:
+    async with asyncio.timeout(5):
+        while len(fake.received) < count:
+            await asyncio.sleep(0.005)
+
+
+async def test_a_batch_is_written_while_the_one_before_awaits_its_replies(held_redis):
+    fake, client = held_redis
+    first = [asyncio.ensure_future(run_script(client, "", "f" * 40, [], [a])) for a in "ab"]
+    await received(fake, 2)  # the first batch is out, its replies held
+    second = asyncio.ensure_future(run_script(client, "", "f" * 40, [], ["c"]))
+    await received(fake, 3)  # the second went out too, on the same connection
+    assert fake.connections == 1
+    fake.answer()  # the three replies arrive together: each batch reads its own, in order
+    assert await asyncio.wait_for(asyncio.gather(*first, second), 5) == ["a", "b", "c"]
+
+
+async def test_a_timed_out_batch_fails_those_written_after_it_and_the_next_reconnects(held_redis):
+    fake, client = held_redis
+    first = asyncio.ensure_future(run_script(client, "", "f" * 40, [], ["a"]))
+    await received(fake, 1)
+    second = asyncio.ensure_future(run_script(client, "", "f" * 40, [], ["b"]))
+    await received(fake, 2)
+    failed = await asyncio.gather(first, second, return_exceptions=True)
+    assert isinstance(failed[0], redis.exceptions.TimeoutError)  # no reply within the timeout
+    # Its replies could still come and be taken for the second's: the second fails as well.
+    assert isinstance(failed[1], redis.exceptions.ConnectionError)
+    fake.at_once = True
+    fake.answer()  # late replies, to a connection that is closed: nobody reads them
+    assert await run_script(client, "", "f" * 40, [], ["c"]) == "c"
+    assert fake.connections == 2
+    # The dropped connection went back to the pool: both of its two connections can be had.
+    spare = await client.connection_pool.get_connection()
+    await client.connection_pool.release(spare)
+
+
+async def test_batches_on_a_real_redis_share_one_connection(settings, monkeypatch):
+    use_redis(settings)
+    client = redis_clients.get_redis()
+    pool = client.connection_pool
+    checkouts = []
+    checkout = pool.get_connection
+
+    async def counted(*args, **kwargs):
+        checkouts.append(1)
+        return await checkout(*args, **kwargs)
+
+    monkeypatch.setattr(pool, "get_connection", counted)
+    try:
+        await client.script_load(DOUBLE)
+        calls = []
+        for turn in range(6):  # a batch of turn + 1 calls each turn, not waiting for replies
+            calls += [
+                asyncio.ensure_future(
+                    run_script(client, DOUBLE, sha(DOUBLE), ["k"], [10 * turn + n])
+                )
+                for n in range(turn + 1)
+            ]
+            await asyncio.sleep(0)
+        replies = await asyncio.gather(*calls)
+        assert replies == [2 * (10 * turn + n) for turn in range(6) for n in range(turn + 1)]
+        assert len(checkouts) == 2  # script_load's, then the scripts' own connection
+    finally:
+        await redis_clients.close_redis()
