@@ -67,16 +67,17 @@ local function sweep(res, resx)
     redis.call('ZREM', resx, id)
   end
 end
--- A window's buckets that no longer overlap the last `period` seconds leave its total.
+-- A window's buckets that no longer overlap the last `period` seconds leave its total. Returns
+-- the bucket size, the current bucket, the oldest, the total and the current bucket's count.
 local function slide(key, period)
   local g = period / 60
   local cur = math.floor(now / g)
   local first = cur - 60
-  local o = tonumber(redis.call('HGET', key, 'o'))
-  local t = tonumber(redis.call('HGET', key, 't') or '0')
+  local v = redis.call('HMGET', key, 'o', 't', tostring(cur))
+  local o, t, c = tonumber(v[1]), tonumber(v[2] or '0'), tonumber(v[3] or '0')
   if not o or o + 61 < first then
     if o then redis.call('DEL', key) end
-    return g, cur, cur, 0
+    return g, cur, cur, 0, 0
   end
   while o < first do
     local c = redis.call('HGET', key, tostring(o))
@@ -87,7 +88,7 @@ local function slide(key, period)
     o = o + 1
   end
   if t < 0 then t = 0 end
-  return g, cur, o, t
+  return g, cur, o, t, c
 end
 -- Milliseconds until `need` of the window's count has left it (math.huge: never).
 local function wait_ms(key, g, cur, o, need)
@@ -116,16 +117,20 @@ if ARGV[6] == '1' then
     redis.call('HSET', mkey, kp .. 'usd', ARGV[10])
   end
   redis.call('EXPIRE', mkey, ARGV[4])
-elseif redis.call('HEXISTS', mkey, 'init') == 0
-    or (kp ~= '' and redis.call('HEXISTS', mkey, kp .. 'init') == 0) then
-  return {'init'}
+else
+  local v = redis.call('HMGET', mkey, 'init', kp .. 'init')
+  if not v[1] or (kp ~= '' and not v[2]) then return {'init'} end
 end
 local out, ok, i = {'ok', string.format('%.6f', now)}, true, 12
-local meters = {}
+local meters, fields = {}, {}
+for m = 1, tonumber(ARGV[11]) do  -- every meter's used and reserved, read at once
+  fields[2 * m - 1] = ARGV[9 + 3 * m]
+  fields[2 * m] = 'r:' .. ARGV[9 + 3 * m]
+end
+local vals = #fields > 0 and redis.call('HMGET', mkey, unpack(fields)) or {}
 for m = 1, tonumber(ARGV[11]) do
   local f, limit, amount = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local vals = redis.call('HMGET', mkey, f, 'r:' .. f)
-  local cur = tonumber(vals[1] or '0') + tonumber(vals[2] or '0')
+  local cur = tonumber(vals[2 * m - 1] or '0') + tonumber(vals[2 * m] or '0')
   out[#out + 1] = string.format('%.0f', cur)
   if limit >= 0 and cur + amount > limit then ok = false end
   meters[m] = {f, ARGV[i + 2]}
@@ -134,7 +139,7 @@ end
 local windows = {}
 for w = 6, #KEYS do
   local limit, amount, period = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local g, cur, o, t = slide(KEYS[w], period)
+  local g, cur, o, t, c = slide(KEYS[w], period)
   local wait
   if t + amount > limit then
     ok = false
@@ -146,7 +151,7 @@ for w = 6, #KEYS do
   end
   out[#out + 1] = string.format('%.0f', t)
   out[#out + 1] = string.format('%.0f', wait)
-  windows[w] = {amount, period, g, cur, o, t}
+  windows[w] = {amount, period, g, cur, o, t, c}
   i = i + 3
 end
 if not ok then
@@ -162,10 +167,10 @@ for _, m in ipairs(meters) do
   end
 end
 for w = 6, #KEYS do
-  local amount, period, g, cur, o, t = unpack(windows[w])
-  redis.call('HINCRBY', KEYS[w], tostring(cur), amount)
-  redis.call('HSET', KEYS[w], 't', t + amount, 'o', o)
-  redis.call('PEXPIRE', KEYS[w], math.ceil((period + g) * 1000) + 1000)
+  local amount, period, g, cur, o, t, c = unpack(windows[w])
+  redis.call('HSET', KEYS[w], tostring(cur), c + amount, 't', t + amount, 'o', o)
+  -- The window lives while its newest bucket counts: set when a bucket begins.
+  if c == 0 then redis.call('PEXPIRE', KEYS[w], math.ceil((period + g) * 1000) + 1000) end
 end
 if #rec > 1 then
   redis.call('HSET', KEYS[2], ARGV[2], table.concat(rec, '\\t'))

@@ -111,6 +111,20 @@ async def test_no_burst_of_twice_the_limit_across_a_minute_boundary(store):
     assert [sum(r.admitted for r in rs) for rs in (before, after, later)] == [60, 0, 60]
 
 
+async def test_a_window_lives_while_its_newest_bucket_counts(store):
+    limits = plan(requests_per_minute=10)
+    await admit(1, 7, limits, now=NOW)
+    client = get_sync_redis()
+    [key] = client.keys("gw:{o:1}:rl:*")
+    assert 61_000 < client.pttl(key) <= 62_000  # its one-second buckets count for 61 s, + 1 s
+    client.pexpire(key, 5_000)  # as if 57 s had passed
+    await admit(1, 7, limits, now=NOW + 0.5)  # the same bucket: the lifetime is left as it is
+    assert client.pttl(key) <= 5_000
+    await admit(1, 7, limits, now=NOW + 1)  # a new bucket counts for the next 61 s
+    assert client.pttl(key) > 61_000
+    assert (await admit(1, 7, limits, now=NOW + 1)).remaining == 6
+
+
 async def test_windows_run_on_the_stores_own_clock(store):
     # Without `now` the script reads the store's TIME: the app's clock can be a year off.
     with time_machine.travel(time.time() + 365 * 86400, tick=True):
