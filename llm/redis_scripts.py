@@ -7,9 +7,9 @@ at about four times the CPU of one more command in a pipeline (bench/README.md).
 made in one turn of the loop leave together, in one pipeline (not a transaction: each script is
 atomic by itself), at the start of the next; a lone call goes as a plain EVALSHA.
 
-On a Redis server the batches go over a connection of their own (a `Lane`), held out of the
-pool, without the pool's checkout and the library's pipeline object per batch (about half of
-the client's CPU per script, bench/README.md). A batch is written as soon as it is made, while
+On a Redis server the batches go over a pooled connection the batcher keeps (a `Lane`), without
+a checkout from the pool and the library's pipeline object per batch (about half of the
+client's CPU per script, bench/README.md). A batch is written as soon as it is made, while
 earlier ones may still await their replies; Redis answers in order, and one reader hands each
 batch its own.
 
@@ -45,7 +45,9 @@ class ScriptBatch:
         self.lane: Lane | None = None
         self.opening = asyncio.Lock()  # one lane is opened at a time
         pool = client.connection_pool
+        # A lane keeps one of the pool's connections: only where others remain for the rest.
         self.lanes = issubclass(getattr(pool, "connection_class", object), HiredisPackedConnection)
+        self.lanes = self.lanes and getattr(pool, "max_connections", 0) > 1
 
     def run(self, lua: str, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future:
         loop = asyncio.get_running_loop()
