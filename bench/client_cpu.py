@@ -7,8 +7,9 @@ the one it uses now; rounds alternate, so both see the same machine.
 
 Redis: run a small Lua script by EVALSHA with a 300-byte argument (about what admission sends),
 N times: one call per round trip (redis-py's plain evalsha), then in pipelines of 8 and 32 (what
-llm.redis_scripts sends when that many requests of a process admit or settle in one turn of its
-event loop).
+llm.redis_scripts sent when that many requests of a process admit or settle in one turn of its
+event loop), then through llm.redis_scripts.run_script itself, 1, 8 and 32 callers a turn (the
+batches over its own connection).
 
 Prints the process's CPU microseconds per call (time.process_time), the best of --rounds.
 
@@ -18,6 +19,7 @@ Prints the process's CPU microseconds per call (time.process_time), the best of 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 import tempfile
 import time
@@ -33,7 +35,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import servers  # noqa: E402  (bench/ is on the path: run as a script)
 import upstream  # noqa: E402
 
+from llm import redis_clients  # noqa: E402
 from llm.http import AiohttpClient  # noqa: E402
+from llm.redis_scripts import run_script  # noqa: E402
 
 URL = f"http://127.0.0.1:{upstream.UPSTREAM_PORT}/v1/chat/completions"
 HEADERS = {"Content-Type": "application/json", "Authorization": "Bearer sk-bench"}
@@ -87,14 +91,30 @@ async def redis_calls(url: str, n: int, rounds: int) -> dict[str, float]:
 
         return call
 
+    redis_clients.configure(url)
+    gateway = redis_clients.get_redis()  # the gateway's own client (hiredis-packed connections)
+
+    def turn(size: int):
+        async def call():
+            calls = (run_script(gateway, SCRIPT, sha, ["bench:k"], [argument]) for _ in range(size))
+            await asyncio.gather(*calls)
+
+        return call
+
     best = {"1 a round trip": float("inf"), "8 a pipeline": float("inf")}
     best["32 a pipeline"] = float("inf")
+    for size in (1, 8, 32):
+        best[f"run_script, {size} a turn"] = float("inf")
     for _ in range(rounds):
         best["1 a round trip"] = min(best["1 a round trip"], await cpu_per_call(one, n))
         for size in (8, 32):
             per_batch = await cpu_per_call(pipelined(size), max(1, n // size))
             best[f"{size} a pipeline"] = min(best[f"{size} a pipeline"], per_batch / size)
+        for size in (1, 8, 32):
+            name = f"run_script, {size} a turn"
+            best[name] = min(best[name], await cpu_per_call(turn(size), max(1, n // size)) / size)
     await client.aclose()
+    await redis_clients.close_redis()
     return best
 
 

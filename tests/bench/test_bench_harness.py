@@ -276,3 +276,13 @@ def test_open_streams_section_names_each_target():
     assert any(line.startswith("- floor: 100/100") and "20.5 KB" in line for line in lines)
     assert any(line.startswith("- portkey: 100/100") and "110.0 KB" in line for line in lines)
     assert any(line.startswith("- portkey: added TTFB") for line in lines)
+
+
+def test_paired_turns_are_summed_up_as_medians_and_rounds_ahead():
+    paired = _load("paired")
+    rows = []
+    for turn, (ours, theirs) in enumerate([(3000, 2000), (1500, 2500), (2800, 1800)]):
+        rows.append(run_row("gateway", "json", 64, ours, 20, 50, 0.5, round=turn))
+        rows.append(run_row("portkey", "json", 64, theirs, 30, 90, 0.9, round=turn))
+    table = paired.summary(rows)
+    assert "| json | 64 | 3 | 2800 | 2000 | 1.40× | 2 of 3 | 0.500 / 0.900 | 50.0 / 90.0 |" in table
