@@ -6,9 +6,10 @@ moves with the machine. Here both servers are up at once on the same nginx upstr
 in `make bench`; the gateway in its production shape, with its usage rows counted), and wrk
 drives them in turns: BENCH_ROUNDS rounds of BENCH_DURATION seconds per scenario and
 concurrency, the order swapped every round, each turn begun on a machine gone quiet (what the
-run before left behind, such as PostgreSQL writing the gateway's rows, is done). It prints every
-run, then per scenario the medians of both, the ratio of the medians and in how many rounds the
-gateway served more. Results go to bench/results/paired.md and paired.json.
+run before left behind, such as PostgreSQL writing the gateway's rows, is done) and warmed by
+two unmeasured seconds of the same load. It prints every run, then per scenario the medians of
+both, the ratio of the medians and in how many rounds the gateway served more. Results go to
+bench/results/paired.md and paired.json.
 
     BENCH_SCENARIOS=json,stream BENCH_CONCURRENCY=1,64 BENCH_ROUNDS=6 BENCH_DURATION=6 \\
         .venv/bin/python bench/paired.py
@@ -35,6 +36,10 @@ import bench
 from bench import Target, check_once, env_list, measured_run, run_wrk
 
 PORTKEY_HEADERS = {"x-portkey-provider": "openai"}
+# Unmeasured seconds of the same load before each turn: a server idle during the other's turn
+# starts cold (Node shrinks its heap when idle; Portkey's first seconds after a pause then run
+# at two thirds of its speed, with p99 near 400 ms), and what is compared is steady serving.
+TURN_WARMUP = 2
 
 
 def portkey_target(server: servers.Server) -> Target:
@@ -80,6 +85,7 @@ def take_turns(targets: list[Target], scenario: str, rows: list[dict]) -> None:
         for turn in range(rounds):
             for target in targets if turn % 2 == 0 else targets[::-1]:
                 wait_until_quiet()
+                run_wrk(target, scenario, connections, TURN_WARMUP, [])  # steady, not waking up
                 row = measured_run(target, scenario, connections, duration) | {"round": turn}
                 rows.append(row)
                 print(f"  {target.name:8} {report.describe(row)}", flush=True)
