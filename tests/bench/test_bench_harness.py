@@ -278,8 +278,10 @@ def test_open_streams_section_names_each_target():
     assert any(line.startswith("- portkey: added TTFB") for line in lines)
 
 
-def test_paired_turns_are_summed_up_as_medians_and_rounds_ahead():
+def test_paired_turns_are_summed_up_as_medians_and_rounds_ahead(monkeypatch):
     paired = _load("paired")
+    # Its `import report` may find bench/reliability's module of that name first (sys.path).
+    monkeypatch.setattr(paired, "report", report)
     rows = []
     for turn, (ours, theirs) in enumerate([(3000, 2000), (1500, 2500), (2800, 1800)]):
         rows.append(run_row("gateway", "json", 64, ours, 20, 50, 0.5, round=turn))
