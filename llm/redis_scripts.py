@@ -89,7 +89,8 @@ class ScriptBatch:
     async def _replies(self, batch: list[Call]) -> list[Any]:
         if self.lanes:
             lane = await self._lane()
-            return await lane.exchange([("EVALSHA", c[1], len(c[2]), *c[2], *c[3]) for c in batch])
+            calls = [("EVALSHA", sha, len(keys), *keys, *args) for _, sha, keys, args, _ in batch]
+            return await lane.exchange(calls)
         if len(batch) == 1:
             _, sha, keys, args, _ = batch[0]
             try:
@@ -121,7 +122,7 @@ class Lane:
     awaited: the replies of every batch that arrived in one read are handed out in one step.
     If reading fails (an error, a timeout) the replies still on the way could be taken for later
     batches', so the lane is retired: its connection is closed, every batch still waiting
-    fails, and the connection goes back to the pool once none is left."""
+    fails, and the connection goes back to the pool once none is left and its reader is done."""
 
     def __init__(self, pool: redis.asyncio.ConnectionPool, connection: HiredisPackedConnection):
         self.pool, self.connection = pool, connection
@@ -134,7 +135,8 @@ class Lane:
 
     async def retire(self) -> None:
         self.retired = True
-        if not self.waiting and not self.given_back:
+        # Given back only once nothing reads from it: the pool may open it again for others.
+        if not self.waiting and self.reader is None and not self.given_back:
             self.given_back = True
             await self.pool.release(self.connection)
 
@@ -181,6 +183,8 @@ class Lane:
                 raise
         finally:
             self.reader = None
+            if self.retired:
+                await self.retire()
 
     async def _fail(self, exc: BaseException) -> None:
         self.retired = True
