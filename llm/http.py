@@ -13,8 +13,7 @@ and response models around aiohttp's own; here aiohttp's errors are still report
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, NoReturn
 
 import aiohttp
 import httpx
@@ -46,9 +45,42 @@ class AiohttpResponse:
         return self._response.headers
 
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
-        with map_aiohttp_exceptions():
+        try:
             async for chunk in self._response.content.iter_any():
                 yield chunk
+        except Exception as error:
+            raise_as_httpx(error)
+
+
+class Exchange:
+    """`async with client.stream(...) as response`: the request is sent on entry; on exit the
+    connection goes back to the pool if the answer was read to its end, else it is closed.
+    (A class rather than an @asynccontextmanager: this runs once per upstream call.)"""
+
+    __slots__ = ("_client", "_method", "_url", "_options", "_response")
+
+    def __init__(self, client: AiohttpClient, method: str, url: str, options: dict) -> None:
+        self._client, self._method, self._url, self._options = client, method, url, options
+        self._response: aiohttp.ClientResponse | None = None
+
+    async def __aenter__(self) -> AiohttpResponse:
+        try:
+            self._response = await self._client.session().request(
+                self._method, self._url, allow_redirects=False, **self._options
+            )
+        except Exception as error:
+            raise_as_httpx(error)
+        return AiohttpResponse(self._response)
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._response.release()
+
+
+def raise_as_httpx(error: Exception) -> NoReturn:
+    """Raise aiohttp's error as httpx's (httpx-aiohttp's mapping), anything else as it is: only
+    on the way out of a failure, so a call that succeeds pays for no context manager."""
+    with map_aiohttp_exceptions():
+        raise error
 
 
 class AiohttpClient:
@@ -87,8 +119,7 @@ class AiohttpClient:
             )
         return self._session
 
-    @asynccontextmanager
-    async def stream(
+    def stream(
         self,
         method: str,
         url: str,
@@ -96,20 +127,9 @@ class AiohttpClient:
         headers: Mapping[str, str],
         content: bytes | None = None,
         params: Mapping[str, Any] | None = None,
-    ) -> AsyncIterator[AiohttpResponse]:
-        with map_aiohttp_exceptions():
-            response = await self.session().request(
-                method,
-                url,
-                headers=headers,
-                data=content,
-                params=params,
-                allow_redirects=False,
-            )
-        try:
-            yield AiohttpResponse(response)
-        finally:
-            response.release()  # back to the pool if read to the end, else closed
+    ) -> Exchange:
+        options = {"headers": headers, "data": content, "params": params}
+        return Exchange(self, method, url, options)
 
     async def aclose(self) -> None:
         if self._session is not None:

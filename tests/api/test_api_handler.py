@@ -195,6 +195,20 @@ async def test_the_request_carries_method_path_query_headers_and_body():
     }
 
 
+async def test_a_request_without_a_query_string_has_an_empty_query_no_view_can_change():
+    queries = []
+
+    async def view(request):
+        queries.append(request.GET)
+        with pytest.raises(AttributeError):  # immutable, as Django's request.GET
+            request.GET["key"] = "gw-x"
+        return HttpResponse("ok")
+
+    for _ in range(2):
+        await call(serving(view), "GET", "/v1/test")
+    assert [dict(query) for query in queries] == [{}, {}]
+
+
 async def test_a_body_past_the_limit_is_not_held_to_its_end(settings):
     settings.GATEWAY_MAX_BODY_BYTES = 2500
     sizes = []
