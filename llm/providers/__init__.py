@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+from functools import cache
 
 from llm.providers.base import Dialect
 
@@ -22,6 +23,12 @@ _overrides: dict[str, Dialect] = {}
 def get_dialect(name: str) -> Dialect:
     if name in _overrides:
         return _overrides[name]
+    return _loaded(name)
+
+
+@cache
+def _loaded(name: str) -> Dialect:
+    """A dialect's module, imported on first use (once: every upstream call asks)."""
     try:
         module = DIALECT_MODULES[name]
     except KeyError:
