@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -292,58 +293,59 @@ class AnthropicDialect(HTTPDialect):
         forced = structured_tool(state.request.response_format)
         tool_index: dict[int, int] = {}  # content block index -> tool call ordinal
         answer_blocks: set[int] = set()  # blocks of the forced structured-output tool
-        async for message in iter_sse(response):
-            event = loads(message.data)
-            kind = event.get("type")
-            if kind == "message_start":
-                start = event.get("message") or {}
-                state.model = start.get("model") or state.model
-                state.usage = parse_usage(start.get("usage"))
-            elif kind == "content_block_start":
-                block, index = event.get("content_block") or {}, event.get("index", 0)
-                if (
-                    block.get("type") == "tool_use"
-                    and forced
-                    and block.get("name") == forced["name"]
-                ):
-                    answer_blocks.add(index)
-                elif block.get("type") == "tool_use":
-                    tool_index[index] = len(tool_index)
-                    yield StreamEvent(
-                        StreamEventType.TOOL_CALL,
-                        tool_call_index=tool_index[index],
-                        tool_call_id=block.get("id"),
-                        tool_name=block.get("name"),
-                    )
-            elif kind == "content_block_delta":
-                delta, index = event.get("delta") or {}, event.get("index", 0)
-                dtype = delta.get("type")
-                if dtype == "text_delta" and delta.get("text"):
-                    yield StreamEvent(StreamEventType.DELTA, text=delta["text"])
-                elif dtype == "thinking_delta" and delta.get("thinking"):
-                    yield StreamEvent(StreamEventType.REASONING, text=delta["thinking"])
-                elif dtype == "input_json_delta" and index in answer_blocks:
-                    if delta.get("partial_json"):
-                        yield StreamEvent(StreamEventType.DELTA, text=delta["partial_json"])
-                elif dtype == "input_json_delta" and index in tool_index:
-                    yield StreamEvent(
-                        StreamEventType.TOOL_CALL,
-                        text=delta.get("partial_json", ""),
-                        tool_call_index=tool_index[index],
-                    )
-            elif kind == "message_delta":
-                merge_usage(state, event.get("usage"))
-                reason = (event.get("delta") or {}).get("stop_reason")
-                if reason:
-                    finish = STOP_REASONS.get(reason, "stop")
-                    if forced and not tool_index and finish == "tool_calls":
-                        finish = "stop"
-                    state.finish_reason = finish
-            elif kind == "message_stop":
-                state.finished = True
-                return
-            elif kind == "error":
-                raise error_from_body(state.provider, event)
+        async with aclosing(iter_sse(response)) as messages:
+            async for message in messages:
+                event = loads(message.data)
+                kind = event.get("type")
+                if kind == "message_start":
+                    start = event.get("message") or {}
+                    state.model = start.get("model") or state.model
+                    state.usage = parse_usage(start.get("usage"))
+                elif kind == "content_block_start":
+                    block, index = event.get("content_block") or {}, event.get("index", 0)
+                    if (
+                        block.get("type") == "tool_use"
+                        and forced
+                        and block.get("name") == forced["name"]
+                    ):
+                        answer_blocks.add(index)
+                    elif block.get("type") == "tool_use":
+                        tool_index[index] = len(tool_index)
+                        yield StreamEvent(
+                            StreamEventType.TOOL_CALL,
+                            tool_call_index=tool_index[index],
+                            tool_call_id=block.get("id"),
+                            tool_name=block.get("name"),
+                        )
+                elif kind == "content_block_delta":
+                    delta, index = event.get("delta") or {}, event.get("index", 0)
+                    dtype = delta.get("type")
+                    if dtype == "text_delta" and delta.get("text"):
+                        yield StreamEvent(StreamEventType.DELTA, text=delta["text"])
+                    elif dtype == "thinking_delta" and delta.get("thinking"):
+                        yield StreamEvent(StreamEventType.REASONING, text=delta["thinking"])
+                    elif dtype == "input_json_delta" and index in answer_blocks:
+                        if delta.get("partial_json"):
+                            yield StreamEvent(StreamEventType.DELTA, text=delta["partial_json"])
+                    elif dtype == "input_json_delta" and index in tool_index:
+                        yield StreamEvent(
+                            StreamEventType.TOOL_CALL,
+                            text=delta.get("partial_json", ""),
+                            tool_call_index=tool_index[index],
+                        )
+                elif kind == "message_delta":
+                    merge_usage(state, event.get("usage"))
+                    reason = (event.get("delta") or {}).get("stop_reason")
+                    if reason:
+                        finish = STOP_REASONS.get(reason, "stop")
+                        if forced and not tool_index and finish == "tool_calls":
+                            finish = "stop"
+                        state.finish_reason = finish
+                elif kind == "message_stop":
+                    state.finished = True
+                    return
+                elif kind == "error":
+                    raise error_from_body(state.provider, event)
 
 
 DIALECT = AnthropicDialect()

@@ -8,6 +8,7 @@ Quirks: "embed_input_type" (default "search_document"), which v3+ embedding mode
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -187,36 +188,37 @@ class CohereDialect(HTTPDialect):
     async def decode_stream(
         self, response: httpx.Response, state: StreamState
     ) -> AsyncIterator[StreamEvent]:
-        async for message in iter_sse(response):
-            event = loads(message.data)
-            kind = event.get("type") or message.event
-            delta = (event.get("delta") or {}).get("message") or {}
-            if kind == "content-delta":
-                text = (delta.get("content") or {}).get("text")
-                if text:
-                    yield StreamEvent(StreamEventType.DELTA, text=text)
-            elif kind == "tool-plan-delta" and delta.get("tool_plan"):
-                yield StreamEvent(StreamEventType.REASONING, text=delta["tool_plan"])
-            elif kind in ("tool-call-start", "tool-call-delta"):
-                call = delta.get("tool_calls") or {}
-                function = call.get("function") or {}
-                yield StreamEvent(
-                    StreamEventType.TOOL_CALL,
-                    text=function.get("arguments") or "",
-                    tool_call_index=event.get("index", 0),
-                    tool_call_id=call.get("id"),
-                    tool_name=function.get("name"),
-                )
-            elif kind == "message-end":
-                end = event.get("delta") or {}
-                state.usage = parse_usage(end.get("usage")) or state.usage
-                state.finish_reason = FINISH_REASONS.get(
-                    end.get("finish_reason") or "COMPLETE", "stop"
-                )
-                if end.get("error"):
-                    raise error_from_body(state.provider, {"message": end["error"]})
-                state.finished = True
-                return
+        async with aclosing(iter_sse(response)) as messages:
+            async for message in messages:
+                event = loads(message.data)
+                kind = event.get("type") or message.event
+                delta = (event.get("delta") or {}).get("message") or {}
+                if kind == "content-delta":
+                    text = (delta.get("content") or {}).get("text")
+                    if text:
+                        yield StreamEvent(StreamEventType.DELTA, text=text)
+                elif kind == "tool-plan-delta" and delta.get("tool_plan"):
+                    yield StreamEvent(StreamEventType.REASONING, text=delta["tool_plan"])
+                elif kind in ("tool-call-start", "tool-call-delta"):
+                    call = delta.get("tool_calls") or {}
+                    function = call.get("function") or {}
+                    yield StreamEvent(
+                        StreamEventType.TOOL_CALL,
+                        text=function.get("arguments") or "",
+                        tool_call_index=event.get("index", 0),
+                        tool_call_id=call.get("id"),
+                        tool_name=function.get("name"),
+                    )
+                elif kind == "message-end":
+                    end = event.get("delta") or {}
+                    state.usage = parse_usage(end.get("usage")) or state.usage
+                    state.finish_reason = FINISH_REASONS.get(
+                        end.get("finish_reason") or "COMPLETE", "stop"
+                    )
+                    if end.get("error"):
+                        raise error_from_body(state.provider, {"message": end["error"]})
+                    state.finished = True
+                    return
 
     def parse_models(self, data: Any) -> list[str]:
         return [str(row["name"]) for row in data.get("models") or [] if row.get("name")]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -287,35 +288,36 @@ class GeminiDialect(HTTPDialect):
     ) -> AsyncIterator[StreamEvent]:
         """Each SSE frame is a partial GenerateContentResponse; function calls arrive whole."""
         calls_seen = 0
-        async for message in iter_sse(response):
-            chunk = loads(message.data)
-            if "error" in chunk:
-                raise error_from_body(state.provider, chunk)
-            state.model = chunk.get("modelVersion") or state.model
-            state.usage = parse_usage(chunk.get("usageMetadata")) or state.usage
-            candidates = chunk.get("candidates") or []
-            if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):
-                state.finish_reason = "content_filter"
-            for candidate in candidates[:1]:
-                text, thoughts, calls = split_parts(
-                    (candidate.get("content") or {}).get("parts") or []
-                )
-                if thoughts:
-                    yield StreamEvent(StreamEventType.REASONING, text=thoughts)
-                if text:
-                    yield StreamEvent(StreamEventType.DELTA, text=text)
-                for call in calls:
-                    yield StreamEvent(
-                        StreamEventType.TOOL_CALL,
-                        text=call.arguments,
-                        tool_call_index=calls_seen,
-                        tool_call_id=call.id,
-                        tool_name=call.name,
+        async with aclosing(iter_sse(response)) as messages:
+            async for message in messages:
+                chunk = loads(message.data)
+                if "error" in chunk:
+                    raise error_from_body(state.provider, chunk)
+                state.model = chunk.get("modelVersion") or state.model
+                state.usage = parse_usage(chunk.get("usageMetadata")) or state.usage
+                candidates = chunk.get("candidates") or []
+                if not candidates and (chunk.get("promptFeedback") or {}).get("blockReason"):
+                    state.finish_reason = "content_filter"
+                for candidate in candidates[:1]:
+                    text, thoughts, calls = split_parts(
+                        (candidate.get("content") or {}).get("parts") or []
                     )
-                    calls_seen += 1
-                state.finish_reason = (
-                    finish_reason(candidate, calls_seen > 0) or state.finish_reason
-                )
+                    if thoughts:
+                        yield StreamEvent(StreamEventType.REASONING, text=thoughts)
+                    if text:
+                        yield StreamEvent(StreamEventType.DELTA, text=text)
+                    for call in calls:
+                        yield StreamEvent(
+                            StreamEventType.TOOL_CALL,
+                            text=call.arguments,
+                            tool_call_index=calls_seen,
+                            tool_call_id=call.id,
+                            tool_name=call.name,
+                        )
+                        calls_seen += 1
+                    state.finish_reason = (
+                        finish_reason(candidate, calls_seen > 0) or state.finish_reason
+                    )
 
     def parse_models(self, data: Any) -> list[str]:
         return [

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -149,30 +150,31 @@ class OllamaDialect(HTTPDialect):
     ) -> AsyncIterator[StreamEvent]:
         output: list[str] = []
         calls = 0
-        async for chunk in iter_ndjson(response):
-            if "error" in chunk:
-                raise error_from_body(state.provider, chunk)
-            state.model = chunk.get("model") or state.model
-            message = chunk.get("message") or {}
-            if message.get("thinking"):
-                yield StreamEvent(StreamEventType.REASONING, text=message["thinking"])
-            if message.get("content"):
-                output.append(message["content"])
-                yield StreamEvent(StreamEventType.DELTA, text=message["content"])
-            for call in tool_calls_of(message, calls):
-                yield StreamEvent(
-                    StreamEventType.TOOL_CALL,
-                    text=call.arguments,
-                    tool_call_index=calls,
-                    tool_call_id=call.id,
-                    tool_name=call.name,
-                )
-                calls += 1
-            if chunk.get("done"):
-                state.usage = parse_usage(chunk, state.request, "".join(output))
-                state.finish_reason = finish_reason(chunk, calls > 0)
-                state.finished = True
-                return
+        async with aclosing(iter_ndjson(response)) as chunks:
+            async for chunk in chunks:
+                if "error" in chunk:
+                    raise error_from_body(state.provider, chunk)
+                state.model = chunk.get("model") or state.model
+                message = chunk.get("message") or {}
+                if message.get("thinking"):
+                    yield StreamEvent(StreamEventType.REASONING, text=message["thinking"])
+                if message.get("content"):
+                    output.append(message["content"])
+                    yield StreamEvent(StreamEventType.DELTA, text=message["content"])
+                for call in tool_calls_of(message, calls):
+                    yield StreamEvent(
+                        StreamEventType.TOOL_CALL,
+                        text=call.arguments,
+                        tool_call_index=calls,
+                        tool_call_id=call.id,
+                        tool_name=call.name,
+                    )
+                    calls += 1
+                if chunk.get("done"):
+                    state.usage = parse_usage(chunk, state.request, "".join(output))
+                    state.finish_reason = finish_reason(chunk, calls > 0)
+                    state.finished = True
+                    return
 
     def parse_models(self, data: Any) -> list[str]:
         return [str(row.get("model") or row["name"]) for row in data.get("models") or []]

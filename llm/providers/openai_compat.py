@@ -16,6 +16,7 @@ Groq's x_groq.usage.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -192,28 +193,29 @@ class OpenAIDialect(HTTPDialect):
     async def decode_stream(
         self, response: httpx.Response, state: StreamState
     ) -> AsyncIterator[StreamEvent]:
-        async for message in iter_sse(response):
-            if message.data.strip() == "[DONE]":
-                state.finished = True
-                return
-            chunk = loads(message.data)
-            if "error" in chunk and not chunk.get("choices"):
-                raise error_from_body(state.provider, chunk)
-            state.model = chunk.get("model") or state.model
-            state.citations = parse_citations(chunk) or state.citations
-            usage = usage_of(chunk)
-            if usage is not None:
-                state.usage = usage
-            for choice in chunk.get("choices") or []:
-                events = delta_events(choice.get("delta") or {})
-                texts = [e for e in events if e.type is StreamEventType.DELTA]
-                if texts and choice.get("logprobs"):
-                    texts[0].logprobs = choice["logprobs"]
-                for event in events:
-                    yield event
-                reason = map_finish_reason(choice.get("finish_reason"))
-                if reason:
-                    state.finish_reason = reason
+        async with aclosing(iter_sse(response)) as messages:
+            async for message in messages:
+                if message.data.strip() == "[DONE]":
+                    state.finished = True
+                    return
+                chunk = loads(message.data)
+                if "error" in chunk and not chunk.get("choices"):
+                    raise error_from_body(state.provider, chunk)
+                state.model = chunk.get("model") or state.model
+                state.citations = parse_citations(chunk) or state.citations
+                usage = usage_of(chunk)
+                if usage is not None:
+                    state.usage = usage
+                for choice in chunk.get("choices") or []:
+                    events = delta_events(choice.get("delta") or {})
+                    texts = [e for e in events if e.type is StreamEventType.DELTA]
+                    if texts and choice.get("logprobs"):
+                        texts[0].logprobs = choice["logprobs"]
+                    for event in events:
+                        yield event
+                    reason = map_finish_reason(choice.get("finish_reason"))
+                    if reason:
+                        state.finish_reason = reason
 
     async def embed(
         self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]

@@ -13,6 +13,7 @@ Responses SSE events ending in `response.completed`, which carries the usage.
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from typing import Any
 
 import httpx
@@ -126,24 +127,25 @@ class PerplexityDialect(HTTPDialect):
     async def decode_stream(
         self, response: httpx.Response, state: StreamState
     ) -> AsyncIterator[StreamEvent]:
-        async for message in iter_sse(response):
-            if message.data.strip() == "[DONE]":
-                state.finished = True
-                return
-            event = loads(message.data)
-            kind = event.get("type") or message.event
-            if kind == "response.output_text.delta" and event.get("delta"):
-                yield StreamEvent(StreamEventType.DELTA, text=event["delta"])
-            elif kind in ("response.completed", "response.incomplete"):
-                final = event.get("response") or {}
-                state.model = final.get("model") or state.model
-                state.usage = parse_usage(final.get("usage")) or state.usage
-                state.citations = split_output(final)[1] or state.citations
-                state.finish_reason = FINISH.get(final.get("status") or "completed", "stop")
-                state.finished = True
-                return
-            elif kind in ("response.failed", "error"):
-                raise error_from_body(state.provider, event.get("response") or event)
+        async with aclosing(iter_sse(response)) as messages:
+            async for message in messages:
+                if message.data.strip() == "[DONE]":
+                    state.finished = True
+                    return
+                event = loads(message.data)
+                kind = event.get("type") or message.event
+                if kind == "response.output_text.delta" and event.get("delta"):
+                    yield StreamEvent(StreamEventType.DELTA, text=event["delta"])
+                elif kind in ("response.completed", "response.incomplete"):
+                    final = event.get("response") or {}
+                    state.model = final.get("model") or state.model
+                    state.usage = parse_usage(final.get("usage")) or state.usage
+                    state.citations = split_output(final)[1] or state.citations
+                    state.finish_reason = FINISH.get(final.get("status") or "completed", "stop")
+                    state.finished = True
+                    return
+                elif kind in ("response.failed", "error"):
+                    raise error_from_body(state.provider, event.get("response") or event)
 
 
 DIALECT = PerplexityDialect()

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import gc
+import sys
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
 
+import llm
 from llm.providers import get_dialect
 from llm.types import ErrorKind, ProviderError, StreamEventType
 from tests.llm.cases import CASES, KEYED_CASES, OPENROUTER_HEADERS
@@ -20,6 +24,7 @@ from tests.llm.fakes import (
     upstream_for,
 )
 
+LLM = Path(llm.__file__).parent
 ANSWER = "Paris is the capital of France."
 SYSTEM = "Answer in one sentence."
 USER = "What is the capital of France?"
@@ -131,6 +136,33 @@ async def test_a_streamed_chat_yields_deltas_then_usage_then_done(case: Case) ->
     assert (usage.input_tokens, usage.output_tokens, usage.estimated) == (14, 7, False)
     assert events[-1].finish_reason == "stop"
     assert events[-1].model
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+async def test_a_stream_leaves_none_of_its_generators_for_the_event_loop_to_close(
+    case: Case,
+) -> None:
+    """A decoder stops at its terminal event, before the body's end: the generators beneath it
+    are closed then, not left to the loop's finaliser (a self-pipe wake-up and a task each)."""
+    firstiter, finalizer = sys.get_asyncgen_hooks()
+    left: list[str] = []
+
+    def record(agen) -> None:
+        if agen.ag_code.co_filename.startswith(str(LLM)):
+            left.append(agen.__qualname__)
+        finalizer(agen)
+
+    sys.set_asyncgen_hooks(firstiter, record)
+    try:
+        fake = upstream_for(case)
+        async with fake.client() as client:
+            dialect = get_dialect(case.provider.dialect)
+            events = await collect(dialect.stream(client, case.provider, question(case.model)))
+        gc.collect()
+    finally:
+        sys.set_asyncgen_hooks(firstiter, finalizer)
+    assert events[-1].type is StreamEventType.DONE
+    assert left == []
 
 
 @pytest.mark.parametrize(
