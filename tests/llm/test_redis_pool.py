@@ -13,6 +13,9 @@ from tests.stores import use_redis
 @pytest.fixture
 def small_pool(settings) -> int:
     settings.GATEWAY_REDIS_MAX_CONNECTIONS = 3  # the settings hook configures the clients again
+    # What is tested is waiting for a connection, not the timeouts: a machine that stalls for a
+    # second (a busy virtual machine does) must not fail a connect or a wait here.
+    settings.GATEWAY_REDIS_TIMEOUT_SECONDS = 10.0
     return 3
 
 
