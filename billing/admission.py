@@ -8,8 +8,8 @@ provider.
 
 - Windows slide (minute, hour, day) on Redis's clock: no span of a window's length admits more
   than its limit; `retry_after` is the time until enough of the window's count has left it.
-  The organisation's windows come from its plan; an API key's overrides add
-  windows of their own, so an override narrows a key but never lifts the organisation's plan.
+  The organisation's windows come from its plan; an API key's overrides add windows of their
+  own, so an override narrows a key but never lifts the organisation's plan.
 - Monthly meters (requests, tokens, spend) belong to the organisation and calendar month (UTC);
   a key's spend is metered beside them. A month missing from the store starts from `load_usage`.
 - Money is integer nano-dollars in the store: reservations round up, settlements are exact to
@@ -18,26 +18,25 @@ provider.
   counting on the next run that touches the organisation.
 - Redis failing, with GATEWAY_RATE_LIMIT_FAIL_OPEN (the default): each process enforces its
   share of every rate window (limit / GATEWAY_EXPECTED_PROCESSES, at least 1) with the same
-  script on its own embedded store; monthly quotas and budgets go unchecked until Redis is back. It
-  is logged at ERROR and counted in gateway_redis_unavailable_total{outcome="process_share"}
-  (the GatewayRedisUnavailable alert). Without fail-open: refused as "unavailable". Never an
-  exception.
+  script on its own embedded store; monthly quotas and budgets go unchecked until Redis is back.
+  Logged at ERROR, counted in gateway_redis_unavailable_total{outcome="process_share"} (the
+  GatewayRedisUnavailable alert). Without fail-open: refused as "unavailable". Never raised.
+- A caller cancelled before its admission's reply (a client that hung up) holds nothing: the
+  script still runs, and what it reserved is given back once its reply is in.
 """
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import logging
 import math
 import time
-import weakref
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
 from decimal import Decimal
+from functools import partial
 from hashlib import sha1
-from typing import Any, Protocol
+from typing import Any
 
 from django.conf import settings
 
@@ -55,6 +54,7 @@ from billing.limit_checks import (
     to_nano,
 )
 from billing.limits import PlanLimits
+from billing.month_loads import UsageLoader, load_month
 from llm.redis_clients import (
     REDIS_ERRORS,
     count_unavailable,
@@ -62,24 +62,12 @@ from llm.redis_clients import (
     get_redis,
     uses_real_redis,
 )
-from llm.redis_scripts import run_script
+from llm.redis_scripts import Orphaned, run_script
 
 logger = logging.getLogger(__name__)
 
 _ADMIT_SHA = sha1(ADMIT_LUA.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 _SETTLE_SHA = sha1(SETTLE_LUA.encode()).hexdigest()  # noqa: S324
-
-
-class MonthUsage(Protocol):
-    """What the database says an organisation (and one of its keys) used in a month."""
-
-    requests: int
-    tokens: int
-    cost: Decimal
-    key_cost: Decimal
-
-
-UsageLoader = Callable[[int, int | None, datetime], Awaitable[MonthUsage]]
 
 
 @dataclass
@@ -121,9 +109,11 @@ class Admission:
         return f"Limit reached: {self.limit_name}. It resets at the start of next month."
 
 
-async def _run(lua: str, sha: str, keys: list[str], args: list[Any]) -> Any:
+async def _run(
+    lua: str, sha: str, keys: list[str], args: list[Any], orphaned: Orphaned | None = None
+) -> Any:
     # Sent with the scripts other requests of this process run in the same turn of the loop.
-    return await run_script(get_redis(), lua, sha, keys, args)
+    return await run_script(get_redis(), lua, sha, keys, args, orphaned)
 
 
 async def admit(
@@ -186,11 +176,12 @@ async def admit(
     if usage_row is not None and reservation.in_redis:
         held = inflight.held_row(reservation, usage_row)
     tail += [held, inflight.PROCESS_ID, repr(time.time())]
+    orphaned = partial(_give_back, reservation)  # the caller went before the reply came
     try:
-        result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 0, 0, 0, 0, 0, *tail])
+        result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 0, 0, 0, 0, 0, *tail], orphaned)
         if result[0] == "init":
-            init = await _load_month(load_usage, org_id, key_id, month_start)
-            result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 1, *init, *tail])
+            init = await load_month(load_usage, org_id, key_id, month_start)
+            result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 1, *init, *tail], orphaned)
     except REDIS_ERRORS as exc:
         if not settings.GATEWAY_RATE_LIMIT_FAIL_OPEN:
             return _refuse_without_redis(exc)
@@ -205,37 +196,9 @@ async def admit(
     return _admitted(checks, currents, waits, reservation)
 
 
-# Month loads in flight, per event loop. Every request that finds its month missing from the
-# store runs the load, and after Redis restarts that is every request at once: those of one
-# process wait for one database query per organisation, key and month instead of each running it.
-_loads: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, asyncio.Future]]
-_loads = weakref.WeakKeyDictionary()
-
-
-async def _load_month(
-    load_usage: UsageLoader | None, org_id: int, key_id: int | None, month_start: datetime
-) -> list[int]:
-    if load_usage is None:
-        return [0, 0, 0, 0]
-    loads = _loads.setdefault(asyncio.get_running_loop(), {})
-    key = (load_usage, org_id, key_id, month_start)
-    load = loads.get(key)
-    if load is None:
-        load = loads[key] = asyncio.ensure_future(load_usage(org_id, key_id, month_start))
-        load.add_done_callback(lambda done: _forget(loads, key, done))
-    usage = await asyncio.shield(load)  # one waiter cancelled must not cancel the others' load
-    return [
-        int(usage.requests),
-        int(usage.tokens),
-        to_nano(Decimal(usage.cost)),
-        to_nano(Decimal(usage.key_cost)),
-    ]
-
-
-def _forget(loads: dict[tuple, asyncio.Future], key: tuple, done: asyncio.Future) -> None:
-    loads.pop(key, None)
-    if not done.cancelled():
-        done.exception()  # retrieved: every waiter may have gone
+def _give_back(reservation: Reservation, reply: Any) -> None:
+    if reply[0] == "ok":  # admitted, but its caller is gone: nobody else would settle it
+        inflight.in_background(release(reservation))
 
 
 def _admitted(

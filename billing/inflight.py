@@ -24,7 +24,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Coroutine, Mapping
 from typing import Any
 
 import orjson
@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 
 PROCESSES_KEY = "gw:procs"
 PROCESS_ID = f"{socket.gethostname()}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+_background: set[asyncio.Task] = set()
 
 
 def held_key(process_id: str) -> str:
@@ -51,6 +52,19 @@ def held_row(reservation: Any, row: Mapping[str, Any]) -> str:
     it without correcting the token windows (they keep the estimate until it slides out)."""
     fields = _reservation_fields(reservation) | {"admitted_at": None}
     return f'{{"row":{serialise_usage(row)},"reservation":{orjson.dumps(fields).decode()}}}'
+
+
+def in_background(work: Coroutine[Any, Any, Any]) -> None:
+    """Run `work` in a task the process owns, not the caller's (which is being cancelled);
+    `drain()` waits for it when the process stops."""
+    task = asyncio.get_running_loop().create_task(work)
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def drain() -> None:
+    while _background:
+        await asyncio.gather(*list(_background), return_exceptions=True)
 
 
 async def keep_alive_forever() -> None:

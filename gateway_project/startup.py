@@ -22,7 +22,7 @@ import contextlib
 from django.conf import settings
 
 from analytics.recording import aflush_pending_usage, start_usage_flusher, stop_usage_flusher
-from billing.inflight import keep_alive_forever
+from billing import inflight
 from llm.api.auth import listen_for_revocations
 from llm.api.settlement import drain_background
 from llm.catalog import load_catalog, set_catalog
@@ -60,7 +60,7 @@ async def start_serving() -> None:
     # store has neither: revocations reach this process's cache directly, and nothing is swept.
     if uses_real_redis():
         _tasks.append(loop.create_task(listen_for_revocations(), name="revocation-listener"))
-        _tasks.append(loop.create_task(keep_alive_forever(), name="heartbeat"))
+        _tasks.append(loop.create_task(inflight.keep_alive_forever(), name="heartbeat"))
 
 
 def upstream_client():
@@ -74,6 +74,7 @@ async def stop_serving() -> None:
     heartbeat = [task for task in _tasks if task.get_name() == "heartbeat"]
     await _cancel([task for task in _tasks if task not in heartbeat])
     await drain_background()
+    await inflight.drain()  # holds given back for callers that went away
     await stop_usage_flusher()
     await aflush_pending_usage()
     await _cancel(heartbeat)

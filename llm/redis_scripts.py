@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import weakref
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import redis
@@ -31,7 +31,10 @@ import redis.asyncio
 
 from llm.redis_clients import HiredisPackedConnection
 
-Call = tuple[str, str, Sequence[Any], Sequence[Any], asyncio.Future]
+# What a script's effect needs if its caller is cancelled before the reply: the script still
+# runs (it may already be on its way), and this gets its reply, to undo what nobody will see.
+Orphaned = Callable[[Any], None]
+Call = tuple[str, str, Sequence[Any], Sequence[Any], asyncio.Future, Orphaned | None]
 
 
 class ScriptBatch:
@@ -49,7 +52,14 @@ class ScriptBatch:
         self.lanes = issubclass(getattr(pool, "connection_class", object), HiredisPackedConnection)
         self.lanes = self.lanes and getattr(pool, "max_connections", 0) > 1
 
-    def run(self, lua: str, sha: str, keys: Sequence[Any], args: Sequence[Any]) -> asyncio.Future:
+    def run(
+        self,
+        lua: str,
+        sha: str,
+        keys: Sequence[Any],
+        args: Sequence[Any],
+        orphaned: Orphaned | None = None,
+    ) -> asyncio.Future:
         loop = asyncio.get_running_loop()
         if self.taker is None or self.taker.done():  # done: cancelled before it took its batch
             # The turn's first call starts the task that sends the batch: its first step runs
@@ -59,7 +69,7 @@ class ScriptBatch:
             self.sending.add(task)
             task.add_done_callback(self.sending.discard)
         future = loop.create_future()
-        self.pending.append((lua, sha, keys, args, future))
+        self.pending.append((lua, sha, keys, args, future, orphaned))
         return future
 
     async def _execute(self) -> None:
@@ -67,20 +77,22 @@ class ScriptBatch:
         try:
             replies = await self._replies(batch)
         except BaseException as exc:  # the round trip failed: every caller hears why
-            for *_, future in batch:
+            for *_, future, _ in batch:
                 if not future.done():
                     future.set_exception(exc)
             if not isinstance(exc, Exception):
                 raise
             return
-        for (lua, _, keys, args, future), reply in zip(batch, replies, strict=True):
+        for (lua, _, keys, args, future, orphaned), reply in zip(batch, replies, strict=True):
             if isinstance(reply, redis.exceptions.NoScriptError):
                 try:
                     reply = await self.client.eval(lua, len(keys), *keys, *args)
                 except Exception as exc:
                     reply = exc
-            if future.done():
-                continue  # its caller was cancelled meanwhile
+            if future.done():  # its caller was cancelled meanwhile
+                if orphaned is not None and not isinstance(reply, BaseException):
+                    orphaned(reply)
+                continue
             if isinstance(reply, BaseException):
                 future.set_exception(reply)
             else:
@@ -89,16 +101,16 @@ class ScriptBatch:
     async def _replies(self, batch: list[Call]) -> list[Any]:
         if self.lanes:
             lane = await self._lane()
-            calls = [("EVALSHA", sha, len(keys), *keys, *args) for _, sha, keys, args, _ in batch]
+            calls = [("EVALSHA", sha, len(keys), *keys, *args) for _, sha, keys, args, *_ in batch]
             return await lane.exchange(calls)
         if len(batch) == 1:
-            _, sha, keys, args, _ = batch[0]
+            _, sha, keys, args, *_ = batch[0]
             try:
                 return [await self.client.evalsha(sha, len(keys), *keys, *args)]
             except redis.exceptions.ResponseError as exc:  # the script's own error, or NOSCRIPT
                 return [exc]
         pipe = self.client.pipeline(transaction=False)
-        for _, sha, keys, args, _ in batch:
+        for _, sha, keys, args, *_ in batch:
             pipe.evalsha(sha, len(keys), *keys, *args)
         return await pipe.execute(raise_on_error=False)
 
@@ -201,10 +213,25 @@ _batches: weakref.WeakKeyDictionary[redis.asyncio.Redis, ScriptBatch] = weakref.
 
 
 async def run_script(
-    client: redis.asyncio.Redis, lua: str, sha: str, keys: Sequence[Any], args: Sequence[Any]
+    client: redis.asyncio.Redis,
+    lua: str,
+    sha: str,
+    keys: Sequence[Any],
+    args: Sequence[Any],
+    orphaned: Orphaned | None = None,
 ) -> Any:
-    """EVALSHA `sha` (the SHA-1 of `lua`) on `client`, in the turn's batch; its reply."""
+    """EVALSHA `sha` (the SHA-1 of `lua`) on `client`, in the turn's batch; its reply. If the
+    caller is cancelled before the reply, `orphaned` gets it (see Orphaned)."""
     batch = _batches.get(client)
     if batch is None:
         batch = _batches[client] = ScriptBatch(client)
-    return await batch.run(lua, sha, keys, args)
+    reply = batch.run(lua, sha, keys, args, orphaned)
+    try:
+        return await reply
+    except asyncio.CancelledError:
+        # Cancelled as its reply came in (the reply was set, the caller not resumed yet): it never
+        # sees the reply. (Cancelled before, the reply goes to `orphaned` when it comes.)
+        answered = reply.done() and not reply.cancelled() and reply.exception() is None
+        if orphaned is not None and answered:
+            orphaned(reply.result())
+        raise

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -68,6 +69,33 @@ def test_a_dead_processs_request_becomes_one_interrupted_row(settings, org):
     assert month["r:usd"] == "0"  # the hold is given back at once, not at its expiry
     assert month["usd"] == "20000"  # and what the row bills is counted
     assert not client.exists(f"gw:inflight:{inflight.PROCESS_ID}")
+
+
+def test_a_caller_gone_before_its_admission_replied_holds_nothing(settings, org):
+    """A client that hangs up while its admission is on its way: the script still runs in Redis,
+    and what it reserved and held is given back at once, not left to expire and be swept."""
+    client = use_redis(settings)
+
+    async def hang_up_while_admitting():
+        await admission.release(await admit_and_hold(org, held_row(org, "req-first")))
+        admitting = asyncio.ensure_future(admit_and_hold(org, held_row(org, "req-gone")))
+        await asyncio.sleep(0)  # the script is queued, to leave in the next turn
+        assert not admitting.done()
+        admitting.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await admitting
+        # A later admission leaves after it on the same lane: once it is back, the first has run.
+        later = await admit_and_hold(org, held_row(org, "req-later"))
+        await inflight.drain()
+        return later
+
+    later = async_to_sync(hang_up_while_admitting)()
+    held = client.hgetall(inflight.held_key(inflight.PROCESS_ID))
+    assert [json.loads(raw)["row"]["request_id"] for raw in held.values()] == ["req-later"]
+    assert list(client.hgetall(f"gw:{{o:{org.id}}}:res")) == [later.id]
+    assert month_fields(client, later)["r:usd"] == "500000000"  # the later request's hold only
+    async_to_sync(admission.release)(later)
+    assert month_fields(client, later)["r:usd"] == "0"
 
 
 def test_a_late_real_row_after_the_sweep_is_not_a_second_row(settings, org):

@@ -115,6 +115,48 @@ async def test_a_cancelled_caller_leaves_the_others_their_replies():
     assert isinstance(done[1], asyncio.CancelledError)
 
 
+async def test_a_cancelled_callers_script_still_runs_and_its_reply_goes_to_orphaned():
+    """The script was on its way when its caller went: whoever must undo its effect hears of it;
+    the callers still waiting get their own replies, and nothing is heard for them."""
+    client = CountingRedis()
+    await client.script_load(DOUBLE)
+    heard: list[tuple[int, object]] = []
+    calls = [
+        asyncio.ensure_future(
+            run_script(
+                client, DOUBLE, sha(DOUBLE), ["k"], [n], lambda reply, n=n: heard.append((n, reply))
+            )
+        )
+        for n in range(3)
+    ]
+    await asyncio.sleep(0)  # queued
+    calls[1].cancel()
+    done = await asyncio.gather(*calls, return_exceptions=True)
+    assert done[0] == 0 and done[2] == 4
+    assert heard == [(1, 2)]
+
+
+async def test_a_caller_cancelled_as_its_reply_came_in_hands_the_reply_to_orphaned():
+    """The reply was set, but the caller was cancelled before it resumed: it never sees it."""
+    heard: list[object] = []
+    caller: asyncio.Future | None = None
+
+    class CancelledOnReply(CountingRedis):
+        async def evalsha(self, *args):
+            reply = await super().evalsha(*args)
+            asyncio.get_running_loop().call_soon(caller.cancel)  # runs before the caller resumes
+            return reply
+
+    client = CancelledOnReply()
+    await client.script_load(DOUBLE)
+    caller = asyncio.ensure_future(
+        run_script(client, DOUBLE, sha(DOUBLE), ["k"], [5], heard.append)
+    )
+    with pytest.raises(asyncio.CancelledError):
+        await caller
+    assert heard == [10]
+
+
 def closed_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
