@@ -175,6 +175,8 @@ def usage_delta(before, after, drained: bool) -> dict:
         "usage_cut": after.cut - before.cut,
         "usage_dead_letters": after.dead_letters - before.dead_letters,
         "usage_drained": drained,
+        # Once drained, nothing is in flight: every hold this run left is one nobody settles.
+        "usage_holds_left": None if None in (before.held, after.held) else after.held - before.held,
     }
 
 

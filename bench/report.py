@@ -80,6 +80,8 @@ def usage_cell(row: dict) -> str:
         cell += f", {row['usage_dead_letters']} dead-lettered"
     if not row.get("usage_drained", True):
         cell += ", queue not drained"
+    if row.get("usage_holds_left"):
+        cell += f", **{row['usage_holds_left']} holds left**"
     lost, excess = usage_lost(row), usage_excess(row)
     cell += f", **{lost} lost**" if lost else ""
     return cell + (f", **{excess} more than requests**" if excess else "")
@@ -295,15 +297,17 @@ def render_goals(rows: list[dict]) -> list[str]:
     answered = sum(row["requests"] for row in counted)
     written = sum(row["usage_rows"] - row.get("usage_cut", 0) for row in counted)
     drained = all(row.get("usage_drained") for row in counted)
+    held = sum(max(0, row.get("usage_holds_left") or 0) for row in counted)
     lines.append(
         _goal(
             "usage rows for answered requests (one each)",
             f"{written} rows for {answered} answers, {lost} lost, {excess} extra"
             + ("" if drained else ", queue not drained")
+            + (f", {held} holds left unsettled" if held else "")
             if counted
             else "–",
-            "0 lost, 0 extra",
-            (lost == 0 and excess == 0 and drained) if counted else None,
+            "0 lost, 0 extra, no hold left",
+            (lost == 0 and excess == 0 and drained and held == 0) if counted else None,
         )
     )
     failed = sum(row["non_2xx"] + errors(row) for row in gateway)

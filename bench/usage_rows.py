@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass
 
 QUEUE_KEY = "gw:usage:stream"  # analytics.recording.STREAM_KEY
+HELD_PATTERN = "gw:inflight:*"  # billing.inflight.held_key: each process's held rows
 # Drained: the queue is empty and the count has not moved for QUIET_SECONDS, longer than a beat
 # interval (which also covers a process that queues its rows a little after the run: with 2 s,
 # a loaded stream run once had rows reach the table after it was counted). Entries still queued
@@ -28,6 +29,7 @@ class Count:
     cut: int  # rows of requests whose client went away (wrk stops with requests in flight)
     dead_letters: int
     queued: int | None  # entries left in the Redis stream, None if it cannot be read
+    held: int | None  # usage rows held beside reservations (requests in flight), None: unread
 
 
 class UsageLedger:
@@ -51,7 +53,11 @@ class UsageLedger:
             queued = int(self.redis.xlen(QUEUE_KEY))
         except Exception:  # noqa: BLE001 - a missing or renamed queue only weakens the wait
             queued = None
-        return Count(rows, cut, dead, queued)
+        try:
+            held = sum(int(self.redis.hlen(key)) for key in self.redis.scan_iter(HELD_PATTERN))
+        except Exception:  # noqa: BLE001 - unread: the check is skipped, not failed
+            held = None
+        return Count(rows, cut, dead, queued, held)
 
     def settle(self, on_poll, timeout: float = 180.0) -> tuple[Count, bool]:
         """Wait until the queue is empty and the row count holds still; return (count, drained).

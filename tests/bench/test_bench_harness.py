@@ -128,6 +128,22 @@ def test_a_lost_usage_row_fails_the_ledger_goal():
     assert verdict == "**not met**"
 
 
+def test_a_hold_left_unsettled_after_the_run_fails_the_ledger_goal():
+    def rows_with(held):
+        return lambda rate: {
+            "usage_rows": int(rate * 10),
+            "usage_cut": 0,
+            "usage_drained": True,
+            "usage_holds_left": held,
+        }
+
+    assert goal_verdicts(full_rows(usage_rows=rows_with(0)))[LEDGER_GOAL] == "met"
+    rows = full_rows(usage_rows=rows_with(12))
+    assert goal_verdicts(rows)[LEDGER_GOAL] == "**not met**"
+    gateway = next(row for row in rows if "usage_rows" in row)
+    assert "12 holds left" in report.usage_cell(gateway)
+
+
 def test_more_usage_rows_than_requests_in_flight_can_explain_are_flagged():
     row = run_row("gateway", "json", 64, 100, 1, 2, 1, usage_rows=1000 + 64, usage_cut=64)
     assert report.usage_excess(row) == 0  # every connection was cut in flight at the stop
