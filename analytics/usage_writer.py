@@ -208,6 +208,11 @@ def retry_dead_letters(letters) -> tuple[int, int]:
 
 
 @with_live_connection
+def is_recorded(request_id: str) -> bool:
+    """Whether the request already has its usage row (the request id is unique)."""
+    return UsageRecord.objects.filter(request_id=request_id).exists()
+
+
 def write_usage_payloads(payloads: list[str] | list[bytes]) -> int:
     """Insert queued records; replays are no-ops. Returns how many records were handled (written,
     or kept as dead letters)."""

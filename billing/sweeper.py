@@ -5,7 +5,9 @@ beside reservations (billing/inflight.py) of every process whose heartbeat is ol
 GATEWAY_PROCESS_DEAD_SECONDS and, for each: writes its row with outcome `interrupted` (committed
 first; the request id is unique, so a replay or a late real row changes nothing), takes it off
 the held hash (only one sweeper wins), then settles the reservation with what the row bills, so
-the hold is given back at once and the month's meters count the row.
+the hold is given back at once and the month's meters count the row. A held row whose request
+already has its row (its process recorded it, but could not settle the hold: Redis failed) is
+not billed again: the hold is only given back.
 
 The billing policy of an interrupted request: the prompt only, as estimated at admission (the
 provider may well have received and charged it), no output (nothing says any was produced),
@@ -24,8 +26,8 @@ from typing import Any
 from asgiref.sync import async_to_sync
 from django.conf import settings
 
-from analytics.usage_writer import serialise_usage, write_usage_payloads
-from billing.admission import Reservation, settle
+from analytics.usage_writer import is_recorded, serialise_usage, write_usage_payloads
+from billing.admission import Reservation, release, settle
 from billing.inflight import PROCESSES_KEY, held_key
 from llm.redis_clients import get_sync_redis
 
@@ -67,10 +69,16 @@ def sweep_interrupted_requests(now: float | None = None) -> int:
 def _sweep_one(client: Any, key: str, reservation_id: str, raw: str) -> int:
     held = json.loads(raw)
     row = interrupted_row(held["row"])
-    write_usage_payloads([serialise_usage(row)])  # committed before the hold goes
+    recorded = is_recorded(row["request_id"])
+    if not recorded:
+        write_usage_payloads([serialise_usage(row)])  # committed before the hold goes
     if not client.hdel(key, reservation_id):
         return 0  # another sweeper had it
     reservation = _reservation_from(held["reservation"])
+    if recorded:  # its row was written, and billed if it could be: nothing more to bill
+        async_to_sync(release)(reservation)
+        logger.info("request %s of a dead process already had its row", row["request_id"])
+        return 0
     tokens = int(row.get("input_tokens") or 0)
     async_to_sync(settle)(reservation, tokens, Decimal(row.get("cost") or 0))
     logger.warning("request %s of a dead process recorded as interrupted", row["request_id"])

@@ -98,6 +98,24 @@ def test_a_caller_gone_before_its_admission_replied_holds_nothing(settings, org)
     assert month_fields(client, later)["r:usd"] == "0"
 
 
+def test_a_held_row_whose_request_has_its_row_is_given_back_and_not_billed_again(settings, org):
+    """The process recorded the request but could not settle its hold (Redis failed), then died:
+    the sweeper gives the hold back and writes and bills nothing more."""
+    client = use_redis(settings)
+    row = held_row(org, "req-recorded")
+    reservation = async_to_sync(admit_and_hold)(org, row)
+    write_usage_payloads([serialise_usage({**row, "output_tokens": 50, "outcome": "served"})])
+    before = month_fields(client, reservation)
+
+    assert sweeper.sweep_interrupted_requests(now=time.time() + 3600) == 0
+
+    assert list(UsageRecord.objects.values_list("outcome", "output_tokens")) == [("served", 50)]
+    month = month_fields(client, reservation)
+    assert month["r:usd"] == "0"  # the hold is given back
+    assert (month.get("req"), month.get("usd")) == (before.get("req"), before.get("usd"))
+    assert not client.exists(f"gw:inflight:{inflight.PROCESS_ID}")
+
+
 def test_a_late_real_row_after_the_sweep_is_not_a_second_row(settings, org):
     use_redis(settings)
     row = held_row(org)
