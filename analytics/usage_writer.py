@@ -213,6 +213,7 @@ def is_recorded(request_id: str) -> bool:
     return UsageRecord.objects.filter(request_id=request_id).exists()
 
 
+@with_live_connection
 def write_usage_payloads(payloads: list[str] | list[bytes]) -> int:
     """Insert queued records; replays are no-ops. Returns how many records were handled (written,
     or kept as dead letters)."""
