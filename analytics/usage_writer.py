@@ -46,7 +46,12 @@ ROW_ERRORS = (IntegrityError, DataError, ValueError, TypeError, OverflowError, K
 def serialise_usage(record: Mapping[str, Any]) -> str:
     """The queued form of a record: JSON of its bounded field values (ids for relations, Decimal
     as text). Raises ValueError for unknown fields or a missing required one."""
-    values = bound_usage_values(dict(record))
+    return dump_usage(bound_usage_values(dict(record)))
+
+
+def dump_usage(values: dict[str, Any]) -> str:
+    """JSON of a record's values as they are: for a row bounded only if it is ever written (the
+    row held beside a reservation, which the sweeper serialises again)."""
     try:  # orjson writes times as ISO 8601 itself
         return orjson.dumps(values, default=_decimal_as_text).decode()
     except TypeError:  # orjson refuses a lone UTF-16 surrogate; the standard encoder escapes it

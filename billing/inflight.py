@@ -24,13 +24,13 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine
 from typing import Any
 
 import orjson
 from django.conf import settings
 
-from analytics.usage_writer import serialise_usage
+from analytics.usage_writer import dump_usage
 from llm.redis_clients import REDIS_ERRORS, get_redis
 
 logger = logging.getLogger(__name__)
@@ -44,14 +44,15 @@ def held_key(process_id: str) -> str:
     return f"gw:inflight:{process_id}"
 
 
-def held_row(reservation: Any, row: Mapping[str, Any]) -> str:
+def held_row(reservation: Any, row: dict[str, Any]) -> str:
     """What is held beside the reservation (billing.admission's Reservation) until it is settled:
     `row` (UsageRecord field values) and the reservation, as JSON. Admission's script stores it
     (under the reservation id, in `held_key(PROCESS_ID)`) in the same command that admits. The
     script's admission time is not known yet, so the held reservation has none: a sweeper settles
     it without correcting the token windows (they keep the estimate until it slides out)."""
     fields = _reservation_fields(reservation) | {"admitted_at": None}
-    return f'{{"row":{serialise_usage(row)},"reservation":{orjson.dumps(fields).decode()}}}'
+    # Bounded to its columns only if the sweeper ever writes it (billing/sweeper.py): rarely.
+    return f'{{"row":{dump_usage(row)},"reservation":{orjson.dumps(fields).decode()}}}'
 
 
 def in_background(work: Coroutine[Any, Any, Any]) -> None:

@@ -116,6 +116,19 @@ def test_a_held_row_whose_request_has_its_row_is_given_back_and_not_billed_again
     assert not client.exists(f"gw:inflight:{inflight.PROCESS_ID}")
 
 
+def test_a_held_row_is_made_to_fit_its_columns_when_the_sweeper_writes_it(settings, org):
+    """A row is held as it was made, and bounded only if it is ever written."""
+    use_redis(settings)
+    row = held_row(org, "req-long") | {"requested_model": "m" * 300, "input_tokens": 2**70}
+    async_to_sync(admit_and_hold)(org, row)
+
+    assert sweeper.sweep_interrupted_requests(now=time.time() + 3600) == 1
+
+    written = UsageRecord.objects.get()
+    assert written.requested_model == "m" * 100
+    assert written.input_tokens == 2**31 - 1  # its column's range (an integer)
+
+
 def test_a_late_real_row_after_the_sweep_is_not_a_second_row(settings, org):
     use_redis(settings)
     row = held_row(org)
