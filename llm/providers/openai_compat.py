@@ -109,7 +109,9 @@ def delta_events(delta: dict[str, Any]) -> list[StreamEvent]:
     reasoning = delta.get("reasoning_content") or delta.get("reasoning")
     if isinstance(reasoning, str) and reasoning:
         events.append(StreamEvent(StreamEventType.REASONING, text=reasoning))
-    text = content_text(delta.get("content"))
+    text = delta.get("content")
+    if type(text) is not str:  # most chunks carry a plain string: no call for them
+        text = content_text(text)
     if text:
         events.append(StreamEvent(StreamEventType.DELTA, text=text))
     for call in delta.get("tool_calls") or []:
@@ -202,15 +204,16 @@ class OpenAIDialect(HTTPDialect):
                 if "error" in chunk and not chunk.get("choices"):
                     raise error_from_body(state.provider, chunk)
                 state.model = chunk.get("model") or state.model
-                state.citations = parse_citations(chunk) or state.citations
-                usage = usage_of(chunk)
-                if usage is not None:
-                    state.usage = usage
+                if "citations" in chunk or "search_results" in chunk:  # Perplexity's
+                    state.citations = parse_citations(chunk) or state.citations
+                if "usage" in chunk or "x_groq" in chunk:  # the last chunk's, mostly
+                    state.usage = usage_of(chunk) or state.usage
                 for choice in chunk.get("choices") or []:
                     events = delta_events(choice.get("delta") or {})
-                    texts = [e for e in events if e.type is StreamEventType.DELTA]
-                    if texts and choice.get("logprobs"):
-                        texts[0].logprobs = choice["logprobs"]
+                    if choice.get("logprobs"):
+                        texts = [e for e in events if e.type is StreamEventType.DELTA]
+                        if texts:
+                            texts[0].logprobs = choice["logprobs"]
                     for event in events:
                         yield event
                     reason = map_finish_reason(choice.get("finish_reason"))
