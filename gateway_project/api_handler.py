@@ -40,6 +40,7 @@ from django.utils.log import log_response
 from analytics.logs import request_id_var
 from analytics.request_ids import HEADER, bind_request_id
 from llm.api.errors import ApiError
+from llm.api.headers import header_list, set_headers
 from llm.api.unknown_routes import shape_for
 
 API_PREFIXES = ("/v1/", "/api/v1/")
@@ -186,7 +187,7 @@ class ApiASGIHandler:
             response = await view(request, **kwargs)
         except Exception as exc:  # the views answer their own errors: this is a bug
             response, error = internal_error(request), exc
-        response[HEADER] = request.request_id
+        set_headers(response, {HEADER: request.request_id})
         if response.status_code >= 400:  # as Django logs them ("Not Found: /v1/nothing")
             log_response(
                 "%s: %s",
@@ -242,7 +243,7 @@ def response_start(response: HttpResponse) -> dict:
     """The http.response.start message; built here, so a stream's frame does not keep its header
     list for the stream's whole length. A whole answer says its length, as Django's
     CommonMiddleware would: the server then sends it as it is, not in chunked encoding."""
-    headers = [(name.encode("ascii"), value.encode("latin1")) for name, value in response.items()]
+    headers = header_list(response)
     if not response.streaming and "Content-Length" not in response:
         headers.append((b"content-length", b"%d" % len(response.content)))
     for cookie in response.cookies.values():

@@ -15,6 +15,7 @@ from typing import Any
 
 from django.http import HttpResponse
 
+from llm.api.headers import set_headers
 from llm.errors import (
     AllProvidersFailedError,
     GatewayError,
@@ -97,8 +98,7 @@ class ApiError(Exception):
         response = HttpResponse(
             json.dumps(self.body(shape)), status=self.status, content_type="application/json"
         )
-        for name, value in {**(headers or {}), **self.headers}.items():
-            response[name] = value
+        set_headers(response, {**(headers or {}), **self.headers})
         return response
 
 

@@ -22,6 +22,7 @@ from llm.api import governance, settlement
 from llm.api.auth import authenticate
 from llm.api.call import Call
 from llm.api.errors import OPENAI, ApiError, bad_request, from_gateway_error
+from llm.api.headers import set_headers
 from llm.api.responses import money
 from llm.catalog import ModelEntry
 from llm.charges import Charge
@@ -314,8 +315,7 @@ def respond_json(
     """The answer; settling runs alongside it, off the response's path."""
     settlement.settle(call, result)
     response = HttpResponse(encode_json(body), status=status, content_type="application/json")
-    for name, value in response_headers(call).items():
-        response[name] = value
+    set_headers(response, response_headers(call))
     return response
 
 

@@ -15,6 +15,7 @@ from llm.api import pipeline, settlement
 from llm.api.call import Call
 from llm.api.catalog_views import openai_model, openai_model_list
 from llm.api.errors import OPENAI, ApiError, database_unavailable, from_gateway_error
+from llm.api.headers import set_headers
 from llm.api.parsing import load_json, parse_chat, parse_generate
 from llm.api.responses import ChunkWriter, chat_completion, money
 from llm.api.unknown_routes import allow_methods
@@ -26,6 +27,7 @@ from llm.types import ChatResult, StreamEventType
 from organizations.database import DATABASE_ERRORS
 
 MAX_REPAIRS = 2  # structured output: repair turns after the first answer
+STREAM_HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 logger = logging.getLogger(__name__)
 
@@ -125,10 +127,7 @@ async def stream_chat(call: Call, make_writer) -> HttpResponse:
     response = StreamingHttpResponse(
         relay(call, stream, writer, backlog), content_type="text/event-stream"
     )
-    for name, value in pipeline.response_headers(call).items():
-        response[name] = value
-    response["Cache-Control"] = "no-cache"
-    response["X-Accel-Buffering"] = "no"
+    set_headers(response, pipeline.response_headers(call) | STREAM_HEADERS)
     return response
 
 
