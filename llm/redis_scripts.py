@@ -21,6 +21,7 @@ caller's error, raised as it would be without batching.
 from __future__ import annotations
 
 import asyncio
+import math
 import weakref
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -177,15 +178,21 @@ class Lane:
         return await replies
 
     async def _read(self) -> None:
+        connection = self.connection
         try:
             while self.waiting:
                 count, future = self.waiting[0]
                 replies: list[Any] = []
-                for _ in range(count):
-                    try:
-                        replies.append(await self.connection.read_response())  # socket timeout
-                    except redis.exceptions.ResponseError as exc:
-                        replies.append(exc)
+                # One deadline (the socket timeout) for a batch's replies, not a timer per reply.
+                try:
+                    async with asyncio.timeout(connection.socket_timeout):
+                        for _ in range(count):
+                            try:
+                                replies.append(await connection.read_response(timeout=math.inf))
+                            except redis.exceptions.ResponseError as exc:
+                                replies.append(exc)
+                except TimeoutError:  # the read was cancelled, and its connection closed
+                    raise redis.exceptions.TimeoutError("Timeout reading from Redis") from None
                 self.waiting.popleft()
                 if not future.done():  # not given up by a cancelled sender
                     future.set_result(replies)
