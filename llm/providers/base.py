@@ -143,10 +143,12 @@ class HTTPDialect(ABC):
         )
         return self.parse_chat(provider, request, data, elapsed_ms(started))
 
-    async def stream(
+    def stream(
         self, client: httpx.AsyncClient, provider: ProviderConfig, request: ChatRequest
     ) -> AsyncIterator[StreamEvent]:
-        async for event in run_stream(
+        # run_stream's own iterator, not one that passes on each of its events: a layer less
+        # per event. The request is built now; it is sent at the first event asked for.
+        return run_stream(
             client,
             provider,
             request,
@@ -155,8 +157,7 @@ class HTTPDialect(ABC):
             body=self.build_body(provider, request, stream=True),
             decode=self.decode_stream,
             params=self.stream_params,
-        ):
-            yield event
+        )
 
     async def embed(
         self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]

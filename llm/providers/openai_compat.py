@@ -206,7 +206,8 @@ class OpenAIDialect(HTTPDialect):
                 state.model = chunk.get("model") or state.model
                 if "citations" in chunk or "search_results" in chunk:  # Perplexity's
                     state.citations = parse_citations(chunk) or state.citations
-                if "usage" in chunk or "x_groq" in chunk:  # the last chunk's, mostly
+                # The last chunk's, mostly: with include_usage every other chunk has "usage": null.
+                if chunk.get("usage") or "x_groq" in chunk:
                     state.usage = usage_of(chunk) or state.usage
                 for choice in chunk.get("choices") or []:
                     events = delta_events(choice.get("delta") or {})
@@ -216,9 +217,8 @@ class OpenAIDialect(HTTPDialect):
                             texts[0].logprobs = choice["logprobs"]
                     for event in events:
                         yield event
-                    reason = map_finish_reason(choice.get("finish_reason"))
-                    if reason:
-                        state.finish_reason = reason
+                    if reason := choice.get("finish_reason"):  # map_finish_reason's, inline
+                        state.finish_reason = FINISH_REASONS.get(reason, reason)
 
     async def embed(
         self, client: httpx.AsyncClient, provider: ProviderConfig, model: str, inputs: list[str]

@@ -116,6 +116,4 @@ async def iter_ndjson(response: httpx.Response) -> AsyncIterator[Any]:
                 yield decode_json(line)
 
 
-def loads(data: str) -> Any:
-    """One frame's JSON."""
-    return decode_json(data)
+loads = decode_json  # one frame's JSON
