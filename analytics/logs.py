@@ -174,7 +174,10 @@ class JsonFormatter(logging.Formatter):
                 continue
             if key in PROMPT_FIELD_NAMES and not getattr(record, "prompt_logging", False):
                 continue  # prompt text only for organisations that turned prompt logging on
-            entry[key] = REDACTED if _is_secret_name(key) else _clean(value)
+            if _is_secret_name(key):
+                entry[key] = REDACTED
+            else:  # numbers, booleans and None (most of a request's fields) as they are
+                entry[key] = value if type(value) in _PLAIN else _clean(value)
         if record.exc_info:
             entry["exc"] = redact(self.formatException(record.exc_info))
         return _dumps(entry)
