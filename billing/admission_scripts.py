@@ -9,9 +9,10 @@ pass `now` instead (tests). Every key lifetime is relative (EXPIRE/PEXPIRE).
 
 State per organisation (every key carries the hash tag `{o:<org>}`, so one slot holds it all):
 - `rl:<scope>:<window>`  a sliding window: a hash of 60 buckets of period/60 seconds, `t` their
-  total and `o` the oldest bucket. A request is admitted when the buckets overlapping the last
-  `period` seconds, plus its amount, stay within the limit: no span of `period` seconds ever holds
-  more than the limit (no 2x burst at a boundary); a slot frees up to one bucket late.
+  total and `o` the oldest bucket that may hold a count. A request is admitted when the buckets
+  overlapping the last `period` seconds, plus its amount, stay within the limit: no span of
+  `period` seconds ever holds more than the limit (no 2x burst at a boundary); a slot frees up to
+  one bucket late.
 - `m:<YYYYMM>`  hash of the calendar month: `req`, `tok`, `usd` (settled usage, nano-dollars)
   and `k:<key>:usd` per API key, `r:<field>` what live reservations hold, `init` / `k:<key>:init`
   once the month was loaded from the database;
@@ -68,7 +69,8 @@ local function sweep(res, resx)
   end
 end
 -- A window's buckets that no longer overlap the last `period` seconds leave its total. Returns
--- the bucket size, the current bucket, the oldest, the total and the current bucket's count.
+-- the bucket size, the current bucket, the oldest, the total, the current bucket's count and the
+-- oldest as stored (nil: no window was stored).
 local function slide(key, period)
   local g = period / 60
   local cur = math.floor(now / g)
@@ -77,8 +79,9 @@ local function slide(key, period)
   local o, t, c = tonumber(v[1]), tonumber(v[2] or '0'), tonumber(v[3] or '0')
   if not o or o + 61 < first then
     if o then redis.call('DEL', key) end
-    return g, cur, cur, 0, 0
+    return g, cur, cur, 0, 0, nil
   end
+  local was = o
   while o < first do
     local c = redis.call('HGET', key, tostring(o))
     if c then
@@ -88,19 +91,25 @@ local function slide(key, period)
     o = o + 1
   end
   if t < 0 then t = 0 end
-  return g, cur, o, t, c
+  return g, cur, o, t, c, was
 end
--- Milliseconds until `need` of the window's count has left it (math.huge: never).
+-- Milliseconds until `need` of the window's count has left it, and the first bucket from `o` on
+-- that the hash holds. The buckets before that one are missing (nothing counted in them), so the
+-- window's oldest moves up to it: after a quiet spell the next request does not read them again.
 local function wait_ms(key, g, cur, o, need)
-  local dropped = 0
+  local dropped, held = 0, nil
   for b = o, cur do
-    local c = tonumber(redis.call('HGET', key, tostring(b)) or '0')
-    dropped = dropped + c
-    if c > 0 and dropped >= need then
-      return math.ceil(((b + 61) * g - now) * 1000)
+    local v = redis.call('HGET', key, tostring(b))
+    if v then
+      held = held or b
+      local c = tonumber(v)
+      dropped = dropped + c
+      if c > 0 and dropped >= need then
+        return math.ceil(((b + 61) * g - now) * 1000), held
+      end
     end
   end
-  return math.ceil(60 * g * 1000)
+  return math.ceil(60 * g * 1000), held or o
 end
 """
 
@@ -139,22 +148,28 @@ end
 local windows = {}
 for w = 6, #KEYS do
   local limit, amount, period = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local g, cur, o, t, c = slide(KEYS[w], period)
+  local g, cur, o, t, c, was = slide(KEYS[w], period)
   local wait
   if t + amount > limit then
     ok = false
-    wait = wait_ms(KEYS[w], g, cur, o, t + amount - limit)
+    wait, o = wait_ms(KEYS[w], g, cur, o, t + amount - limit)
   elseif t == 0 then
     wait = math.ceil(((cur + 61) * g - now) * 1000)
   else
-    wait = wait_ms(KEYS[w], g, cur, o, 1)
+    wait, o = wait_ms(KEYS[w], g, cur, o, 1)
   end
   out[#out + 1] = string.format('%.0f', t)
   out[#out + 1] = string.format('%.0f', wait)
-  windows[w] = {amount, period, g, cur, o, t, c}
+  windows[w] = {amount, period, g, cur, o, t, c, was}
   i = i + 3
 end
 if not ok then
+  -- Buckets the slide dropped are gone from the hash: their count leaves the stored total now,
+  -- or it would count them for as long as the window lives.
+  for w = 6, #KEYS do
+    local _, _, _, _, o, t, _, was = unpack(windows[w])
+    if was and was ~= o then redis.call('HSET', KEYS[w], 't', t, 'o', o) end
+  end
   out[1] = 'no'
   return out
 end

@@ -125,6 +125,34 @@ async def test_a_window_lives_while_its_newest_bucket_counts(store):
     assert (await admit(1, 7, limits, now=NOW + 1)).remaining == 6
 
 
+async def test_a_refusal_that_slides_a_window_leaves_its_count_right(store):
+    limits = plan(tokens_per_minute=10)
+    assert (await admit(1, 7, limits, None, 5, now=NOW)).admitted
+    assert (await admit(1, 7, limits, None, 5, now=NOW + 30)).admitted
+    # NOW's bucket has left the window: 5 tokens count, so 6 more are refused...
+    refused = await admit(1, 7, limits, None, 6, now=NOW + 61)
+    assert not refused.admitted and refused.remaining == 5 and refused.retry_after == 30
+    # ...and 5 more fit, then no more.
+    assert (await admit(1, 7, limits, None, 5, now=NOW + 62)).admitted
+    assert not (await admit(1, 7, limits, None, 1, now=NOW + 62)).admitted
+
+
+async def test_a_window_remembers_its_oldest_held_bucket_after_a_quiet_spell(store):
+    limits = plan(requests_per_minute=10)
+    await admit(1, 7, limits, now=NOW)
+    await admit(1, 7, limits, now=NOW + 30)  # 29 quiet seconds: no bucket between
+    client = get_sync_redis()
+    [key] = client.keys("gw:{o:1}:rl:*")
+
+    # NOW's bucket leaves; the oldest that counts is NOW + 30's: until it leaves, 30 s.
+    later = await admit(1, 7, limits, now=NOW + 61)
+    assert later.remaining == 8 and later.reset == 30
+    assert int(client.hget(key, "o")) == int(NOW) + 30
+    refused = await admit(1, 7, plan(requests_per_minute=2), now=NOW + 62)
+    assert not refused.admitted and refused.retry_after == 29
+    assert (await admit(1, 7, limits, now=NOW + 62)).remaining == 7
+
+
 async def test_windows_run_on_the_stores_own_clock(store):
     # Without `now` the script reads the store's TIME: the app's clock can be a year off.
     with time_machine.travel(time.time() + 365 * 86400, tick=True):
