@@ -305,7 +305,6 @@ async def settle(
     actual_tokens: int,
     actual_cost: Decimal,
     *,
-    now: float | None = None,
     usage_payload: str | None = None,
 ) -> bool:
     """Replace the reservation with the actual usage (tokens, exact cost); once per request.
@@ -313,17 +312,15 @@ async def settle(
     `usage_payload` (a serialised usage record) is queued in the same Redis round trip; returns
     whether it was, so the caller queues it another way when not."""
     tokens, nano = max(0, actual_tokens), max(0, to_nano(actual_cost))
-    return await _finish(reservation, 1, tokens, nano, now, usage_payload)
+    return await _finish(reservation, 1, tokens, nano, usage_payload)
 
 
-async def release(
-    reservation: Reservation | None, *, now: float | None = None, usage_payload: str | None = None
-) -> bool:
+async def release(reservation: Reservation | None, *, usage_payload: str | None = None) -> bool:
     """Give the reservation back: the request failed before any provider was called.
 
     The request still counts against the request windows (it was made), not the month.
     """
-    return await _finish(reservation, 0, 0, 0, now, usage_payload)
+    return await _finish(reservation, 0, 0, 0, usage_payload)
 
 
 async def _finish(
@@ -331,7 +328,6 @@ async def _finish(
     requests: int,
     tokens: int,
     nano: int,
-    now: float | None,
     usage_payload: str | None,
 ) -> bool:
     if reservation is None or reservation.done:
@@ -345,10 +341,9 @@ async def _finish(
     keys += [key for key, _ in reservation.token_windows]
     key_field = f"k:{reservation.key_id}:" if reservation.key_id is not None else ""
     delta = tokens - reservation.estimated_tokens if requests else -reservation.estimated_tokens
-    clock = "" if now is None else repr(now)
     # The embedded store queues nothing here: the caller queues the record its own way.
     queued = reservation.in_redis and usage_payload is not None
-    args = [clock, reservation.id, key_field, requests, tokens, nano, delta]
+    args = [reservation.id, key_field, requests, tokens, nano, delta]
     args += [repr(reservation.admitted_at), usage_payload if queued else ""]
     args += [period for _, period in reservation.token_windows]
     try:

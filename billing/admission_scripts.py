@@ -17,7 +17,8 @@ State per organisation (every key carries the hash tag `{o:<org>}`, so one slot 
   and `k:<key>:usd` per API key, `r:<field>` what live reservations hold, `init` / `k:<key>:init`
   once the month was loaded from the database;
 - `res`  hash reservation id -> "<month key>\\t<field>\\t<amount>...", `resx` zset id -> expiry.
-Every run first sweeps reservations past their expiry, so a crashed process's holds stop counting.
+Every admission first sweeps reservations past their expiry, so a crashed process's holds stop
+counting before anything is checked against them.
 
 Two keys are the process's, not the organisation's (billing/inflight.py): the hash of usage rows
 held beside its reservations, and the heartbeat zset; and SETTLE adds the record to the usage
@@ -32,23 +33,18 @@ ADMIT  KEYS: month, res, resx, held rows, heartbeats, window...  ARGV: now or ""
        month first), or {"ok" or "no", now, meters' used+reserved..., then per window: its
        count before this request and the milliseconds until the request would fit (refused) or
        until its oldest bucket frees (admitted)}.
-SETTLE KEYS: res, resx, month, held rows, usage stream, token window...  ARGV: now or "", res
-       id, key field prefix, requests, tokens, nano-dollars to add as used, delta for the token
-       windows, the time the request was admitted, the usage record ("" for none: the caller
-       queues it), then the period (s) of each token window. The held row goes; the record is
-       added to the stream.
+SETTLE KEYS: res, resx, month, held rows, usage stream, token window...  ARGV: res id, key
+       field prefix, requests, tokens, nano-dollars to add as used, delta for the token windows,
+       the time the request was admitted, the usage record ("" for none: the caller queues it),
+       then the period (s) of each token window. The held row goes; the record is added to the
+       stream. It reads no clock: a window's correction goes by the admission's time.
 """
 
 from __future__ import annotations
 
 import math
 
-_COMMON = """
-local now = tonumber(ARGV[1])
-if not now then
-  local t = redis.call('TIME')
-  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
-end
+_UNDO = """
 local function undo(v)
   local parts = {}
   for p in string.gmatch(v, '[^\\t]+') do parts[#parts + 1] = p end
@@ -56,6 +52,14 @@ local function undo(v)
     local left = redis.call('HINCRBY', parts[1], parts[i], '-' .. parts[i + 1])
     if left < 0 then redis.call('HSET', parts[1], parts[i], 0) end
   end
+end
+"""
+
+_WINDOWS = """
+local now = tonumber(ARGV[1])
+if not now then
+  local t = redis.call('TIME')
+  now = tonumber(t[1]) + tonumber(t[2]) / 1000000
 end
 local function sweep(res, resx)
   local ids = redis.call('ZRANGEBYSCORE', resx, '-inf', now, 'LIMIT', 0, 100)
@@ -114,7 +118,8 @@ end
 """
 
 ADMIT_LUA = (
-    _COMMON
+    _UNDO
+    + _WINDOWS
     + """
 sweep(KEYS[2], KEYS[3])
 local mkey, kp = KEYS[1], ARGV[5]
@@ -126,20 +131,20 @@ if ARGV[6] == '1' then
     redis.call('HSET', mkey, kp .. 'usd', ARGV[10])
   end
   redis.call('EXPIRE', mkey, ARGV[4])
-else
-  local v = redis.call('HMGET', mkey, 'init', kp .. 'init')
-  if not v[1] or (kp ~= '' and not v[2]) then return {'init'} end
 end
+-- Whether the month is loaded, and every meter's used and reserved, read at once.
+local fields = {'init', kp .. 'init'}
+for m = 1, tonumber(ARGV[11]) do
+  fields[2 * m + 1] = ARGV[9 + 3 * m]
+  fields[2 * m + 2] = 'r:' .. ARGV[9 + 3 * m]
+end
+local vals = redis.call('HMGET', mkey, unpack(fields))
+if not vals[1] or (kp ~= '' and not vals[2]) then return {'init'} end
 local out, ok, i = {'ok', string.format('%.6f', now)}, true, 12
-local meters, fields = {}, {}
-for m = 1, tonumber(ARGV[11]) do  -- every meter's used and reserved, read at once
-  fields[2 * m - 1] = ARGV[9 + 3 * m]
-  fields[2 * m] = 'r:' .. ARGV[9 + 3 * m]
-end
-local vals = #fields > 0 and redis.call('HMGET', mkey, unpack(fields)) or {}
+local meters = {}
 for m = 1, tonumber(ARGV[11]) do
   local f, limit, amount = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local cur = tonumber(vals[2 * m - 1] or '0') + tonumber(vals[2 * m] or '0')
+  local cur = tonumber(vals[2 * m + 1] or '0') + tonumber(vals[2 * m + 2] or '0')
   out[#out + 1] = string.format('%.0f', cur)
   if limit >= 0 and cur + amount > limit then ok = false end
   meters[m] = {f, ARGV[i + 2]}
@@ -200,31 +205,31 @@ return out
 )
 
 SETTLE_LUA = (
-    _COMMON
+    _UNDO
     + """
-sweep(KEYS[1], KEYS[2])
-local v = redis.call('HGET', KEYS[1], ARGV[2])
+local v = redis.call('HGET', KEYS[1], ARGV[1])
 if v then
   undo(v)
-  redis.call('HDEL', KEYS[1], ARGV[2])
-  redis.call('ZREM', KEYS[2], ARGV[2])
+  redis.call('HDEL', KEYS[1], ARGV[1])
+  redis.call('ZREM', KEYS[2], ARGV[1])
 end
-redis.call('HDEL', KEYS[4], ARGV[2])
-if ARGV[9] ~= '' then redis.call('XADD', KEYS[5], '*', 'p', ARGV[9]) end
-local mkey, kp = KEYS[3], ARGV[3]
-if redis.call('HEXISTS', mkey, 'init') == 1 then
-  if ARGV[4] ~= '0' then redis.call('HINCRBY', mkey, 'req', ARGV[4]) end
-  if ARGV[5] ~= '0' then redis.call('HINCRBY', mkey, 'tok', ARGV[5]) end
-  if ARGV[6] ~= '0' then redis.call('HINCRBY', mkey, 'usd', ARGV[6]) end
+redis.call('HDEL', KEYS[4], ARGV[1])
+if ARGV[8] ~= '' then redis.call('XADD', KEYS[5], '*', 'p', ARGV[8]) end
+local mkey, kp = KEYS[3], ARGV[2]
+local init = redis.call('HMGET', mkey, 'init', kp .. 'init')
+if init[1] then
+  if ARGV[3] ~= '0' then redis.call('HINCRBY', mkey, 'req', ARGV[3]) end
+  if ARGV[4] ~= '0' then redis.call('HINCRBY', mkey, 'tok', ARGV[4]) end
+  if ARGV[5] ~= '0' then redis.call('HINCRBY', mkey, 'usd', ARGV[5]) end
 end
-if kp ~= '' and ARGV[6] ~= '0' and redis.call('HEXISTS', mkey, kp .. 'init') == 1 then
-  redis.call('HINCRBY', mkey, kp .. 'usd', ARGV[6])
+if kp ~= '' and ARGV[5] ~= '0' and init[2] then
+  redis.call('HINCRBY', mkey, kp .. 'usd', ARGV[5])
 end
-local delta, at = tonumber(ARGV[7]), tonumber(ARGV[8])
+local delta, at = tonumber(ARGV[6]), tonumber(ARGV[7])
 if delta ~= 0 then
   -- The correction goes to the bucket the estimate was counted in, if it still counts.
   for w = 6, #KEYS do
-    local bucket = tostring(math.floor(at / (tonumber(ARGV[4 + w]) / 60)))
+    local bucket = tostring(math.floor(at / (tonumber(ARGV[3 + w]) / 60)))
     local c = redis.call('HGET', KEYS[w], bucket)
     if c then
       local fix = math.max(delta, -tonumber(c))

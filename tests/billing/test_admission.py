@@ -212,7 +212,7 @@ async def test_tokens_per_minute_hold_the_estimate_then_count_the_actual_tokens(
     assert first.admitted and not second.admitted
     assert second.limit_name == "tokens per minute of the Test plan"
     assert second.remaining == 400
-    await settle(first.reservation, 100, Decimal(0), now=NOW)
+    await settle(first.reservation, 100, Decimal(0))
     assert (await admit(1, 7, limits, None, 600, now=NOW)).admitted
     assert not (await admit(1, 7, limits, None, 301, now=NOW)).admitted
 
@@ -290,7 +290,7 @@ async def test_a_new_month_starts_from_what_the_database_says_was_used(store):
     assert first.admitted
     assert (second.kind, second.limit_name) == ("budget", "monthly budget of the organisation")
     assert calls == [(1, 7, month_start(MOMENT))]
-    await settle(first.reservation, 0, Decimal("0.04"), now=NOW)
+    await settle(first.reservation, 0, Decimal("0.04"))
     assert (await admit(1, 7, limits, None, 0, Decimal("0.01"), **kw)).admitted
     assert (await admit(1, 7, limits, None, 0, Decimal(0), **kw)).kind == "quota"
     assert len(calls) == 1
@@ -319,7 +319,7 @@ async def test_the_organisation_budget_holds_the_worst_case_and_settle_frees_the
     admitted, refused = split(held)
     assert len(admitted) == 3
     assert refused[0].kind == "budget" and refused[0].limit is None
-    await settle(admitted[0].reservation, 10, Decimal("0.10"), now=NOW)
+    await settle(admitted[0].reservation, 10, Decimal("0.10"))
     assert (await admit(1, 7, limits, None, 0, Decimal("0.30"), now=NOW)).admitted
     assert not (await admit(1, 7, limits, None, 0, Decimal("0.00000001"), now=NOW)).admitted
 
@@ -337,7 +337,7 @@ async def test_a_key_budget_limits_that_key_and_not_its_siblings(store):
 async def test_release_gives_the_month_back_but_not_the_minute(store):
     limits = plan(requests_per_minute=2, monthly_requests=2, monthly_tokens=100)
     held = await admit(1, 7, limits, None, 100, now=NOW)
-    await release(held.reservation, now=NOW)
+    await release(held.reservation)
     again = await admit(1, 7, limits, None, 100, now=NOW)
     third = await admit(1, 7, limits, None, 0, now=NOW + 1)
 
@@ -348,8 +348,8 @@ async def test_release_gives_the_month_back_but_not_the_minute(store):
 async def test_settling_twice_counts_once(store):
     limits = plan(monthly_tokens=100)
     held = await admit(1, 7, limits, None, 10, now=NOW)
-    await settle(held.reservation, 50, Decimal(0), now=NOW)
-    await settle(held.reservation, 50, Decimal(0), now=NOW)
+    await settle(held.reservation, 50, Decimal(0))
+    await settle(held.reservation, 50, Decimal(0))
 
     assert (await admit(1, 7, limits, None, 50, now=NOW)).admitted
 
@@ -492,7 +492,7 @@ async def test_settle_after_redis_went_down_does_not_raise(settings):
     settings.REDIS_URL = DEAD_REDIS_URL
     before = unavailable_count("settle_lost")
 
-    await settle(held.reservation, 1, Decimal("0.01"), now=NOW)
+    await settle(held.reservation, 1, Decimal("0.01"))
     await close_redis()
 
     assert unavailable_count("settle_lost") == before + 1
