@@ -30,9 +30,10 @@ ADMIT  KEYS: month, res, resx, held rows, heartbeats, window...  ARGV: now or ""
        usd, key usd, meter count, (field, limit or -1, amount) per meter, (limit, amount,
        period s) per window, then the held row ("" for none), the process id and its beat time:
        an admitted request's row is held under its reservation id. Returns {"init"} (load the
-       month first), or {"ok" or "no", now, meters' used+reserved..., then per window: its
-       count before this request and the milliseconds until the request would fit (refused) or
-       until its oldest bucket frees (admitted)}.
+       month first), or {"ok" or "no", now (a string), then integers (Lua's numbers as they
+       are, not formatted in the script): meters' used+reserved..., then per window its count
+       before this request and the milliseconds until the request would fit (refused) or until
+       its oldest bucket frees (admitted)}.
 SETTLE KEYS: res, resx, month, held rows, usage stream, token window...  ARGV: res id, key
        field prefix, requests, tokens, nano-dollars to add as used, delta for the token windows,
        the time the request was admitted, the usage record ("" for none: the caller queues it),
@@ -73,17 +74,17 @@ local function sweep(res, resx)
   end
 end
 -- A window's buckets that no longer overlap the last `period` seconds leave its total. Returns
--- the bucket size, the current bucket, the oldest, the total, the current bucket's count and the
--- oldest as stored (nil: no window was stored).
+-- the bucket size, the current bucket, the oldest, the total, the current bucket's count and
+-- name, and the oldest as stored (nil: no window was stored).
 local function slide(key, period)
   local g = period / 60
   local cur = math.floor(now / g)
-  local first = cur - 60
-  local v = redis.call('HMGET', key, 'o', 't', tostring(cur))
+  local first, cs = cur - 60, tostring(cur)
+  local v = redis.call('HMGET', key, 'o', 't', cs)
   local o, t, c = tonumber(v[1]), tonumber(v[2] or '0'), tonumber(v[3] or '0')
   if not o or o + 61 < first then
     if o then redis.call('DEL', key) end
-    return g, cur, cur, 0, 0, nil
+    return g, cur, cur, 0, 0, cs, nil
   end
   local was = o
   while o < first do
@@ -95,7 +96,7 @@ local function slide(key, period)
     o = o + 1
   end
   if t < 0 then t = 0 end
-  return g, cur, o, t, c, was
+  return g, cur, o, t, c, cs, was
 end
 -- Milliseconds until `need` of the window's count has left it, and the first bucket from `o` on
 -- that the hash holds. The buckets before that one are missing (nothing counted in them), so the
@@ -145,7 +146,7 @@ local meters = {}
 for m = 1, tonumber(ARGV[11]) do
   local f, limit, amount = ARGV[i], tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local cur = tonumber(vals[2 * m + 1] or '0') + tonumber(vals[2 * m + 2] or '0')
-  out[#out + 1] = string.format('%.0f', cur)
+  out[#out + 1] = cur
   if limit >= 0 and cur + amount > limit then ok = false end
   meters[m] = {f, ARGV[i + 2]}
   i = i + 3
@@ -153,7 +154,7 @@ end
 local windows = {}
 for w = 6, #KEYS do
   local limit, amount, period = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local g, cur, o, t, c, was = slide(KEYS[w], period)
+  local g, cur, o, t, c, cs, was = slide(KEYS[w], period)
   local wait
   if t + amount > limit then
     ok = false
@@ -163,16 +164,16 @@ for w = 6, #KEYS do
   else
     wait, o = wait_ms(KEYS[w], g, cur, o, 1)
   end
-  out[#out + 1] = string.format('%.0f', t)
-  out[#out + 1] = string.format('%.0f', wait)
-  windows[w] = {amount, period, g, cur, o, t, c, was}
+  out[#out + 1] = t
+  out[#out + 1] = wait
+  windows[w] = {amount, period, g, cur, o, t, c, cs, was}
   i = i + 3
 end
 if not ok then
   -- Buckets the slide dropped are gone from the hash: their count leaves the stored total now,
   -- or it would count them for as long as the window lives.
   for w = 6, #KEYS do
-    local _, _, _, _, o, t, _, was = unpack(windows[w])
+    local _, _, _, _, o, t, _, _, was = unpack(windows[w])
     if was and was ~= o then redis.call('HSET', KEYS[w], 't', t, 'o', o) end
   end
   out[1] = 'no'
@@ -187,8 +188,8 @@ for _, m in ipairs(meters) do
   end
 end
 for w = 6, #KEYS do
-  local amount, period, g, cur, o, t, c = unpack(windows[w])
-  redis.call('HSET', KEYS[w], tostring(cur), c + amount, 't', t + amount, 'o', o)
+  local amount, period, g, cur, o, t, c, cs = unpack(windows[w])
+  redis.call('HSET', KEYS[w], cs, c + amount, 't', t + amount, 'o', o)
   -- The window lives while its newest bucket counts: set when a bucket begins.
   if c == 0 then redis.call('PEXPIRE', KEYS[w], math.ceil((period + g) * 1000) + 1000) end
 end
