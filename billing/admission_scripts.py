@@ -75,7 +75,8 @@ local function sweep(res, resx)
 end
 -- A window's buckets that no longer overlap the last `period` seconds leave its total. Returns
 -- the bucket size, the current bucket, the oldest, the total, the current bucket's count and
--- name, and the oldest as stored (nil: no window was stored).
+-- name, the oldest's name (false: not known), and the oldest as stored (false: no window was).
+-- Names are kept as read: Lua turns a number into a string with a printf.
 local function slide(key, period)
   local g = period / 60
   local cur = math.floor(now / g)
@@ -84,7 +85,7 @@ local function slide(key, period)
   local o, t, c = tonumber(v[1]), tonumber(v[2] or '0'), tonumber(v[3] or '0')
   if not o or o + 61 < first then
     if o then redis.call('DEL', key) end
-    return g, cur, cur, 0, 0, cs, nil
+    return g, cur, cur, 0, 0, cs, cs, false
   end
   local was = o
   while o < first do
@@ -96,15 +97,15 @@ local function slide(key, period)
     o = o + 1
   end
   if t < 0 then t = 0 end
-  return g, cur, o, t, c, cs, was
+  return g, cur, o, t, c, cs, was == o and v[1], was
 end
 -- Milliseconds until `need` of the window's count has left it, and the first bucket from `o` on
 -- that the hash holds. The buckets before that one are missing (nothing counted in them), so the
 -- window's oldest moves up to it: after a quiet spell the next request does not read them again.
-local function wait_ms(key, g, cur, o, need)
+local function wait_ms(key, g, cur, o, os, need)
   local dropped, held = 0, nil
   for b = o, cur do
-    local v = redis.call('HGET', key, tostring(b))
+    local v = redis.call('HGET', key, b == o and os or tostring(b))
     if v then
       held = held or b
       local c = tonumber(v)
@@ -154,19 +155,19 @@ end
 local windows = {}
 for w = 6, #KEYS do
   local limit, amount, period = tonumber(ARGV[i]), tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
-  local g, cur, o, t, c, cs, was = slide(KEYS[w], period)
+  local g, cur, o, t, c, cs, os, was = slide(KEYS[w], period)
   local wait
   if t + amount > limit then
     ok = false
-    wait, o = wait_ms(KEYS[w], g, cur, o, t + amount - limit)
+    wait, o = wait_ms(KEYS[w], g, cur, o, os, t + amount - limit)
   elseif t == 0 then
     wait = math.ceil(((cur + 61) * g - now) * 1000)
   else
-    wait, o = wait_ms(KEYS[w], g, cur, o, 1)
+    wait, o = wait_ms(KEYS[w], g, cur, o, os, 1)
   end
   out[#out + 1] = t
   out[#out + 1] = wait
-  windows[w] = {amount, period, g, cur, o, t, c, cs, was}
+  windows[w] = {ARGV[i + 1], period, g, cur, o, t, c, cs, was}
   i = i + 3
 end
 if not ok then
@@ -188,8 +189,17 @@ for _, m in ipairs(meters) do
   end
 end
 for w = 6, #KEYS do
-  local amount, period, g, cur, o, t, c, cs = unpack(windows[w])
-  redis.call('HSET', KEYS[w], cs, c + amount, 't', t + amount, 'o', o)
+  local amount, period, g, cur, o, t, c, cs, was = unpack(windows[w])
+  -- Added as the strings they came as: no number is turned into a string unless the slide
+  -- changed the window's oldest bucket and total.
+  redis.call('HINCRBY', KEYS[w], cs, amount)
+  if not was then
+    redis.call('HSET', KEYS[w], 't', amount, 'o', cs)
+  elseif was == o then
+    redis.call('HINCRBY', KEYS[w], 't', amount)
+  else
+    redis.call('HSET', KEYS[w], 't', t + tonumber(amount), 'o', o)
+  end
   -- The window lives while its newest bucket counts: set when a bucket begins.
   if c == 0 then redis.call('PEXPIRE', KEYS[w], math.ceil((period + g) * 1000) + 1000) end
 end
