@@ -68,6 +68,9 @@ logger = logging.getLogger(__name__)
 
 _ADMIT_SHA = sha1(ADMIT_LUA.encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
 _SETTLE_SHA = sha1(SETTLE_LUA.encode()).hexdigest()  # noqa: S324
+# A settlement's client has its answer: its script may wait this long for the next admission of
+# the process to share a round trip with (llm/redis_scripts.py). The hold lasts that much longer.
+SETTLE_LINGER_SECONDS = 0.005
 
 
 @dataclass
@@ -110,10 +113,15 @@ class Admission:
 
 
 async def _run(
-    lua: str, sha: str, keys: list[str], args: list[Any], orphaned: Orphaned | None = None
+    lua: str,
+    sha: str,
+    keys: list[str],
+    args: list[Any],
+    orphaned: Orphaned | None = None,
+    linger: float = 0.0,
 ) -> Any:
     # Sent with the scripts other requests of this process run in the same turn of the loop.
-    return await run_script(get_redis(), lua, sha, keys, args, orphaned)
+    return await run_script(get_redis(), lua, sha, keys, args, orphaned, linger)
 
 
 async def admit(
@@ -347,7 +355,7 @@ async def _finish(
     args += [repr(reservation.admitted_at), usage_payload if queued else ""]
     args += [period for _, period in reservation.token_windows]
     try:
-        await _run(SETTLE_LUA, _SETTLE_SHA, keys, args)
+        await _run(SETTLE_LUA, _SETTLE_SHA, keys, args, linger=SETTLE_LINGER_SECONDS)
     except REDIS_ERRORS as exc:
         # The hold expires by itself; this request's usage is missing from the month's counters,
         # and its held row stays until the process's end (the sweeper finds it then).

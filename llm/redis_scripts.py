@@ -13,6 +13,11 @@ client's CPU per script, bench/README.md). A batch is written as soon as it is m
 earlier ones may still await their replies; Redis answers in order, and one reader hands each
 batch its own.
 
+A caller that need not hear back at once (settlement: its client has its answer already) may
+let its call linger: it then leaves with the next call that does not, or after `linger` seconds
+if none comes. At one request at a time, a request's settlement and the next one's admission
+then share one round trip instead of making one each.
+
 A script Redis does not know yet (NoScriptError: a restarted or flushed Redis) is sent again with
 EVAL, which caches it. An error of the whole round trip (Redis unreachable, a timeout) is every
 caller's error, raised as it would be without batching.
@@ -46,6 +51,7 @@ class ScriptBatch:
         self.pending: list[Call] = []
         self.sending: set[asyncio.Task] = set()
         self.taker: asyncio.Task | None = None  # the task that will send what is pending
+        self.timer: asyncio.TimerHandle | None = None  # sends lingering calls if none came
         self.lane: Lane | None = None
         self.opening = asyncio.Lock()  # one lane is opened at a time
         pool = client.connection_pool
@@ -60,18 +66,33 @@ class ScriptBatch:
         keys: Sequence[Any],
         args: Sequence[Any],
         orphaned: Orphaned | None = None,
+        linger: float = 0.0,
     ) -> asyncio.Future:
         loop = asyncio.get_running_loop()
-        if self.taker is None or self.taker.done():  # done: cancelled before it took its batch
+        future = loop.create_future()
+        self.pending.append((lua, sha, keys, args, future, orphaned))
+        if not linger:
+            self._take(loop)
+        elif self.timer is None and not self._taking():
+            self.timer = loop.call_later(linger, self._take, loop)
+        return future
+
+    def _taking(self) -> bool:
+        # done: cancelled before it took its batch
+        return self.taker is not None and not self.taker.done()
+
+    def _take(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Have what is pending sent: lingering calls go with it, so their timer is done."""
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        if not self._taking():
             # The turn's first call starts the task that sends the batch: its first step runs
             # after everything already queued in the loop, so every caller of this turn has
             # queued its call by then (one turn sooner than a callback that made the task).
             self.taker = task = loop.create_task(self._execute())
             self.sending.add(task)
             task.add_done_callback(self.sending.discard)
-        future = loop.create_future()
-        self.pending.append((lua, sha, keys, args, future, orphaned))
-        return future
 
     async def _execute(self) -> None:
         batch, self.pending, self.taker = self.pending, [], None
@@ -226,13 +247,15 @@ async def run_script(
     keys: Sequence[Any],
     args: Sequence[Any],
     orphaned: Orphaned | None = None,
+    linger: float = 0.0,
 ) -> Any:
     """EVALSHA `sha` (the SHA-1 of `lua`) on `client`, in the turn's batch; its reply. If the
-    caller is cancelled before the reply, `orphaned` gets it (see Orphaned)."""
+    caller is cancelled before the reply, `orphaned` gets it (see Orphaned). With `linger`
+    (seconds), the call may wait that long for another to leave with."""
     batch = _batches.get(client)
     if batch is None:
         batch = _batches[client] = ScriptBatch(client)
-    reply = batch.run(lua, sha, keys, args, orphaned)
+    reply = batch.run(lua, sha, keys, args, orphaned, linger)
     try:
         return await reply
     except asyncio.CancelledError:

@@ -242,7 +242,7 @@ def test_a_settlement_redis_refuses_queues_nothing_and_says_so(settings, org, mo
     use_redis(settings)
     reservation = async_to_sync(admit_and_hold)(org, held_row(org, "req-lost"))
 
-    async def unavailable(*args):
+    async def unavailable(*args, **kwargs):
         raise redis.exceptions.ConnectionError("Redis went away")
 
     monkeypatch.setattr(admission, "_run", unavailable)

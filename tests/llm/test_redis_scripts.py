@@ -80,6 +80,31 @@ async def test_a_batch_whose_sender_was_cancelled_before_it_began_goes_with_the_
     assert await asyncio.wait_for(asyncio.gather(first, second), 5) == [2, 4]
 
 
+async def test_a_lingering_call_leaves_with_the_next_call_that_does_not_linger():
+    """Settlement lingers: the next admission of the process takes it along in its round trip."""
+    client = CountingRedis()
+    await client.script_load(DOUBLE)
+    lingering = asyncio.ensure_future(
+        run_script(client, DOUBLE, sha(DOUBLE), ["k"], [1], linger=60)
+    )
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert (client.pipelines, client.evalshas) == (0, 0)  # still waiting for company
+    assert await run_script(client, DOUBLE, sha(DOUBLE), ["k"], [2]) == 4
+    assert await asyncio.wait_for(lingering, 5) == 2
+    assert (client.pipelines, client.evalshas) == (1, 0)  # one round trip for both
+
+
+async def test_a_lone_lingering_call_leaves_once_its_linger_is_over():
+    client = CountingRedis()
+    await client.script_load(DOUBLE)
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    assert await run_script(client, DOUBLE, sha(DOUBLE), ["k"], [3], linger=0.05) == 6
+    assert loop.time() - began >= 0.04
+    assert (client.pipelines, client.evalshas) == (0, 1)
+
+
 @pytest.mark.parametrize("callers", [1, 5])
 async def test_a_script_redis_does_not_know_is_sent_with_eval(callers):
     client = CountingRedis()  # nothing loaded: NOSCRIPT
@@ -245,6 +270,18 @@ async def test_a_batch_is_written_while_the_one_before_awaits_its_replies(held_r
     assert fake.connections == 1
     fake.answer()  # the three replies arrive together: each batch reads its own, in order
     assert await asyncio.wait_for(asyncio.gather(*first, second), 5) == ["a", "b", "c"]
+
+
+async def test_a_call_lingering_while_a_batch_awaits_its_replies_leaves_after_its_linger(
+    held_redis,
+):
+    fake, client = held_redis
+    first = asyncio.ensure_future(run_script(client, "", "f" * 40, [], ["a"]))
+    await received(fake, 1)  # out, its reply held
+    lingering = asyncio.ensure_future(run_script(client, "", "f" * 40, [], ["b"], linger=0.02))
+    await received(fake, 2)  # no call came to go with: it left by itself
+    fake.answer()
+    assert await asyncio.wait_for(asyncio.gather(first, lingering), 5) == ["a", "b"]
 
 
 async def test_a_timed_out_batch_fails_those_written_after_it_and_the_next_reconnects(held_redis):
