@@ -112,16 +112,10 @@ class Admission:
         return f"Limit reached: {self.limit_name}. It resets at the start of next month."
 
 
-async def _run(
-    lua: str,
-    sha: str,
-    keys: list[str],
-    args: list[Any],
-    orphaned: Orphaned | None = None,
-    linger: float = 0.0,
-) -> Any:
-    # Sent with the scripts other requests of this process run in the same turn of the loop.
-    return await run_script(get_redis(), lua, sha, keys, args, orphaned, linger)
+async def _run(lua: str, sha: str, keys: list[str], args: list[Any], **batching: Any) -> Any:
+    # Sent with the scripts other requests of this process run in the same turn of the loop
+    # (`batching`: run_script's orphaned and linger).
+    return await run_script(get_redis(), lua, sha, keys, args, **batching)
 
 
 async def admit(
@@ -184,12 +178,14 @@ async def admit(
     if usage_row is not None and reservation.in_redis:
         held = inflight.held_row(reservation, usage_row)
     tail += [held, inflight.PROCESS_ID, repr(time.time())]
-    orphaned = partial(_give_back, reservation)  # the caller went before the reply came
+    orphaned: Orphaned = partial(_give_back, reservation)  # the caller went before the reply
     try:
-        result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 0, 0, 0, 0, 0, *tail], orphaned)
+        args = [*head, 0, 0, 0, 0, 0, *tail]
+        result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, args, orphaned=orphaned)
         if result[0] == "init":
             init = await load_month(load_usage, org_id, key_id, month_start)
-            result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, [*head, 1, *init, *tail], orphaned)
+            args = [*head, 1, *init, *tail]
+            result = await _run(ADMIT_LUA, _ADMIT_SHA, keys, args, orphaned=orphaned)
     except REDIS_ERRORS as exc:
         if not settings.GATEWAY_RATE_LIMIT_FAIL_OPEN:
             return _refuse_without_redis(exc)
