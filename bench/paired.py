@@ -14,6 +14,10 @@ bench/results/paired.md and paired.json.
     BENCH_SCENARIOS=json,stream BENCH_CONCURRENCY=1,64 BENCH_ROUNDS=6 BENCH_DURATION=6 \\
         .venv/bin/python bench/paired.py
 
+With BENCH_AGAINST=<commit>, the other server is not Portkey but the gateway at that commit
+(checked out into a temporary git worktree, served by the same interpreter on the next port,
+with the same database and Redis): two builds of the gateway compared the same way.
+
 Needs what `make bench` installs (nginx, wrk, Portkey in bench/.portkey) and PostgreSQL and Redis
 running (BENCH_DATABASE_URL, BENCH_REDIS_URL as in bench/README.md).
 """
@@ -23,6 +27,7 @@ from __future__ import annotations
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -99,27 +104,46 @@ def of(rows: list[dict], target: str, scenario: str, connections: int) -> list[d
     ]
 
 
-def summary(rows: list[dict]) -> str:
+def summary(rows: list[dict], other: str = "portkey", label: str = "Portkey") -> str:
+    """The gateway's runs against the `other` target's (called `label`), per scenario."""
     lines = [
-        "| scenario | c | rounds | gateway req/s | Portkey req/s | ratio of medians | "
-        "gateway ahead | CPU ms/req: gateway / Portkey | p99 ms: gateway / Portkey |",
+        f"| scenario | c | rounds | gateway req/s | {label} req/s | ratio of medians | "
+        f"gateway ahead | CPU ms/req: gateway / {label} | p99 ms: gateway / {label} |",
         "|---|---|---|---|---|---|---|---|---|",
     ]
     cells = sorted({(row["scenario"], row["concurrency"]) for row in rows})
     for scenario, connections in cells:
-        runs = {name: of(rows, name, scenario, connections) for name in ("gateway", "portkey")}
+        runs = {name: of(rows, name, scenario, connections) for name in ("gateway", other)}
         rate = {name: [report.rate(r) for r in runs[name]] for name in runs}
-        ahead = sum(g > p for g, p in zip(rate["gateway"], rate["portkey"], strict=False))
+        ahead = sum(g > p for g, p in zip(rate["gateway"], rate[other], strict=False))
         medians = {name: statistics.median(rate[name]) for name in rate}
         cpu = {name: statistics.median(report.cpu_ms(r) for r in runs[name]) for name in runs}
         p99 = {name: statistics.median(r["p99_us"] / 1000 for r in runs[name]) for name in runs}
         lines.append(
             f"| {scenario} | {connections} | {len(rate['gateway'])} | {medians['gateway']:.0f} | "
-            f"{medians['portkey']:.0f} | {medians['gateway'] / medians['portkey']:.2f}× | "
-            f"{ahead} of {len(rate['gateway'])} | {cpu['gateway']:.3f} / {cpu['portkey']:.3f} | "
-            f"{p99['gateway']:.1f} / {p99['portkey']:.1f} |"
+            f"{medians[other]:.0f} | {medians['gateway'] / medians[other]:.2f}× | "
+            f"{ahead} of {len(rate['gateway'])} | {cpu['gateway']:.3f} / {cpu[other]:.3f} | "
+            f"{p99['gateway']:.1f} / {p99[other]:.1f} |"
         )
     return "\n".join(lines)
+
+
+def check_out(commit: str, path: Path) -> Path:
+    """`commit` of this repository in a detached worktree at `path` (removed by `remove`)."""
+    subprocess.run(
+        ["git", "-C", str(servers.REPO), "worktree", "add", "--detach", str(path), commit],
+        check=True,
+        capture_output=True,
+    )
+    return path
+
+
+def remove(worktree: Path) -> None:
+    subprocess.run(
+        ["git", "-C", str(servers.REPO), "worktree", "remove", "--force", str(worktree)],
+        check=False,
+        capture_output=True,
+    )
 
 
 def main() -> int:
@@ -127,38 +151,56 @@ def main() -> int:
     os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
     python = os.environ.get("BENCH_PYTHON", sys.executable)
     database_url, redis_url = os.environ["BENCH_DATABASE_URL"], os.environ["BENCH_REDIS_URL"]
+    against = os.environ.get("BENCH_AGAINST", "")
+    other, label = (f"at {against}", f"at {against}") if against else ("portkey", "Portkey")
     rows: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="llm-gateway-paired-") as tmp:
         workdir = Path(tmp)
         nginx = servers.start_nginx(workdir)
-        portkey = None
-        ledger = None
+        portkey = ledger = worktree = None
         try:
-            portkey = portkey_target(servers.start_portkey(workdir))
+            if against:
+                worktree = check_out(against, workdir / "against")
+            else:
+                portkey = portkey_target(servers.start_portkey(workdir))
             api_key = servers.prepare_gateway(python, database_url, redis_url)
             ledger = bench.usage_ledger(database_url, redis_url)
             ports = {"json": upstream.UPSTREAM_PORT, "stream": upstream.STREAM_PORT}
             for scenario in env_list("BENCH_SCENARIOS", "json,stream"):
                 # The gateway's upstream is its OPENAI_BASE_URL: one start per scenario.
-                server = servers.start_gateway(
-                    workdir, python, database_url, redis_url, ports[scenario]
-                )
+                builds = [("gateway", servers.REPO, servers.GATEWAY_PORT)]
+                if worktree is not None:
+                    builds.append((other, worktree, servers.GATEWAY_PORT + 1))
+                gateways: list[Target] = []
                 try:
-                    url = f"http://127.0.0.1:{servers.GATEWAY_PORT}/v1/chat/completions"
-                    gateway = Target(
-                        "gateway", server, {scenario: url}, api_key=api_key, ledger=ledger
-                    )
+                    for name, repo, port in builds:
+                        server = servers.start_gateway(
+                            workdir,
+                            python,
+                            database_url,
+                            redis_url,
+                            ports[scenario],
+                            repo=repo,
+                            port=port,
+                        )
+                        url = f"http://127.0.0.1:{port}/v1/chat/completions"
+                        gateways.append(
+                            Target(name, server, {scenario: url}, api_key=api_key, ledger=ledger)
+                        )
                     print(f"{scenario}:", flush=True)
-                    take_turns([gateway, portkey], scenario, rows)
+                    take_turns([*gateways, *([portkey] if portkey else [])], scenario, rows)
                 finally:
-                    server.stop()
+                    for gateway in gateways:
+                        gateway.server.stop()
         finally:
             if portkey is not None:
                 portkey.server.stop()
             if ledger is not None:
                 ledger.close()
+            if worktree is not None:
+                remove(worktree)
             nginx.stop()
-    text = summary(rows)
+    text = summary(rows, other, label)
     print("\n" + text)
     results = Path(__file__).resolve().parent / "results"
     results.mkdir(exist_ok=True)

@@ -85,12 +85,18 @@ def ensure_port_free(port: int) -> None:
             raise RuntimeError(f"port {port} is already in use by another process")
 
 
-def spawn(name: str, argv: list[str], workdir: Path, env: dict[str, str] | None = None) -> Server:
+def spawn(
+    name: str,
+    argv: list[str],
+    workdir: Path,
+    env: dict[str, str] | None = None,
+    cwd: Path = REPO,
+) -> Server:
     log_path = workdir / f"{name}.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             argv,
-            cwd=REPO,
+            cwd=cwd,
             env={**os.environ, **(env or {})},
             stdin=subprocess.DEVNULL,
             stdout=log,
@@ -282,25 +288,28 @@ def start_gateway(
     upstream_port: int,
     backlog: int | None = None,
     http_server: str = "gunicorn",
+    repo: Path = REPO,
+    port: int = GATEWAY_PORT,
 ) -> Server:
     """The production shape: gunicorn with the repository's gunicorn.conf.py (2 uvicorn workers),
     bound to the benchmark's port; a Celery worker with beat beside it. `http_server="granian"`
-    serves the same application with granian (2 workers, uvloop) instead, to compare servers."""
+    serves the same application with granian (2 workers, uvloop) instead, to compare servers.
+    `repo` is the checkout served (another commit's, to compare two), on `port`."""
     if http_server == "granian":
         web = [python, "-m", "granian", "--interface", "asgi", "--workers", "2"]
         web += ["--loop", "uvloop", "--http", "1", "--no-access-log", "--log-level", "warning"]
-        web += ["--host", "127.0.0.1", "--port", str(GATEWAY_PORT)]
+        web += ["--host", "127.0.0.1", "--port", str(port)]
         if backlog:
             web += ["--backlog", str(backlog)]
         web += ["gateway_project.asgi:application"]
     else:
         web = [python, "-m", "gunicorn", "gateway_project.asgi:application"]
-        if (REPO / "gunicorn.conf.py").exists():
+        if (repo / "gunicorn.conf.py").exists():
             web += ["-c", "gunicorn.conf.py"]  # its worker class, as in production
         else:
             web += ["-k", "uvicorn_worker.UvicornWorker"]
         web += ["-w", "2"]
-        web += ["-b", f"127.0.0.1:{GATEWAY_PORT}", "--graceful-timeout", "5"]
+        web += ["-b", f"127.0.0.1:{port}", "--graceful-timeout", "5"]
         if backlog:
             # Many connections opened at once (the open-streams scenario): gunicorn's listen
             # backlog (capped by net.core.somaxconn); uvicorn's limit_concurrency stays unset.
@@ -310,13 +319,13 @@ def start_gateway(
     # measured process tree and its CPU counts against the gateway.
     celery = [python, "-m", "celery", "-A", "gateway_project", "worker", "-B"]
     celery += ["--concurrency", "1", "--loglevel", "warning"]
-    celery += ["--schedule", str(workdir / "celerybeat-schedule")]
+    celery += ["--schedule", str(workdir / f"celerybeat-schedule-{port}")]
     script = f"{shlex.join(celery)} & exec {shlex.join(web)}"
     env = gateway_env(database_url, redis_url, upstream_port)
     # gunicorn.conf.py empties this directory on start: a private one, never a shared default.
-    metrics = workdir / f"prometheus-{http_server}-{upstream_port}"
+    metrics = workdir / f"prometheus-{http_server}-{upstream_port}-{port}"
     metrics.mkdir(exist_ok=True)
     env["PROMETHEUS_MULTIPROC_DIR"] = str(metrics)
-    ensure_port_free(GATEWAY_PORT)
-    server = spawn(f"gateway-{upstream_port}", ["sh", "-c", script], workdir, env)
-    return started(server, GATEWAY_PORT, 180)
+    ensure_port_free(port)
+    server = spawn(f"gateway-{upstream_port}-{port}", ["sh", "-c", script], workdir, env, repo)
+    return started(server, port, 180)

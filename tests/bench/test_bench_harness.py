@@ -304,3 +304,15 @@ def test_paired_turns_are_summed_up_as_medians_and_rounds_ahead(monkeypatch):
         rows.append(run_row("portkey", "json", 64, theirs, 30, 90, 0.9, round=turn))
     table = paired.summary(rows)
     assert "| json | 64 | 3 | 2800 | 2000 | 1.40× | 2 of 3 | 0.500 / 0.900 | 50.0 / 90.0 |" in table
+
+
+def test_paired_turns_against_another_build_are_named_by_its_commit(monkeypatch):
+    paired = _load("paired")
+    monkeypatch.setattr(paired, "report", report)
+    rows = []
+    for turn, (ours, theirs) in enumerate([(3300, 3000), (3200, 3100)]):
+        rows.append(run_row("gateway", "json", 64, ours, 20, 50, 0.4, round=turn))
+        rows.append(run_row("at abc123", "json", 64, theirs, 20, 60, 0.5, round=turn))
+    table = paired.summary(rows, "at abc123", "at abc123")
+    assert "| gateway req/s | at abc123 req/s |" in table
+    assert "| json | 64 | 2 | 3250 | 3050 | 1.07× | 2 of 2 | 0.400 / 0.500 | 50.0 / 60.0 |" in table
