@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 
 from llm.health import HealthPolicy, HealthState, HealthStore, probe_idle_providers
+from llm.sharedstate import SharedState
 from llm.types import ErrorKind
 
 from .conftest import make_catalog
@@ -10,9 +11,17 @@ from .conftest import make_catalog
 POLICY = HealthPolicy(sync_interval=0)
 
 
+def shared_store(redis_client, clock, policy: HealthPolicy = POLICY) -> HealthStore:
+    """A store over the shared Redis that waits for it: these tests are about the sums over a
+    shared Redis, and with the production timeout (0.25 s) a loaded machine's first connect
+    could send a write to the embedded store instead (a slow Redis has its own tests)."""
+    state = SharedState(redis_client, clock=clock, timeout=5)
+    return HealthStore(state=state, clock=clock, policy=policy)
+
+
 @pytest.fixture
 def health(redis_client, clock) -> HealthStore:
-    return HealthStore(redis_client, clock=clock, policy=POLICY)
+    return shared_store(redis_client, clock)
 
 
 async def traffic(health, provider, model, *, ok=0, errors=0, limited=0, latency=100.0):
@@ -61,8 +70,8 @@ async def test_old_failures_fade_so_a_recovered_provider_becomes_healthy(health,
 
 
 async def test_traffic_recorded_by_one_process_is_seen_by_another(redis_client, clock):
-    writer = HealthStore(redis_client, clock=clock, policy=POLICY)
-    reader = HealthStore(redis_client, clock=clock, policy=POLICY)
+    writer = shared_store(redis_client, clock)
+    reader = shared_store(redis_client, clock)
     await traffic(writer, "beta", "b1", errors=9, ok=1)
     await reader.refresh(force=True)
     assert reader.state("beta") is HealthState.DOWN
@@ -108,9 +117,7 @@ async def test_idle_probes_call_list_models_only_for_idle_configured_providers(f
 
 
 async def test_write_behind_sends_counts_at_most_once_per_interval(redis_client, clock):
-    store = HealthStore(
-        redis_client, clock=clock, policy=HealthPolicy(sync_interval=0, flush_interval=1.0)
-    )
+    store = shared_store(redis_client, clock, HealthPolicy(sync_interval=0, flush_interval=1.0))
     sent = []
     original = store.store.hincr
 
